@@ -1,0 +1,135 @@
+"""Benchmark of ``market.clearing.clear`` against ``np.lexsort`` and the Python reference.
+
+Usage: ``python experiments/bench_clearing.py [--quick]``
+
+For each (orders, products) size it prints the best-of-R wall time of ``clear``, of
+``np.lexsort((price, product))`` on the same keys, their ratio, the speed-up over the
+loop-based ``clear_reference`` (up to 1e5 orders), and the peak extra memory of ``clear``
+(tracemalloc peak divided by the bytes of the input arrays). Then one PASS/FAIL line per
+target:
+
+* 1e6 orders over 1e3 products: ``clear`` time <= 3x ``np.lexsort`` time;
+* 1e5 orders: at least 100x faster than the Python reference;
+* peak extra memory <= 10x the input arrays (at every size).
+
+``--quick`` runs only small sizes (a smoke test, well under 10 s); its PASS/FAIL lines cover
+only the targets its sizes reach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from market.clearing import clear, clear_reference  # noqa: E402
+
+FULL = [(1_000, 10), (10_000, 100), (100_000, 1_000), (1_000_000, 1_000), (1_000_000, 10_000)]
+QUICK = [(1_000, 10), (10_000, 100)]
+REF_MAX = 100_000
+
+
+def make_book(n: int, n_products: int, seed: int = 0):
+    """Random book: half buys around 100, half sells around 95, integer-cent prices (ties)."""
+    rng = np.random.default_rng(seed)
+    product = rng.integers(0, n_products, n)
+    side = np.where(rng.random(n) < 0.5, 1, -1)
+    base = np.where(side == 1, 100.0, 95.0)
+    price = np.round(base + rng.normal(0.0, 10.0, n), 2)
+    quantity = rng.integers(0, 100, n).astype(np.float64)
+    return product, side, price, quantity
+
+
+def best_of(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def peak_ratio(fn, input_bytes: int) -> float:
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base, _ = tracemalloc.get_traced_memory()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return (peak - base) / input_bytes
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes only (smoke test)")
+    args = ap.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    repeats = 3 if args.quick else 5
+
+    header = (
+        f"{'orders':>9} {'products':>8} {'clear ms':>9} {'lexsort ms':>10} "
+        f"{'ratio':>6} {'ref ms':>9} {'speed-up':>9} {'peak mem':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for n, n_products in sizes:
+        product, side, price, quantity = make_book(n, n_products)
+        input_bytes = product.nbytes + side.nbytes + price.nbytes + quantity.nbytes
+
+        def run():
+            return clear(product, side, price, quantity, n_products=n_products)
+
+        run()  # warm-up
+        t_clear = best_of(run, repeats)
+        t_sort = best_of(lambda: np.lexsort((price, product)), repeats)
+        t_ref = speedup = None
+        if n <= REF_MAX:
+            r_repeats = 1 if n >= 100_000 else 2
+            t_ref = best_of(
+                lambda: clear_reference(product, side, price, quantity, n_products=n_products),
+                r_repeats,
+            )
+            speedup = t_ref / t_clear
+        mem = peak_ratio(run, input_bytes)
+        rows.append((n, n_products, t_clear, t_sort, t_ref, speedup, mem))
+        ref_s = f"{t_ref * 1e3:9.1f}" if t_ref is not None else f"{'-':>9}"
+        sp_s = f"{speedup:8.0f}x" if speedup is not None else f"{'-':>9}"
+        print(
+            f"{n:>9,} {n_products:>8,} {t_clear * 1e3:9.2f} {t_sort * 1e3:10.2f} "
+            f"{t_clear / t_sort:6.2f} {ref_s} {sp_s} {mem:8.2f}x",
+            flush=True,
+        )
+
+    ok_all = True
+    print()
+    sort_rows = [r for r in rows if r[0] == 1_000_000 and r[1] == 1_000]
+    if sort_rows:
+        ratio = sort_rows[0][2] / sort_rows[0][3]
+        ok = ratio <= 3.0
+        ok_all &= ok
+        print(f"{'PASS' if ok else 'FAIL'}: 1e6 orders / 1e3 products: clear = {ratio:.2f}x "
+              f"np.lexsort (target <= 3x)")
+    ref_rows = [r for r in rows if r[0] == REF_MAX and r[5] is not None]
+    if ref_rows:
+        sp = ref_rows[0][5]
+        ok = sp >= 100.0
+        ok_all &= ok
+        print(f"{'PASS' if ok else 'FAIL'}: 1e5 orders: {sp:.0f}x faster than the Python "
+              f"reference (target >= 100x)")
+    worst = max(r[6] for r in rows)
+    ok = worst <= 10.0
+    ok_all &= ok
+    print(f"{'PASS' if ok else 'FAIL'}: peak extra memory at most {worst:.2f}x the input "
+          f"arrays (target <= 10x)")
+    return 0 if ok_all else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

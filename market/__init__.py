@@ -1,0 +1,20 @@
+"""compute-market: an agent-based simulator of the market for scarce AI compute.
+
+Layout (each concept lives in one module):
+
+- ``clearing``   uniform-price call auctions for many products at once (pure numpy).
+- ``calendar``   month indices, real dates, notice periods.
+- ``terms``      ``ContractTerms`` (immutable contract rules) and named templates.
+- ``book``       ``ContractBook``: the vectorized ledger of every contract.
+- ``hardware``   GPU generations and unit conversions (H100e, MW, $/H100e-hour).
+- ``supply``     sites and the build-out pipeline.
+- ``config``     typed configuration of a world (frozen dataclasses) and the default world.
+- ``strategies`` registry of bidding strategies.
+- ``agents``     thin Mesa agents: labs, owners, hyperscalers, neoclouds.
+- ``model``      ``ComputeMarket``: the monthly step order.
+- ``metrics``    summary metrics over the output frames.
+- ``scenarios``  TOML scenario files and their validation.
+- ``cli``        the ``compute-market`` command.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,13 @@
+"""Thin Mesa agents: state plus small named decision functions (MODEL.md section 5).
+
+- ``lab``: frontier and small labs (buyers).
+- ``sellers``: infrastructure owners, hyperscalers and neoclouds.
+
+Decisions that the model applies to every agent at once (exit signals, tranche values) are pure
+functions over arrays in these modules, so they can be unit-tested without a model.
+"""
+
+from market.agents.lab import Lab
+from market.agents.sellers import Hyperscaler, Neocloud, Owner, Seller, seller_class
+
+__all__ = ["Lab", "Seller", "Owner", "Hyperscaler", "Neocloud", "seller_class"]

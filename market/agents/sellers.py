@@ -1,0 +1,172 @@
+"""Sellers: infrastructure owners, hyperscalers and neoclouds (MODEL.md section 5).
+
+They share one shape: sites, an internal need served first from own capacity, asks priced from
+a cost floor by their strategy, and an investment rule. The subclasses differ only in the named
+functions that MODEL.md gives them:
+
+- ``Owner`` builds for its own models, leases the surplus, recalls it when its need rises, and may
+  exit a lease when spot prices run well above it (``opportunism``).
+- ``Hyperscaler`` sells at cost x markup and invests when the forward price times expected
+  utilization beats levelized cost x (1 + hurdle), within an annual capex budget.
+- ``Neocloud`` builds to lease on debt, only once term contracts cover ``presale_ratio`` of its
+  capacity, and defaults after ``default_patience_months`` of negative cash.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from market.config import SellerConfig
+from market.strategies import strategy
+
+if TYPE_CHECKING:
+    from market.model import ComputeMarket
+
+OPPORTUNISM_TRIGGER = 0.5
+"""An opportunistic owner considers exiting a lease when spot is this much above its price."""
+NEOCLOUD_LOAN_MONTHS = 60
+"""Neocloud capex is financed by an amortizing loan over this many months."""
+
+
+def internal_need_next(need_h100e: float, growth: float, volatility: float,
+                       shock: float) -> float:
+    """Internal need next month: lognormal growth with a standard-normal ``shock``."""
+    return need_h100e * math.exp(growth + volatility * shock - 0.5 * volatility**2)
+
+
+def should_invest(forward_price: float, utilization: float, levelized: float,
+                  hurdle: float) -> bool:
+    """Invest when expected revenue per H100e-month beats levelized cost x (1 + hurdle)."""
+    return forward_price * utilization > levelized * (1.0 + hurdle)
+
+
+def recall_order(price: np.ndarray) -> np.ndarray:
+    """Order in which an owner recalls its leases: lowest price (lowest margin) first."""
+    return np.argsort(price, kind="stable")
+
+
+def amortizing_payment(principal: float, rate_per_year: float, months: int) -> float:
+    """Monthly payment of a loan repaid in equal instalments."""
+    r = rate_per_year / 12.0
+    if r == 0:
+        return principal / months
+    return principal * r / (1.0 - (1.0 + r) ** (-months))
+
+
+class Seller(mesa.Agent):
+    """Base seller: its cash lives in ``model.cash[party]``, its sites in ``model.sites``."""
+
+    model: ComputeMarket
+    kind = "seller"
+
+    def __init__(self, model: ComputeMarket, cfg: SellerConfig, party: int) -> None:
+        super().__init__(model)
+        self.cfg = cfg
+        self.name = cfg.name
+        self.party = party
+        self.strategy = strategy(cfg.strategy)
+        self.own_need_h100e = cfg.own_need_h100e
+        self.debt_usd = cfg.debt_usd
+        self.debt_payment_usd = amortizing_payment(cfg.debt_usd, cfg.interest_per_year,
+                                                   NEOCLOUD_LOAN_MONTHS)
+        self.negative_cash_months = 0
+        self.defaulted = False
+        self.capex_year = -1
+        self.capex_this_year_usd = 0.0
+        self.revenue_usd = 0.0
+        self.cost_usd = 0.0
+
+    def grow_own_need(self) -> None:
+        """Random growth of internal need (all draws from the model's RNG)."""
+        if self.own_need_h100e > 0:
+            self.own_need_h100e = internal_need_next(
+                self.own_need_h100e, self.cfg.own_need_growth_per_month,
+                self.cfg.own_need_volatility, float(self.model.rng.standard_normal()))
+
+    def reserve_h100e(self) -> float:
+        """Own capacity kept back from the market: internal need plus the reserve margin."""
+        return self.own_need_h100e * (1.0 + self.cfg.reserve_margin)
+
+    def spot_floor(self, opex: np.ndarray, levelized: np.ndarray) -> np.ndarray:
+        """Lowest spot price per H100e-month it accepts for sunk capacity: opex x (1 + markup)."""
+        return opex * (1.0 + self.cfg.markup)
+
+    def term_floor(self, opex: np.ndarray, levelized: np.ndarray) -> np.ndarray:
+        """Lowest term price: the full levelized cost."""
+        return levelized
+
+    def wants_to_build(self, forward_price: float, utilization: float, levelized: float,
+                       backlog_share: float) -> bool:
+        """Investment rule of its kind (overridden below)."""
+        return should_invest(forward_price, utilization, levelized, self.cfg.hurdle_rate)
+
+    def capex_room_usd(self, year: int) -> float:
+        """Capex it may still start this calendar year."""
+        if year != self.capex_year:
+            self.capex_year, self.capex_this_year_usd = year, 0.0
+        return self.cfg.capex_budget_usd_per_year - self.capex_this_year_usd
+
+
+class Owner(Seller):
+    """Builds for its own models, leases the surplus, may recall it."""
+
+    kind = "owner"
+
+    def wants_to_build(self, forward_price: float, utilization: float, levelized: float,
+                       backlog_share: float) -> bool:
+        """Expand when lease prices beat its hurdle, or when its own need nears capacity."""
+        own_capacity = float(self.model.online_by_party[self.party])
+        short = own_capacity > 0 and self.reserve_h100e() > 0.8 * own_capacity
+        return short or should_invest(forward_price, utilization, levelized,
+                                      self.cfg.hurdle_rate)
+
+    def wants_to_exit(self, contract_price: np.ndarray, spot_index: float) -> np.ndarray:
+        """Leases it exits on notice because spot runs well above them (random, model RNG)."""
+        rich = spot_index > contract_price * (1.0 + OPPORTUNISM_TRIGGER)
+        draws = self.model.rng.random(contract_price.shape[0])
+        return rich & (draws < self.cfg.opportunism)
+
+
+class Hyperscaler(Seller):
+    """Sells reserved capacity at cost x markup; builds slowly within a capex budget."""
+
+    kind = "hyperscaler"
+
+    def spot_floor(self, opex: np.ndarray, levelized: np.ndarray) -> np.ndarray:
+        """List price: levelized cost x (1 + markup)."""
+        return levelized * (1.0 + self.cfg.markup)
+
+    def term_floor(self, opex: np.ndarray, levelized: np.ndarray) -> np.ndarray:
+        """Reserved price: levelized cost x (1 + markup / 2) (reserved is cheaper, px.h100_2026)."""
+        return levelized * (1.0 + 0.5 * self.cfg.markup)
+
+
+class Neocloud(Seller):
+    """Builds to lease on debt; defaults when cash stays negative."""
+
+    kind = "neocloud"
+
+    def wants_to_build(self, forward_price: float, utilization: float, levelized: float,
+                       backlog_share: float) -> bool:
+        """Build only with enough presold capacity and prices above the hurdle."""
+        return backlog_share >= self.cfg.presale_ratio and should_invest(
+            forward_price, utilization, levelized, self.cfg.hurdle_rate)
+
+    def borrow(self, capex_usd: float) -> None:
+        """Finance new capex with an amortizing loan."""
+        self.debt_usd += capex_usd
+        self.debt_payment_usd += amortizing_payment(capex_usd, self.cfg.interest_per_year,
+                                                    NEOCLOUD_LOAN_MONTHS)
+
+
+_CLASSES: dict[str, type[Seller]] = {"owner": Owner, "hyperscaler": Hyperscaler,
+                                     "neocloud": Neocloud}
+
+
+def seller_class(kind: str) -> type[Seller]:
+    """The agent class for a seller kind."""
+    return _CLASSES[kind]

@@ -1,0 +1,790 @@
+"""``ContractBook``: the vectorized ledger of every contract (MODEL.md section 6).
+
+One numpy array per field (struct of arrays), grown by doubling; a contract's id is its row.
+Every operation (bill, notice, recall, expiry, default, queries) works on all contracts at once,
+with no Python loop over contracts.
+
+Months are integer month indices (``market.calendar``). A contract is *live* at month ``m`` when
+``start_month <= m < ended_month``; ``end_month`` is the scheduled exclusive end
+(``start_month + tenor``) and ``ended_month`` the actual one, moved earlier by a notice, a recall
+or a default. ``end_reason`` is set when a notice or recall is accepted (the reason the contract
+*will* end) and ``ended`` when the end month has come (:meth:`ContractBook.expire`).
+
+Invariants (checked by the tests):
+- signing never commits more H100e at a site, in any month, than ``site_capacity_h100e`` allows;
+- a contract bills at most once per month, and never outside ``[start_month, ended_month)``;
+- every dollar moves between two agents and is returned as ``Transfers``: bills and exit fees from
+  buyer to seller, recall compensation from seller to buyer, so money is conserved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from market.calendar import as_month, month_label, month_start, notice_end_month, to_date
+from market.terms import ContractTerms
+
+__all__ = [
+    "END_REASONS",
+    "TRANSFER_KINDS",
+    "Bill",
+    "ContractBook",
+    "NoticeResult",
+    "Transfers",
+]
+
+Int64Array = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: ``end_reason`` codes. "live" = no early end scheduled (yet).
+END_REASONS: tuple[str, ...] = (
+    "live",
+    "expired",
+    "buyer_notice",
+    "seller_notice",
+    "recall",
+    "seller_default",
+    "buyer_default",
+)
+LIVE, EXPIRED, BUYER_NOTICE, SELLER_NOTICE, RECALL, SELLER_DEFAULT, BUYER_DEFAULT = range(7)
+
+#: ``Transfers.kind`` codes.
+TRANSFER_KINDS: tuple[str, ...] = ("bill", "exit_fee", "recall_compensation")
+BILL, EXIT_FEE, RECALL_COMPENSATION = range(3)
+
+NO_EXIT = -1  # notice days of a side that cannot exit
+NO_MONTH = -1  # notice_month / last_billed_month when none
+
+# name -> (dtype, initial value, description with units)
+_FIELDS: dict[str, tuple[type, Any, str]] = {
+    "buyer": (np.int64, 0, "buyer's agent index"),
+    "seller": (np.int64, 0, "seller's agent index"),
+    "site": (np.int64, 0, "site index the capacity sits at"),
+    "h100e": (np.float64, 0.0, "contracted capacity in H100-equivalents"),
+    "mw": (np.float64, 0.0, "IT MW behind the capacity"),
+    "signed_month": (np.int64, 0, "month index the contract was signed"),
+    "start_month": (np.int64, 0, "first month billed"),
+    "end_month": (np.int64, 0, "scheduled exclusive end: start_month + tenor"),
+    "ended_month": (np.int64, 0, "actual exclusive end (notice, recall, default)"),
+    "usd_per_h100e_month": (np.float64, 0.0, "price in USD per H100e-month"),
+    "ramp_months": (np.int64, 0, "months billed at the ramp discount"),
+    "ramp_discount": (np.float64, 0.0, "fee discount while ramping, in [0, 1]"),
+    "take_or_pay": (np.bool_, True, "bills in full whether or not used"),
+    "buyer_notice_days": (np.int64, NO_EXIT, "buyer's exit notice in days; -1 = cannot exit"),
+    "seller_notice_days": (np.int64, NO_EXIT, "seller's exit notice in days; -1 = cannot exit"),
+    "recall": (np.bool_, False, "seller may reclaim the capacity for its own use"),
+    "recall_notice_days": (np.int64, 0, "notice of a recall in days"),
+    "recall_compensation_months": (np.float64, 0.0, "months of fees the seller pays on recall"),
+    "early_exit_fee_months": (np.float64, 0.0, "months of fees the buyer pays on its notice"),
+    "template": (np.int64, 0, "code into ContractBook.template_names"),
+    "end_reason": (np.int8, LIVE, "code into END_REASONS"),
+    "ended": (np.bool_, False, "the contract's end month has come"),
+    "notice_month": (np.int64, NO_MONTH, "month the accepted notice/recall was given; -1 none"),
+    "last_billed_month": (np.int64, NO_MONTH, "last month billed; -1 none"),
+    "billed_usd": (np.float64, 0.0, "cumulative USD billed, buyer to seller"),
+    "exit_fee_usd": (np.float64, 0.0, "early-exit fee in USD paid by the buyer to the seller"),
+    "compensation_usd": (np.float64, 0.0, "recall compensation in USD paid seller to buyer"),
+}
+
+_INT = np.int64
+_FLOAT = np.float64
+
+
+def _empty(dtype: type) -> npt.NDArray[Any]:
+    return np.zeros(0, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class Transfers:
+    """Money movements: ``usd[i]`` goes from agent ``payer[i]`` to agent ``payee[i]``.
+
+    ``kind`` codes index ``TRANSFER_KINDS``; ``contract`` is the contract each one comes from.
+    Apply to a cash array with :meth:`apply` (``np.add.at``, so repeated agents add up).
+    """
+
+    contract: Int64Array
+    payer: Int64Array
+    payee: Int64Array
+    usd: FloatArray
+    kind: npt.NDArray[np.int8]
+
+    def __post_init__(self) -> None:
+        n = len(self.usd)
+        for name in ("contract", "payer", "payee", "kind"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"Transfers.{name} has {len(getattr(self, name))} rows, not {n}")
+
+    @classmethod
+    def empty(cls) -> Transfers:
+        """No transfers."""
+        return cls(_empty(_INT), _empty(_INT), _empty(_INT), _empty(_FLOAT), _empty(np.int8))
+
+    @classmethod
+    def concat(cls, parts: Sequence[Transfers]) -> Transfers:
+        """All transfers of ``parts`` in order."""
+        if not parts:
+            return cls.empty()
+        return cls(
+            *(
+                np.concatenate([getattr(p, f) for p in parts])
+                for f in ("contract", "payer", "payee", "usd", "kind")
+            )
+        )
+
+    def __len__(self) -> int:
+        return len(self.usd)
+
+    @property
+    def total_usd(self) -> float:
+        """Sum of all amounts."""
+        return float(self.usd.sum())
+
+    def net_usd(self, n_agents: int) -> FloatArray:
+        """Net USD received per agent (received minus paid); sums to zero."""
+        received = np.bincount(self.payee, weights=self.usd, minlength=n_agents)
+        paid = np.bincount(self.payer, weights=self.usd, minlength=n_agents)
+        if len(received) > n_agents or len(paid) > n_agents:
+            raise ValueError(f"Transfers.net_usd: an agent index is >= n_agents={n_agents}")
+        return received - paid
+
+    def apply(self, cash_usd: FloatArray) -> None:
+        """Move the money in ``cash_usd`` (indexed by agent), in place."""
+        np.subtract.at(cash_usd, self.payer, self.usd)
+        np.add.at(cash_usd, self.payee, self.usd)
+
+
+@dataclass(frozen=True)
+class Bill:
+    """One month's bills: contract ``contract[i]`` bills ``usd[i]`` from ``buyer[i]`` to ``seller[i]``."""
+
+    month: int
+    contract: Int64Array
+    buyer: Int64Array
+    seller: Int64Array
+    usd: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.usd)
+
+    @property
+    def total_usd(self) -> float:
+        """Sum billed this month."""
+        return float(self.usd.sum())
+
+    @property
+    def transfers(self) -> Transfers:
+        """The bills as buyer-to-seller transfers."""
+        kind = np.full(len(self.usd), BILL, dtype=np.int8)
+        return Transfers(self.contract, self.buyer, self.seller, self.usd, kind)
+
+
+@dataclass(frozen=True)
+class NoticeResult:
+    """Outcome of a notice or recall on ``ids``.
+
+    ``accepted[i]`` says whether the notice on ``ids[i]`` took effect; ``ended_month[i]`` is the
+    contract's exclusive end afterwards; ``transfers`` holds the exit fees (buyer to seller) or
+    recall compensation (seller to buyer) it triggered.
+    """
+
+    ids: Int64Array
+    accepted: BoolArray
+    ended_month: Int64Array
+    transfers: Transfers
+
+
+def _column_property(name: str, doc: str) -> property:
+    def get(self: ContractBook) -> npt.NDArray[Any]:
+        view = self._cols[name][: self._n].view()
+        view.flags.writeable = False
+        return view
+
+    return property(get, doc=f"{doc} (read-only view, one row per contract)")
+
+
+class ContractBook:
+    """Vectorized ledger of contracts: one array per field, one row per contract (id = row).
+
+    Read fields as attributes (``book.h100e``, ``book.ended_month``...; read-only views). Change
+    them only through the operations, which return every money movement as ``Transfers`` and keep
+    running totals (``paid_by_buyers_usd``, ``received_by_sellers_usd``, ``paid_by_sellers_usd``,
+    ``received_by_buyers_usd``) so that conservation can be asserted.
+    """
+
+    # column attributes are generated below the class from _FIELDS
+    buyer: Int64Array
+    seller: Int64Array
+    site: Int64Array
+    h100e: FloatArray
+    mw: FloatArray
+    signed_month: Int64Array
+    start_month: Int64Array
+    end_month: Int64Array
+    ended_month: Int64Array
+    usd_per_h100e_month: FloatArray
+    ramp_months: Int64Array
+    ramp_discount: FloatArray
+    take_or_pay: BoolArray
+    buyer_notice_days: Int64Array
+    seller_notice_days: Int64Array
+    recall_notice_days: Int64Array
+    recall_compensation_months: FloatArray
+    early_exit_fee_months: FloatArray
+    template: Int64Array
+    end_reason: npt.NDArray[np.int8]
+    ended: BoolArray
+    notice_month: Int64Array
+    last_billed_month: Int64Array
+    billed_usd: FloatArray
+    exit_fee_usd: FloatArray
+    compensation_usd: FloatArray
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._n = 0
+        self._cols: dict[str, npt.NDArray[Any]] = {
+            name: np.full(max(int(capacity), 1), init, dtype=dtype)
+            for name, (dtype, init, _) in _FIELDS.items()
+        }
+        self.template_names: list[str] = []
+        self._template_codes: dict[str, int] = {}
+        # reusable work arrays for the monthly hot path (bill, expire): fresh 1e5-row
+        # temporaries cost more in page faults than the arithmetic itself
+        self._work: dict[str, npt.NDArray[Any]] = {}
+        self.paid_by_buyers_usd = 0.0
+        self.received_by_sellers_usd = 0.0
+        self.paid_by_sellers_usd = 0.0
+        self.received_by_buyers_usd = 0.0
+
+    # --- storage -----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._n
+
+    def __repr__(self) -> str:
+        return f"ContractBook({self._n} contracts)"
+
+    @property
+    def id(self) -> Int64Array:
+        """Contract ids (= row indices)."""
+        return np.arange(self._n, dtype=np.int64)
+
+    def _row_ids(self) -> Int64Array:
+        """Cached ``arange`` of the rows (read-only use)."""
+        size = len(self._cols["buyer"])
+        rows = self._work.get("rows")
+        if rows is None or len(rows) != size:
+            rows = self._work["rows"] = np.arange(size, dtype=np.int64)
+        return rows[: self._n]
+
+    @property
+    def has_recall(self) -> BoolArray:
+        """Whether the seller holds a recall right (the ``recall`` field)."""
+        return self._col("recall").copy()
+
+    def _col(self, name: str) -> npt.NDArray[Any]:
+        """Writable view of the live rows of a column (internal)."""
+        return self._cols[name][: self._n]
+
+    def _scratch(self, name: str, dtype: type) -> npt.NDArray[Any]:
+        """A reusable work array of ``len(self)`` rows (contents undefined)."""
+        size = len(self._cols["buyer"])
+        buf = self._work.get(name)
+        if buf is None or len(buf) != size:
+            buf = self._work[name] = np.empty(size, dtype=dtype)
+        return buf[: self._n]
+
+    def _grow(self, extra: int) -> None:
+        need = self._n + extra
+        size = len(self._cols["buyer"])
+        if need <= size:
+            return
+        while size < need:
+            size *= 2
+        for name, (dtype, init, _) in _FIELDS.items():
+            grown = np.full(size, init, dtype=dtype)
+            grown[: self._n] = self._cols[name][: self._n]
+            self._cols[name] = grown
+
+    def _template_code(self, name: str) -> int:
+        if name not in self._template_codes:
+            self._template_codes[name] = len(self.template_names)
+            self.template_names.append(name)
+        return self._template_codes[name]
+
+    def _ids(self, ids: Any, who: str) -> Int64Array:
+        arr = np.atleast_1d(np.asarray(ids))
+        if arr.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"{who}: ids must be a 1-D array of integer contract ids, got {ids!r}")
+        if arr.min() < 0 or arr.max() >= self._n:
+            i = int(np.flatnonzero((arr < 0) | (arr >= self._n))[0])
+            raise ValueError(f"{who}: ids[{i}] = {arr[i]} is not a contract id (book has {self._n})")
+        ordered = np.sort(arr)
+        if (ordered[1:] == ordered[:-1]).any():
+            raise ValueError(f"{who}: ids contain duplicates ({ordered[1:][ordered[1:] == ordered[:-1]][0]})")
+        return arr.astype(np.int64, copy=False)
+
+    # --- signing -----------------------------------------------------------------------------
+    def sign(
+        self,
+        buyer: Any,
+        seller: Any,
+        site: Any,
+        h100e: Any,
+        start_month: Any,
+        terms: ContractTerms | Sequence[ContractTerms],
+        usd_per_h100e_month: Any = None,
+        mw: Any = 0.0,
+        signed_month: Any = None,
+        site_capacity_h100e: Any = None,
+    ) -> Int64Array:
+        """Sign a batch of contracts (arguments broadcast together) and return their ids.
+
+        ``terms`` is one ``ContractTerms`` for all or one per contract; ``usd_per_h100e_month``
+        (e.g. a market-cleared price per contract) overrides the terms' price. Months may be
+        indices or labels; ``signed_month`` defaults to ``start_month``. With
+        ``site_capacity_h100e`` (online H100e available to lease, indexed by site) the batch is
+        refused as a whole, book unchanged, if any site would hold more committed H100e than its
+        capacity in any month the new contracts are live. Raises ValueError naming the field and
+        index of any invalid input.
+        """
+        if isinstance(terms, ContractTerms):
+            term_list = [terms]
+            term_idx: Any = 0
+        else:
+            term_list = list(terms)
+            if not term_list or not all(isinstance(t, ContractTerms) for t in term_list):
+                raise ValueError("sign: terms must be a ContractTerms or a sequence of them")
+            term_idx = np.arange(len(term_list))
+        price_given = usd_per_h100e_month is not None
+        start = as_month(start_month)
+        signed = start if signed_month is None else as_month(signed_month)
+        args = np.broadcast_arrays(
+            np.asarray(buyer),
+            np.asarray(seller),
+            np.asarray(site),
+            np.asarray(h100e, dtype=float),
+            np.asarray(start),
+            np.asarray(signed),
+            np.asarray(mw, dtype=float),
+            np.asarray(usd_per_h100e_month if price_given else np.nan, dtype=float),
+            np.asarray(term_idx),
+        )
+        if args[0].ndim > 1:
+            raise ValueError(f"sign: arguments must be scalars or 1-D, got shape {args[0].shape}")
+        buyer_a, seller_a, site_a, qty, start_a, signed_a, mw_a, price_a, tix = (
+            np.atleast_1d(a).copy() for a in args
+        )
+        n = len(qty)
+        for name, arr in (("buyer", buyer_a), ("seller", seller_a), ("site", site_a)):
+            if not np.issubdtype(arr.dtype, np.integer):
+                raise ValueError(f"sign: {name} must be integer indices, got dtype {arr.dtype}")
+        t_fields = {
+            f: np.array([getattr(t, f) for t in term_list])
+            for f in (
+                "tenor_months",
+                "usd_per_h100e_month",
+                "ramp_months",
+                "ramp_discount",
+                "take_or_pay",
+                "recall",
+                "recall_notice_days",
+                "recall_compensation_months",
+                "early_exit_fee_months",
+            )
+        }
+        for side in ("buyer_notice_days", "seller_notice_days"):
+            t_fields[side] = np.array(
+                [NO_EXIT if getattr(t, side) is None else getattr(t, side) for t in term_list]
+            )
+        codes = np.array([self._template_code(t.name) for t in term_list], dtype=np.int64)
+        if not price_given:
+            price_a = t_fields["usd_per_h100e_month"][tix].astype(float)
+        end_a = start_a + t_fields["tenor_months"][tix]
+
+        def refuse(name: str, bad: BoolArray, arr: npt.NDArray[Any], rule: str) -> None:
+            where = np.flatnonzero(bad)
+            if where.size:
+                i = where[0]
+                raise ValueError(f"sign: {name}[{i}] = {arr[i]!r} {rule}")
+
+        refuse("buyer", buyer_a < 0, buyer_a, "must be >= 0")
+        refuse("seller", seller_a < 0, seller_a, "must be >= 0")
+        refuse("seller", seller_a == buyer_a, seller_a, "must differ from the buyer")
+        refuse("site", site_a < 0, site_a, "must be >= 0")
+        refuse("h100e", ~(np.isfinite(qty) & (qty > 0)), qty, "must be finite and > 0")
+        refuse("mw", ~(np.isfinite(mw_a) & (mw_a >= 0)), mw_a, "must be finite and >= 0")
+        refuse(
+            "usd_per_h100e_month",
+            ~(np.isfinite(price_a) & (price_a >= 0)),
+            price_a,
+            "must be finite and >= 0",
+        )
+        refuse(
+            "start_month",
+            start_a < signed_a,
+            start_a,
+            f"is before signed_month ({signed_a[np.argmax(start_a < signed_a)]})",
+        )
+        if site_capacity_h100e is not None:
+            self._check_capacity(site_a, qty, start_a, end_a, site_capacity_h100e)
+
+        self._grow(n)
+        rows = slice(self._n, self._n + n)
+        values: dict[str, npt.NDArray[Any]] = {
+            "buyer": buyer_a,
+            "seller": seller_a,
+            "site": site_a,
+            "h100e": qty,
+            "mw": mw_a,
+            "signed_month": signed_a,
+            "start_month": start_a,
+            "end_month": end_a,
+            "ended_month": end_a,
+            "usd_per_h100e_month": price_a,
+            "template": codes[tix],
+        }
+        for f in (
+            "ramp_months",
+            "ramp_discount",
+            "take_or_pay",
+            "buyer_notice_days",
+            "seller_notice_days",
+            "recall",
+            "recall_notice_days",
+            "recall_compensation_months",
+            "early_exit_fee_months",
+        ):
+            values[f] = t_fields[f][tix]
+        for name, arr in values.items():
+            self._cols[name][rows] = arr
+        ids = np.arange(self._n, self._n + n, dtype=np.int64)
+        self._n += n
+        return ids
+
+    def _check_capacity(
+        self,
+        site: Int64Array,
+        qty: FloatArray,
+        start: Int64Array,
+        end: Int64Array,
+        capacity: Any,
+    ) -> None:
+        """Refuse (ValueError) if old + new commitments exceed a site's capacity in any month."""
+        cap = np.asarray(capacity, dtype=float)
+        if cap.ndim != 1:
+            raise ValueError("sign: site_capacity_h100e must be a 1-D array indexed by site")
+        bad = np.flatnonzero(~(np.isfinite(cap) & (cap >= 0)))
+        if bad.size:
+            raise ValueError(
+                f"sign: site_capacity_h100e[{bad[0]}] = {cap[bad[0]]} must be finite and >= 0"
+            )
+        beyond = np.flatnonzero(site >= len(cap))
+        if beyond.size:
+            i = beyond[0]
+            raise ValueError(
+                f"sign: site[{i}] = {site[i]} has no entry in site_capacity_h100e "
+                f"(length {len(cap)})"
+            )
+        m0, m1 = int(start.min()), int(end.max())
+        span = m1 - m0
+        n_sites = len(cap)
+
+        def profile(s: Int64Array, q: FloatArray, a: Int64Array, b: Int64Array) -> FloatArray:
+            """H100e committed per (site, month in [m0, m1)) by contracts live in [a, b)."""
+            a = np.clip(a - m0, 0, span)
+            b = np.clip(b - m0, 0, span)
+            width = span + 1
+            diff = np.bincount(s * width + a, weights=q, minlength=n_sites * width)
+            diff -= np.bincount(s * width + b, weights=q, minlength=n_sites * width)
+            return np.cumsum(diff.reshape(n_sites, width), axis=1)[:, :span]
+
+        s_old, q_old = self._col("site"), self._col("h100e")
+        a_old, b_old = self._col("start_month"), self._col("ended_month")
+        keep = (b_old > m0) & (a_old < m1) & (s_old < n_sites)
+        old = profile(s_old[keep], q_old[keep], a_old[keep], b_old[keep])
+        new = profile(site, qty, start, end)
+        over = (new > 0) & (old + new > cap[:, None] * (1 + 1e-9) + 1e-9)
+        if over.any():
+            t, s = np.argwhere(over.T)[0]  # earliest month, then lowest site
+            raise ValueError(
+                f"sign: refused, site {s} over-committed in {month_label(m0 + int(t))}: "
+                f"committed {old[s, t]:,.1f} H100e + requested {new[s, t]:,.1f} H100e "
+                f"> capacity {cap[s]:,.1f} H100e"
+            )
+
+    # --- state queries -----------------------------------------------------------------------
+    def live(self, month: Any) -> BoolArray:
+        """Contracts live at ``month``: ``start_month <= month < ended_month``."""
+        m = as_month(month)
+        return (self._col("start_month") <= m) & (m < self._col("ended_month"))
+
+    def ramping(self, month: Any) -> BoolArray:
+        """Live contracts still in their ramp at ``month`` (billed at the discount)."""
+        m = as_month(month)
+        start = self._col("start_month")
+        return self.live(m) & (m - start < self._col("ramp_months"))
+
+    def monthly_fee_usd(self, month: Any) -> FloatArray:
+        """Full-use fee of every contract at ``month`` (0 where not live), ramp discount included."""
+        m = as_month(month)
+        live = self.live(m)
+        fee = self._col("h100e") * self._col("usd_per_h100e_month")
+        ramp = m - self._col("start_month") < self._col("ramp_months")
+        fee = np.where(ramp, fee * (1.0 - self._col("ramp_discount")), fee)
+        return np.where(live, fee, 0.0)
+
+    def committed_h100e(
+        self, month: Any, by: Literal["site", "seller", "buyer"] = "site", n: int | None = None
+    ) -> FloatArray:
+        """H100e under live contracts at ``month``, summed per site, seller or buyer index."""
+        if by not in ("site", "seller", "buyer"):
+            raise ValueError(f"committed_h100e: by must be 'site', 'seller' or 'buyer', got {by!r}")
+        live = self.live(month)
+        index = self._col(by)[live]
+        out = np.bincount(index, weights=self._col("h100e")[live], minlength=n or 0)
+        if n is not None and len(out) > n:
+            raise ValueError(f"committed_h100e: a {by} index is >= n={n}")
+        return out
+
+    def held_h100e(self, month: Any, n_buyers: int | None = None) -> FloatArray:
+        """H100e held per buyer at ``month`` (``committed_h100e(month, by="buyer")``)."""
+        return self.committed_h100e(month, by="buyer", n=n_buyers)
+
+    # --- billing -----------------------------------------------------------------------------
+    def bill(self, month: Any, used_share: Any = None) -> Bill:
+        """Bill every contract live at ``month`` and not yet billed for it (or a later month).
+
+        Fee = h100e x price x (1 - ramp_discount while month - start < ramp_months); take-or-pay
+        contracts pay it in full, the others times ``used_share`` (per contract, in [0, 1],
+        default 1). Billing the same month twice bills nothing the second time.
+        """
+        m = as_month(month)
+        n = self._n
+        if used_share is not None:
+            share = np.broadcast_to(np.asarray(used_share, dtype=float), (n,))
+            if not np.all((share >= 0) & (share <= 1)):
+                i = int(np.flatnonzero(~((share >= 0) & (share <= 1)))[0])
+                raise ValueError(f"bill: used_share[{i}] = {share[i]} must be in [0, 1]")
+        start = self._col("start_month")
+        last = self._col("last_billed_month")
+        due = np.less_equal(start, m, out=self._scratch("due", np.bool_))
+        test = self._scratch("test", np.bool_)
+        np.logical_and(due, np.greater(self._col("ended_month"), m, out=test), out=due)
+        np.logical_and(due, np.less(last, m, out=test), out=due)
+        fee = np.multiply(
+            self._col("h100e"), self._col("usd_per_h100e_month"), out=self._scratch("fee", _FLOAT)
+        )
+        months_in = np.subtract(m, start, out=self._scratch("months_in", _INT))
+        np.less(months_in, self._col("ramp_months"), out=test)
+        np.logical_and(test, due, out=test)
+        ramp = np.flatnonzero(test)  # few contracts ramp at once: work on their indices only
+        fee[ramp] *= 1.0 - self._col("ramp_discount")[ramp]
+        if used_share is not None:
+            np.multiply(fee, share, out=fee, where=~self._col("take_or_pay"))
+        np.add(self._col("billed_usd"), fee, out=self._col("billed_usd"), where=due)
+        np.copyto(last, m, where=due)
+        ids = self._row_ids()[due]
+        usd = fee[due]
+        total = float(usd.sum())
+        self.paid_by_buyers_usd += total
+        self.received_by_sellers_usd += total
+        return Bill(m, ids, self._col("buyer")[due], self._col("seller")[due], usd)
+
+    # --- notices, recalls, expiry, defaults --------------------------------------------------
+    def _end_early(
+        self,
+        ids: Int64Array,
+        days: Int64Array,
+        month: int,
+        date: Any,
+        reason: int,
+        fee_months: FloatArray,
+        kind: int,
+    ) -> NoticeResult:
+        """Shared notice/recall logic; money flows buyer->seller (exit fee) or seller->buyer."""
+        can = days >= 0
+        when = month_start(month) if date is None else to_date(date)
+        when = np.broadcast_to(when, ids.shape)
+        due = np.asarray(notice_end_month(when, np.where(can, days, 0)), dtype=np.int64)
+        start = self._col("start_month")[ids]
+        ended_month = self._col("ended_month")
+        current = ended_month[ids]
+        new_end = np.minimum(np.maximum(np.maximum(due, month), start), self._col("end_month")[ids])
+        accepted = (
+            can & ~self._col("ended")[ids] & (current > month) & (new_end < current)
+        )
+        hit = ids[accepted]
+        ended_month[hit] = new_end[accepted]
+        self._col("end_reason")[hit] = reason
+        self._col("notice_month")[hit] = month
+        usd = (
+            fee_months[accepted]
+            * self._col("h100e")[hit]
+            * self._col("usd_per_h100e_month")[hit]
+        )
+        pay = usd > 0
+        hit, usd = hit[pay], usd[pay]
+        buyer, seller = self._col("buyer")[hit], self._col("seller")[hit]
+        total = float(usd.sum())
+        if kind == EXIT_FEE:
+            self._col("exit_fee_usd")[hit] += usd
+            self.paid_by_buyers_usd += total
+            self.received_by_sellers_usd += total
+            payer, payee = buyer, seller
+        else:
+            self._col("compensation_usd")[hit] += usd
+            self.paid_by_sellers_usd += total
+            self.received_by_buyers_usd += total
+            payer, payee = seller, buyer
+        transfers = Transfers(hit, payer, payee, usd, np.full(len(usd), kind, dtype=np.int8))
+        return NoticeResult(ids, accepted, ended_month[ids].copy(), transfers)
+
+    def give_notice(
+        self, ids: Any, by: Literal["buyer", "seller"], month: Any, date: Any = None
+    ) -> NoticeResult:
+        """``by`` gives notice on contracts ``ids`` at ``month`` (dated its first day unless ``date``).
+
+        The contract ends at ``notice_end_month(date, notice_days)``, capped at its scheduled
+        end and never before ``month``. A notice is accepted only if that side may exit
+        (notice days != -1), the contract has not ended and the notice ends it earlier than it
+        is already due to end (so a second notice keeps the earlier end); refusals are reported
+        in ``accepted``, not raised. A buyer's accepted notice charges the early-exit fee
+        (``early_exit_fee_months`` x full monthly fee) once, buyer to seller.
+        """
+        m = as_month(month)
+        idx = self._ids(ids, "give_notice")
+        if by == "buyer":
+            days = self._col("buyer_notice_days")[idx]
+            fee = self._col("early_exit_fee_months")[idx]
+            return self._end_early(idx, days, m, date, BUYER_NOTICE, fee, EXIT_FEE)
+        if by == "seller":
+            days = self._col("seller_notice_days")[idx]
+            return self._end_early(
+                idx, days, m, date, SELLER_NOTICE, np.zeros(len(idx)), EXIT_FEE
+            )
+        raise ValueError(f"give_notice: by must be 'buyer' or 'seller', got {by!r}")
+
+    def recall(self, ids: Any, month: Any, date: Any = None) -> NoticeResult:
+        """The seller recalls contracts ``ids`` for its own use (only those with the recall right).
+
+        Ends at ``notice_end_month(date, recall_notice_days)`` with the same acceptance rules as
+        :meth:`give_notice`; pays ``recall_compensation_months`` x full monthly fee, seller to
+        buyer, once per accepted recall.
+        """
+        m = as_month(month)
+        idx = self._ids(ids, "recall")
+        days = np.where(self._col("recall")[idx], self._col("recall_notice_days")[idx], NO_EXIT)
+        comp = self._col("recall_compensation_months")[idx]
+        return self._end_early(idx, days, m, date, RECALL, comp, RECALL_COMPENSATION)
+
+    def expire(self, month: Any) -> Int64Array:
+        """Mark ended every contract with ``ended_month <= month``; return the ids ended now.
+
+        Those that ran to their scheduled end get reason "expired"; the others keep the reason
+        of the notice or recall that ended them.
+        """
+        m = as_month(month)
+        ended = self._col("ended")
+        due = np.less_equal(self._col("ended_month"), m, out=self._scratch("due", np.bool_))
+        np.greater(due, ended, out=due)  # due and not yet ended
+        idx = np.flatnonzero(due)
+        ended[idx] = True
+        reason = self._col("end_reason")
+        reason[idx] = np.where(reason[idx] == LIVE, EXPIRED, reason[idx])
+        return idx
+
+    def _default(self, column: str, party: Any, month: Any, reason: int) -> Int64Array:
+        m = as_month(month)
+        parties = np.atleast_1d(np.asarray(party))
+        if not np.issubdtype(parties.dtype, np.integer):
+            raise ValueError(f"default: {column} must be integer agent indices, got {party!r}")
+        ended_month = self._col("ended_month")
+        hit = np.flatnonzero(
+            np.isin(self._col(column), parties) & ~self._col("ended") & (ended_month > m)
+        )
+        ended_month[hit] = np.maximum(m, self._col("start_month")[hit])
+        self._col("end_reason")[hit] = reason
+        self._col("ended")[hit] = True
+        return hit
+
+    def default_seller(self, seller: Any, month: Any) -> Int64Array:
+        """End every unfinished contract of ``seller`` (one or many) at ``month``; return ids.
+
+        No bill from ``month`` on; contracts not yet started never bill. Reason "seller_default".
+        """
+        return self._default("seller", seller, month, SELLER_DEFAULT)
+
+    def default_buyer(self, buyer: Any, month: Any) -> Int64Array:
+        """End every unfinished contract of ``buyer`` at ``month``; reason "buyer_default"."""
+        return self._default("buyer", buyer, month, BUYER_DEFAULT)
+
+    # --- accounting and output ---------------------------------------------------------------
+    def net_usd(self, n_agents: int) -> FloatArray:
+        """Net USD each agent received over the book's life (bills, fees, compensation); sums to 0."""
+        flows = (
+            (self._col("billed_usd") + self._col("exit_fee_usd"), "buyer", "seller"),
+            (self._col("compensation_usd"), "seller", "buyer"),
+        )
+        net = np.zeros(n_agents)
+        for usd, payer, payee in flows:
+            net += np.bincount(self._col(payee), weights=usd, minlength=n_agents)[:n_agents]
+            net -= np.bincount(self._col(payer), weights=usd, minlength=n_agents)[:n_agents]
+        return net
+
+    def to_frame(
+        self,
+        agent_names: Sequence[str] | None = None,
+        site_names: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """One row per contract with its whole life; dates are month-start Timestamps."""
+
+        def when(col: str) -> pd.DatetimeIndex:
+            months = self._col(col)
+            days = month_start(np.where(months == NO_MONTH, 0, months))
+            days = np.where(months == NO_MONTH, np.datetime64("NaT"), days)
+            return pd.DatetimeIndex(np.asarray(days, dtype="datetime64[s]"))
+
+        def named(col: str, names: Sequence[str] | None) -> Any:
+            index = self._col(col)
+            return index.copy() if names is None else np.asarray(names, dtype=object)[index]
+
+        templates = np.asarray(self.template_names + [""], dtype=object)
+        return pd.DataFrame(
+            {
+                "id": self.id,
+                "template": templates[self._col("template")],
+                "buyer": named("buyer", agent_names),
+                "seller": named("seller", agent_names),
+                "site": named("site", site_names),
+                "h100e": self._col("h100e").copy(),
+                "mw": self._col("mw").copy(),
+                "usd_per_h100e_month": self._col("usd_per_h100e_month").copy(),
+                "tenor_months": self._col("end_month") - self._col("start_month"),
+                "take_or_pay": self._col("take_or_pay").copy(),
+                "recall": self._col("recall").copy(),
+                "signed": when("signed_month"),
+                "start": when("start_month"),
+                "scheduled_end": when("end_month"),
+                "end": when("ended_month"),
+                "ended": self._col("ended").copy(),
+                "end_reason": np.asarray(END_REASONS, dtype=object)[self._col("end_reason")],
+                "notice": when("notice_month"),
+                "billed_usd": self._col("billed_usd").copy(),
+                "exit_fee_usd": self._col("exit_fee_usd").copy(),
+                "compensation_usd": self._col("compensation_usd").copy(),
+            }
+        )
+
+
+for _name, (_dtype, _init, _doc) in _FIELDS.items():
+    if _name != "recall":  # the recall method owns that name; the column is ``has_recall``
+        setattr(ContractBook, _name, _column_property(_name, _doc))
+del _name, _dtype, _init, _doc

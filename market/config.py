@@ -1,0 +1,367 @@
+"""Typed configuration of a simulated world: frozen dataclasses, validated on construction.
+
+A world is labs (buyers), sellers (owners, hyperscalers, neoclouds) with their sites, regions
+(permitting, opposition, power headroom), contract templates, preloaded contracts and shocks.
+Scenario files (``market/scenarios/*.toml``) are parsed into these values by
+``market.scenarios``; Python users can build or ``dataclasses.replace`` them directly.
+
+Units are in the field names: ``h100e`` (H100-equivalents), ``mw`` (MW of IT load), ``usd``,
+``_months``, ``_days``; dates are ``"YYYY-MM"`` strings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+from market.calendar import month_index
+from market.hardware import CostParams, generation
+from market.terms import ContractTerms, template
+
+LabKind = Literal["frontier", "small"]
+SellerKind = Literal["owner", "hyperscaler", "neocloud"]
+SELLER_KINDS: tuple[str, ...] = ("owner", "hyperscaler", "neocloud")
+SITE_STATUSES: tuple[str, ...] = ("planned", "permitting", "construction", "online", "scheduled")
+SHOCK_KINDS: tuple[str, ...] = ("recall", "seller_exit")
+
+
+def _check(cond: bool, where: str, value: object, why: str) -> None:
+    if not cond:
+        raise ValueError(f"{where} = {value!r}: {why}")
+
+
+def _nonneg(obj: object, prefix: str, *names: str) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        _check(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0, f"{prefix}.{n}", v,
+               "must be a finite number >= 0")
+
+
+def _month(where: str, value: str) -> int:
+    try:
+        return month_index(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{where} = {value!r}: not a month like '2026-05' ({exc})") from None
+
+
+@dataclass(frozen=True)
+class Funding:
+    """A committed raise of ``usd`` arriving at ``month``."""
+
+    month: str
+    usd: float
+
+    def __post_init__(self) -> None:
+        _month("funding.month", self.month)
+        _nonneg(self, "funding", "usd")
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """A lab: customer demand for inference, a training need, revenue and a budget (MODEL.md 5)."""
+
+    name: str
+    kind: LabKind = "frontier"
+    inference_h100e: float = 100_000.0
+    """Inference need at the start, H100e (serving every customer)."""
+    training_share: float = 0.8
+    """Training need as a share of inference need (cal:dem.inference_share)."""
+    growth_per_month: float = 0.08
+    """Initial monthly growth of demand (cal:dem.anthropic: several-fold a year)."""
+    growth_halflife_months: float = 24.0
+    """Months for the growth rate to halve (demand growth decays)."""
+    usd_per_served_h100e_month: float = 3_000.0
+    """Revenue r per served inference H100e-month (about 1.4-1.8x the price, cal:dem.*)."""
+    growth_premium: float = 0.5
+    """Forward-looking premium on the value of inference capacity."""
+    training_value_usd_per_h100e_month: float = 2_500.0
+    """Strategic value of a training H100e-month."""
+    cash_usd: float = 5e9
+    funding: tuple[Funding, ...] = ()
+    term_share: float = 0.7
+    """Share of the forecast need the lab wants under term contracts."""
+    tenor_months: int = 36
+    """Preferred term tenor; must be one of the market's term tenors."""
+    churn: float = 0.3
+    """Share of unserved inference demand lost to competitors for good."""
+    exit_premium: float = 0.5
+    """Give notice when a contract's price exceeds the spot index by more than this share..."""
+    exit_patience_months: int = 6
+    """...for this many consecutive months."""
+    runway_floor_months: float = 3.0
+    """Give notice on term contracts when cash covers fewer months of spend than this."""
+    strategy: str = "reference"
+
+    def __post_init__(self) -> None:
+        p = f"labs.{self.name}"
+        _check(self.kind in ("frontier", "small"), f"{p}.kind", self.kind,
+               "must be 'frontier' or 'small'")
+        _nonneg(self, p, "inference_h100e", "training_share", "growth_per_month",
+                "usd_per_served_h100e_month", "growth_premium",
+                "training_value_usd_per_h100e_month", "cash_usd", "runway_floor_months")
+        _check(self.growth_halflife_months > 0, f"{p}.growth_halflife_months",
+               self.growth_halflife_months, "must be > 0")
+        for n in ("term_share", "churn"):
+            v = getattr(self, n)
+            _check(0 <= v <= 1, f"{p}.{n}", v, "must lie in [0, 1]")
+        _check(self.exit_premium >= 0, f"{p}.exit_premium", self.exit_premium, "must be >= 0")
+        _check(self.exit_patience_months >= 1, f"{p}.exit_patience_months",
+               self.exit_patience_months, "must be >= 1")
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """A data-center site: ``mw`` of IT load of one GPU ``generation`` in a region."""
+
+    name: str
+    mw: float
+    generation: str = "H100"
+    region: str = "us-south"
+    status: str = "online"
+    """planned, permitting, construction, online (at the scenario start), or scheduled:
+    exogenous supply (orbital compute, an owner's own chips) that arrives at ``online`` with
+    ``arrival_probability``, outside the grid and GPU caps."""
+    online: str = "2025-01"
+    """Month it came (or is scheduled to come) online; drives retirement after the useful life."""
+    arrival_probability: float = 1.0
+    """For exogenous supply (orbital, own chips): chance the scheduled site arrives at all."""
+
+    def __post_init__(self) -> None:
+        p = f"sites.{self.name}"
+        _check(math.isfinite(self.mw) and self.mw > 0, f"{p}.mw", self.mw, "must be > 0")
+        try:
+            generation(self.generation)
+        except ValueError as exc:
+            raise ValueError(f"{p}.generation = {self.generation!r}: {exc}") from None
+        _check(self.status in SITE_STATUSES, f"{p}.status", self.status,
+               f"must be one of {', '.join(SITE_STATUSES)}")
+        _month(f"{p}.online", self.online)
+        _check(0 <= self.arrival_probability <= 1, f"{p}.arrival_probability",
+               self.arrival_probability, "must lie in [0, 1]")
+
+
+@dataclass(frozen=True)
+class SellerConfig:
+    """An owner, hyperscaler or neocloud with its sites and decision parameters (MODEL.md 5)."""
+
+    name: str
+    kind: SellerKind
+    sites: tuple[SiteConfig, ...] = ()
+    cash_usd: float = 10e9
+    own_need_h100e: float = 0.0
+    """Internal need served first from own capacity (owner's models, hyperscaler's own AI work)."""
+    own_need_growth_per_month: float = 0.0
+    own_need_volatility: float = 0.0
+    """Monthly log-volatility of the internal need."""
+    reserve_margin: float = 0.1
+    """Capacity kept above internal need before leasing the surplus."""
+    markup: float = 0.3
+    """Ask over cost for spot capacity (hyperscalers' list-price markup)."""
+    hurdle_rate: float = 0.2
+    """Invest when expected price x utilization beats levelized cost x (1 + hurdle)."""
+    lead_time_months: int = 12
+    """Construction lead time once permitted (owners fast, hyperscalers slow)."""
+    build_site_mw: float = 200.0
+    """Size of a new site when it invests."""
+    capex_budget_usd_per_year: float = 0.0
+    """Cap on new capex started per calendar year (0 = no new builds)."""
+    lease_template: str = "spot"
+    """Contract template of the term contracts it sells."""
+    presale_ratio: float = 0.0
+    """Neoclouds: share of existing capacity that must be under term contract before a new build."""
+    debt_usd: float = 0.0
+    interest_per_year: float = 0.0
+    default_patience_months: int = 3
+    """Months of negative cash before default (neoclouds)."""
+    opportunism: float = 0.0
+    """Monthly chance to exit a lease on notice when spot is 50%+ above its price."""
+    region: str = "us-south"
+    """Region of new builds."""
+    strategy: str = "reference"
+
+    def __post_init__(self) -> None:
+        p = f"sellers.{self.name}"
+        _check(self.kind in SELLER_KINDS, f"{p}.kind", self.kind,
+               f"must be one of {', '.join(SELLER_KINDS)}")
+        _nonneg(self, p, "cash_usd", "own_need_h100e", "own_need_volatility", "reserve_margin",
+                "markup", "hurdle_rate", "build_site_mw", "capex_budget_usd_per_year", "debt_usd",
+                "interest_per_year")
+        _check(self.lead_time_months >= 0, f"{p}.lead_time_months", self.lead_time_months,
+               "must be >= 0")
+        for n in ("presale_ratio", "opportunism"):
+            v = getattr(self, n)
+            _check(0 <= v <= 1, f"{p}.{n}", v, "must lie in [0, 1]")
+        try:
+            template(self.lease_template)
+        except ValueError as exc:
+            raise ValueError(f"{p}.lease_template = {self.lease_template!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    """Permitting, opposition and power headroom of a region (cal:sup.grid, cal:sup.opposition)."""
+
+    name: str
+    permit_months_mean: float = 12.0
+    permit_months_sigma: float = 0.5
+    """Log-sd of the lognormal permitting delay."""
+    opposition_probability: float = 0.05
+    """Chance a site in permitting is cancelled by local opposition (cal:sup.opposition ~5%)."""
+    power_headroom_mw_per_year: float = 2_000.0
+    """MW of new IT load that the grid lets come online per calendar year."""
+
+    def __post_init__(self) -> None:
+        p = f"regions.{self.name}"
+        _nonneg(self, p, "permit_months_mean", "permit_months_sigma", "power_headroom_mw_per_year")
+        _check(0 <= self.opposition_probability <= 1, f"{p}.opposition_probability",
+               self.opposition_probability, "must lie in [0, 1]")
+
+
+@dataclass(frozen=True)
+class PreloadedContract:
+    """A contract live at the start, such as the Colossus lease."""
+
+    template: str
+    buyer: str
+    seller: str
+    site: str
+    h100e: float
+    start: str
+    usd_per_month: float | None = None
+    """Full-rate fee per month; None keeps the template's price per H100e-month."""
+    mw: float = 0.0
+
+    def __post_init__(self) -> None:
+        try:
+            template(self.template)
+        except ValueError as exc:
+            raise ValueError(f"contracts.template = {self.template!r}: {exc}") from None
+        _nonneg(self, "contracts", "h100e", "mw")
+        _month("contracts.start", self.start)
+
+
+@dataclass(frozen=True)
+class ShockConfig:
+    """A scripted event at a month: an owner recall, or a seller exiting all its contracts."""
+
+    kind: str
+    month: str
+    seller: str = ""
+    """recall / seller_exit: the seller that acts."""
+    share: float = 1.0
+    """recall: share of the seller's recallable leased H100e it takes back."""
+
+    def __post_init__(self) -> None:
+        _check(self.kind in SHOCK_KINDS, "shocks.kind", self.kind,
+               f"must be one of {', '.join(SHOCK_KINDS)}")
+        _month("shocks.month", self.month)
+        _check(0 <= self.share <= 1, "shocks.share", self.share, "must lie in [0, 1]")
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """Market design: term tenors, the k-rule, auction rule and price memory."""
+
+    term_tenors_months: tuple[int, ...] = (12, 36)
+    k: float = 0.5
+    rule: str = "uniform"
+    price_memory: float = 0.3
+    """Weight of the newest clearing price in the reference price index (EMA)."""
+    initial_spot_usd_per_h100e_month: float = 1_900.0
+    """Reference spot price before the first clearing: $2.6 per H100e-hour (cal:px.h100_index)."""
+    term_overrides: tuple[ContractTerms, ...] = ()
+    """Replacement terms for named templates (contract-design experiments)."""
+
+    def __post_init__(self) -> None:
+        _check(len(self.term_tenors_months) >= 1 and all(t >= 2 for t in self.term_tenors_months),
+               "market.term_tenors_months", self.term_tenors_months, "need tenors >= 2 months")
+        _check(0 <= self.k <= 1, "market.k", self.k, "must lie in [0, 1]")
+        _check(self.rule in ("uniform", "pay_as_bid"), "market.rule", self.rule,
+               "must be 'uniform' or 'pay_as_bid'")
+        _check(0 < self.price_memory <= 1, "market.price_memory", self.price_memory,
+               "must lie in (0, 1]")
+        _nonneg(self, "market", "initial_spot_usd_per_h100e_month")
+
+    def terms(self, name: str) -> ContractTerms:
+        """The template ``name`` with any override of this market applied."""
+        for t in self.term_overrides:
+            if t.name == name:
+                return t
+        return template(name)
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Everything a run needs besides the seed."""
+
+    name: str = "custom"
+    start: str = "2026-01"
+    months: int = 48
+    labs: tuple[LabConfig, ...] = ()
+    sellers: tuple[SellerConfig, ...] = ()
+    regions: tuple[RegionConfig, ...] = (RegionConfig("us-south"),)
+    contracts: tuple[PreloadedContract, ...] = ()
+    shocks: tuple[ShockConfig, ...] = ()
+    market: MarketConfig = field(default_factory=MarketConfig)
+    costs: CostParams = field(default_factory=CostParams)
+    gpu_supply_h100e_per_quarter: float = 3_000_000.0
+    """Global cap on H100e that can be installed per quarter (cal:hw.lead, cal:sup.growth)."""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _month("start", self.start)
+        _check(self.months >= 1, "months", self.months, "must be >= 1")
+        _nonneg(self, "world", "gpu_supply_h100e_per_quarter")
+        for group in ("labs", "sellers", "regions"):
+            names = [x.name for x in getattr(self, group)]
+            dup = {n for n in names if names.count(n) > 1}
+            _check(not dup, group, sorted(dup), "names must be unique")
+        regions = {r.name for r in self.regions}
+        site_names: list[str] = []
+        for s in self.sellers:
+            _check(s.region in regions, f"sellers.{s.name}.region", s.region,
+                   f"unknown region; known: {', '.join(sorted(regions))}")
+            for site in s.sites:
+                _check(site.region in regions, f"sites.{site.name}.region", site.region,
+                       f"unknown region; known: {', '.join(sorted(regions))}")
+                site_names.append(site.name)
+        dup = {n for n in site_names if site_names.count(n) > 1}
+        _check(not dup, "sites", sorted(dup), "site names must be unique")
+        tenors = set(self.market.term_tenors_months)
+        for lab in self.labs:
+            _check(lab.tenor_months in tenors, f"labs.{lab.name}.tenor_months", lab.tenor_months,
+                   f"must be one of the market's term tenors {sorted(tenors)}")
+        labs = {x.name for x in self.labs}
+        sellers = {x.name for x in self.sellers}
+        for c in self.contracts:
+            _check(c.buyer in labs, "contracts.buyer", c.buyer, "not a lab of this world")
+            _check(c.seller in sellers, "contracts.seller", c.seller, "not a seller of this world")
+            own = {site.name for s in self.sellers if s.name == c.seller for site in s.sites}
+            _check(c.site in own, "contracts.site", c.site, f"not a site of seller {c.seller}")
+        for sh in self.shocks:
+            if sh.kind in ("recall", "seller_exit"):
+                _check(sh.seller in sellers, "shocks.seller", sh.seller,
+                       "not a seller of this world")
+
+    @property
+    def start_month(self) -> int:
+        """Month index of the first step."""
+        return month_index(self.start)
+
+    def lab(self, name: str) -> LabConfig:
+        for x in self.labs:
+            if x.name == name:
+                return x
+        raise KeyError(name)
+
+    def seller(self, name: str) -> SellerConfig:
+        for x in self.sellers:
+            if x.name == name:
+                return x
+        raise KeyError(name)
+
+
+def field_names(cls: type) -> list[str]:
+    """Field names of a config dataclass (for validation messages and scenario parsing)."""
+    return [f.name for f in fields(cls)]

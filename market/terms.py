@@ -1,0 +1,222 @@
+"""Contract terms (immutable rules of one contract) and the named templates of MODEL.md section 6.
+
+``ContractTerms`` holds what a contract's parties agreed besides who, where, how much and when:
+tenor, price per H100e-month, ramp discount, take-or-pay, exit notices, the owner's recall right,
+and the fees attached to exits. The price of most templates is a placeholder (0.0): the market sets
+it with :meth:`ContractTerms.with_price`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from market.calendar import month_index
+
+__all__ = [
+    "COLOSSUS_LEASE_GPUS",
+    "COLOSSUS_LEASE_H100E",
+    "COLOSSUS_LEASE_MW",
+    "COLOSSUS_LEASE_SIGNED",
+    "COLOSSUS_LEASE_START_MONTH",
+    "COLOSSUS_LEASE_USD_PER_H100E_MONTH",
+    "COLOSSUS_LEASE_USD_PER_MONTH",
+    "ContractTerms",
+    "TEMPLATES",
+    "template",
+]
+
+
+def _check_int(field: str, value: Any, low: int, high: int | None = None) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"ContractTerms.{field} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"ContractTerms.{field} must be {bound}, got {value!r}")
+    return int(value)
+
+
+def _check_float(field: str, value: Any, low: float, high: float | None = None) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise ValueError(f"ContractTerms.{field} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or number < low or (high is not None and number > high):
+        bound = f"finite and >= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"ContractTerms.{field} must be {bound}, got {value!r}")
+    return number
+
+
+def _check_bool(field: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"ContractTerms.{field} must be True or False, got {value!r}")
+    return bool(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ContractTerms:
+    """The immutable rules of a contract; validated on construction (ValueError names the field).
+
+    Notice days of ``None`` mean that side cannot exit early. A recall lets the seller (an owner)
+    take the capacity back for its own use, on ``recall_notice_days`` of notice, paying the buyer
+    ``recall_compensation_months`` of full monthly fees. A buyer exiting on notice pays the seller
+    ``early_exit_fee_months`` of full monthly fees. While ``month_of_contract < ramp_months`` the
+    fee is discounted by ``ramp_discount``. Take-or-pay contracts bill in full whether or not the
+    capacity is used; the others bill only the used share.
+    """
+
+    name: str
+    tenor_months: int
+    usd_per_h100e_month: float
+    ramp_months: int = 0
+    ramp_discount: float = 0.0
+    take_or_pay: bool = True
+    buyer_notice_days: int | None = 90
+    seller_notice_days: int | None = 90
+    recall: bool = False
+    recall_notice_days: int = 90
+    recall_compensation_months: float = 0.0
+    early_exit_fee_months: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"ContractTerms.name must be a non-empty string, got {self.name!r}")
+        clean: dict[str, Any] = {
+            "tenor_months": _check_int("tenor_months", self.tenor_months, 1),
+            "usd_per_h100e_month": _check_float(
+                "usd_per_h100e_month", self.usd_per_h100e_month, 0.0
+            ),
+            "ramp_months": _check_int("ramp_months", self.ramp_months, 0, self.tenor_months),
+            "ramp_discount": _check_float("ramp_discount", self.ramp_discount, 0.0, 1.0),
+            "take_or_pay": _check_bool("take_or_pay", self.take_or_pay),
+            "recall": _check_bool("recall", self.recall),
+            "recall_notice_days": _check_int("recall_notice_days", self.recall_notice_days, 0),
+            "recall_compensation_months": _check_float(
+                "recall_compensation_months", self.recall_compensation_months, 0.0
+            ),
+            "early_exit_fee_months": _check_float(
+                "early_exit_fee_months", self.early_exit_fee_months, 0.0
+            ),
+        }
+        for side in ("buyer_notice_days", "seller_notice_days"):
+            value = getattr(self, side)
+            clean[side] = None if value is None else _check_int(side, value, 0)
+        for key, value in clean.items():  # normalise numpy scalars to Python types
+            object.__setattr__(self, key, value)
+
+    @property
+    def buyer_can_exit(self) -> bool:
+        """Whether the buyer may end the contract early on notice."""
+        return self.buyer_notice_days is not None
+
+    @property
+    def seller_can_exit(self) -> bool:
+        """Whether the seller may end the contract early on notice."""
+        return self.seller_notice_days is not None
+
+    def with_price(self, usd_per_h100e_month: float) -> ContractTerms:
+        """A copy at another price per H100e-month (validated)."""
+        return dataclasses.replace(self, usd_per_h100e_month=usd_per_h100e_month)
+
+    def with_tenor(self, months: int) -> ContractTerms:
+        """A copy with another tenor in months (validated; the ramp must still fit)."""
+        return dataclasses.replace(self, tenor_months=months)
+
+    def monthly_fee(self, h100e: Any, month_of_contract: Any) -> float | npt.NDArray[np.float64]:
+        """USD billed for ``h100e`` in month ``month_of_contract`` (0 = first month) at full use.
+
+        Discounted by ``ramp_discount`` while ``month_of_contract < ramp_months``; zero outside
+        ``[0, tenor_months)``. Vectorized over both arguments.
+        """
+        quantity = np.asarray(h100e, dtype=np.float64)
+        k = np.asarray(month_of_contract)
+        factor = np.where(k < self.ramp_months, 1.0 - self.ramp_discount, 1.0)
+        fee = np.where((k >= 0) & (k < self.tenor_months), quantity * self.usd_per_h100e_month, 0.0)
+        fee = fee * factor
+        return float(fee) if fee.ndim == 0 else fee
+
+    def full_term_value(self, h100e: Any) -> float | npt.NDArray[np.float64]:
+        """USD billed over the whole tenor at full use: ramp months at the discounted rate."""
+        months = self.tenor_months - self.ramp_months * self.ramp_discount
+        value = np.asarray(h100e, dtype=np.float64) * self.usd_per_h100e_month * months
+        return float(value) if value.ndim == 0 else value
+
+
+# --- The Colossus lease (CALIBRATION.md, cal:deal.*) -------------------------------------------
+# cal:deal.capacity: more than 300 MW, over 220,000 NVIDIA GPUs (H100, H200, GB200).
+COLOSSUS_LEASE_MW = 300.0
+COLOSSUS_LEASE_GPUS = 220_000
+# H100-equivalents behind the lease. Epoch AI puts Colossus 1 at ~276k H100e (cal:sup.sites);
+# the lease is all of Colossus 1 plus part of Colossus 2, a mix of H100/H200/GB200 over ~220k GPUs,
+# so we round to 280,000 H100e. Then $1.25B/month / 280k H100e = $4,464 per H100e-month
+# = $6.1 per H100e-hour (730 h/month), inside cal:deal.unit_price's $3.1 to $6.2 range.
+COLOSSUS_LEASE_H100E = 280_000.0
+COLOSSUS_LEASE_USD_PER_MONTH = 1.25e9  # cal:deal.price
+COLOSSUS_LEASE_USD_PER_H100E_MONTH = COLOSSUS_LEASE_USD_PER_MONTH / COLOSSUS_LEASE_H100E
+COLOSSUS_LEASE_SIGNED = month_index("2026-05-06")  # cal:deal.term: announced 2026-05-06
+COLOSSUS_LEASE_START_MONTH = month_index("2026-05")  # runs 2026-05 through 2029-05 (36 months)
+
+TEMPLATES: dict[str, ContractTerms] = {
+    # cal:deal.*: 36 months, 90 days' notice both sides (deal.exit), owner recall (deal.recall).
+    # Scenario choices (not public): ramp of 2 months at 50% off (deal.ramp) and a recall on
+    # 90 days' notice compensated with 1 month of fees.
+    "colossus_lease": ContractTerms(
+        name="colossus_lease",
+        tenor_months=36,
+        usd_per_h100e_month=COLOSSUS_LEASE_USD_PER_H100E_MONTH,
+        ramp_months=2,
+        ramp_discount=0.5,
+        take_or_pay=True,
+        buyer_notice_days=90,
+        seller_notice_days=90,
+        recall=True,
+        recall_notice_days=90,
+        recall_compensation_months=1.0,
+    ),
+    # MODEL.md section 5: reserved term, no recall, buyer exit only with a fee, seller bound.
+    "hyperscaler_reservation": ContractTerms(
+        name="hyperscaler_reservation",
+        tenor_months=12,
+        usd_per_h100e_month=0.0,
+        take_or_pay=True,
+        buyer_notice_days=90,
+        seller_notice_days=None,
+        early_exit_fee_months=3.0,
+    ),
+    # cal:sup.neocloud: backlog 96% to 98% take-or-pay; no early exit on either side.
+    "neocloud_take_or_pay": ContractTerms(
+        name="neocloud_take_or_pay",
+        tenor_months=36,
+        usd_per_h100e_month=0.0,
+        take_or_pay=True,
+        buyer_notice_days=None,
+        seller_notice_days=None,
+    ),
+    # One month of capacity, no notice, no recall.
+    "spot": ContractTerms(
+        name="spot",
+        tenor_months=1,
+        usd_per_h100e_month=0.0,
+        take_or_pay=True,
+        buyer_notice_days=None,
+        seller_notice_days=None,
+    ),
+}
+
+
+def template(name: str) -> ContractTerms:
+    """The registered template ``name``; ValueError names the nearest valid one otherwise."""
+    try:
+        return TEMPLATES[name]
+    except (KeyError, TypeError):
+        valid = sorted(TEMPLATES)
+        nearest = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.0)
+        hint = f" did you mean {nearest[0]!r}?" if nearest else ""
+        raise ValueError(
+            f"unknown contract template {name!r};{hint} valid templates: {', '.join(valid)}"
+        ) from None

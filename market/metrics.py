@@ -1,0 +1,139 @@
+"""Summary metrics of a run (MODEL.md section 9), computed from the output frames only.
+
+Every function takes the tidy frames of ``ComputeMarket.frames()`` (or frames read back from
+Parquet) and returns plain numbers or small frames, so a sweep, an experiment and the command
+line compute the same figures the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from market.hardware import HOURS_PER_MONTH
+
+SELLER_KINDS = ("owner", "hyperscaler", "neocloud")
+LAB_KINDS = ("frontier_lab", "small_lab")
+
+
+def price_series(market: pd.DataFrame, product: str = "spot") -> pd.Series:
+    """Clearing price per month of a product in $/H100e-hour (NaN where nothing traded)."""
+    rows = market[market["product"] == product]
+    return rows.set_index("month")["price_usd_per_h100e_month"] / HOURS_PER_MONTH
+
+
+def index_series(market: pd.DataFrame, product: str = "spot") -> pd.Series:
+    """The reference price index per month of a product in $/H100e-hour (always defined)."""
+    rows = market[market["product"] == product]
+    return rows.set_index("month")["index_usd_per_h100e_month"] / HOURS_PER_MONTH
+
+
+def volume_weighted_price(market: pd.DataFrame, product: str) -> float:
+    """Average clearing price of a product over the run, weighted by volume, $/H100e-hour."""
+    rows = market[(market["product"] == product) & (market["volume_h100e"] > 0)]
+    if rows.empty:
+        return float("nan")
+    w = rows["volume_h100e"]
+    return float((rows["price_usd_per_h100e_month"] * w).sum() / w.sum() / HOURS_PER_MONTH)
+
+
+def price_volatility(market: pd.DataFrame, product: str = "spot") -> float:
+    """Standard deviation of monthly log changes of the price index."""
+    s = index_series(market, product)
+    r = np.log(s).diff().dropna()
+    return float(r.std()) if len(r) > 1 else 0.0
+
+
+def utilization(agents: pd.DataFrame) -> float:
+    """Used over owned capacity across all sellers and months."""
+    s = agents[agents["kind"].isin(SELLER_KINDS)]
+    owned = s["capacity_owned_h100e"].sum()
+    return float(s["used_h100e"].sum() / owned) if owned > 0 else float("nan")
+
+
+def unmet_share(agents: pd.DataFrame, kind: str | None = None) -> float:
+    """Unmet over total demand of labs (of one kind, e.g. ``small_lab``), over the run."""
+    labs = agents[agents["kind"].isin(LAB_KINDS if kind is None else (kind,))]
+    demand = labs["demand_h100e"].sum()
+    return float(labs["unmet_h100e"].sum() / demand) if demand > 0 else 0.0
+
+
+def fill_rate(agents: pd.DataFrame, agent: str | None = None, kind: str | None = None) -> float:
+    """Served over demanded H100e-months of one lab or one kind of lab."""
+    labs = agents[agents["kind"].isin(LAB_KINDS)]
+    if agent is not None:
+        labs = labs[labs["agent"] == agent]
+    if kind is not None:
+        labs = labs[labs["kind"] == kind]
+    demand = labs["demand_h100e"].sum()
+    return float(labs["used_h100e"].sum() / demand) if demand > 0 else float("nan")
+
+
+def unit_cost(agents: pd.DataFrame, kind: str = "small_lab") -> float:
+    """What labs of a kind paid per H100e-month they used, in $/H100e-hour."""
+    labs = agents[agents["kind"] == kind]
+    used = labs["used_h100e"].sum()
+    return float(labs["cost_usd"].sum() / used / HOURS_PER_MONTH) if used > 0 else float("nan")
+
+
+def hhi(shares: pd.Series) -> float:
+    """Herfindahl-Hirschman index (0 to 10,000) of a set of quantities."""
+    total = shares.sum()
+    if total <= 0:
+        return 0.0
+    return float((100.0 * shares / total).pow(2).sum())
+
+
+def hhi_supply(agents: pd.DataFrame) -> float:
+    """HHI of owned capacity among sellers in the last month."""
+    last = agents[agents["month"] == agents["month"].max()]
+    return hhi(last[last["kind"].isin(SELLER_KINDS)].set_index("agent")["capacity_owned_h100e"])
+
+
+def hhi_purchases(agents: pd.DataFrame) -> float:
+    """HHI of capacity used by labs over the run."""
+    labs = agents[agents["kind"].isin(LAB_KINDS)]
+    return hhi(labs.groupby("agent")["used_h100e"].sum())
+
+
+def lease_revenue_usd(agents: pd.DataFrame, kind: str = "owner") -> float:
+    """Revenue of sellers of a kind over the run (owners: lease and spot revenue)."""
+    return float(agents.loc[agents["kind"] == kind, "revenue_usd"].sum())
+
+
+def spend_over_revenue(agents: pd.DataFrame) -> pd.Series:
+    """Compute spend over revenue per lab over the run."""
+    labs = agents[agents["kind"].isin(LAB_KINDS)].groupby("agent")
+    return labs["cost_usd"].sum() / labs["revenue_usd"].sum().replace(0, np.nan)
+
+
+def total_surplus_usd(agents: pd.DataFrame) -> float:
+    """Labs' value of served compute less sellers' cost of their capacity, over the run."""
+    labs = agents[agents["kind"].isin(LAB_KINDS)]
+    sellers = agents[agents["kind"].isin(SELLER_KINDS)]
+    return float(labs["value_usd"].sum() - sellers["cost_usd"].sum())
+
+
+def summary(frames: dict[str, pd.DataFrame]) -> dict[str, float]:
+    """The key metrics of a run, one number each (units in the names)."""
+    market, agents = frames["market"], frames["agents"]
+    out = {
+        "spot_price_mean_usd_per_h100e_hour": volume_weighted_price(market, "spot"),
+        "spot_index_final_usd_per_h100e_hour": float(index_series(market, "spot").iloc[-1]),
+    }
+    for product in sorted(set(market["product"]) - {"spot"}):
+        out[f"{product}_price_mean_usd_per_h100e_hour"] = volume_weighted_price(market, product)
+    out |= {
+        "spot_price_volatility": price_volatility(market, "spot"),
+        "utilization": utilization(agents),
+        "idle_share": 1.0 - utilization(agents),
+        "unmet_share_frontier": unmet_share(agents, "frontier_lab"),
+        "unmet_share_small": unmet_share(agents, "small_lab"),
+        "small_lab_cost_usd_per_h100e_hour": unit_cost(agents, "small_lab"),
+        "frontier_lab_cost_usd_per_h100e_hour": unit_cost(agents, "frontier_lab"),
+        "hhi_supply": hhi_supply(agents),
+        "hhi_purchases": hhi_purchases(agents),
+        "owner_revenue_usd": lease_revenue_usd(agents, "owner"),
+        "total_surplus_usd": total_surplus_usd(agents),
+    }
+    return out

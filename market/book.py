@@ -542,15 +542,14 @@ class ContractBook:
     def ramping(self, month: Any) -> BoolArray:
         """Live contracts still in their ramp at ``month`` (billed at the discount)."""
         m = as_month(month)
-        start = self._col("start_month")
-        return self.live(m) & (m - start < self._col("ramp_months"))
+        return self.live(m) & (m < self._col("ramp_end_month"))
 
     def monthly_fee_usd(self, month: Any) -> FloatArray:
         """Full-use fee of every contract at ``month`` (0 where not live), ramp discount included."""
         m = as_month(month)
         live = self.live(m)
-        fee = self._col("h100e") * self._col("usd_per_h100e_month")
-        ramp = m - self._col("start_month") < self._col("ramp_months")
+        fee = self._col("fee_usd_month")
+        ramp = m < self._col("ramp_end_month")
         fee = np.where(ramp, fee * (1.0 - self._col("ramp_discount")), fee)
         return np.where(live, fee, 0.0)
 

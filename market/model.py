@@ -727,6 +727,15 @@ class ComputeMarket(mesa.Model):
     def _months_to_timestamps(self, months: pd.Series) -> pd.Series:
         return pd.to_datetime(month_start(months.to_numpy()))
 
+    def rows(self, table: str, start: int = 0) -> list[dict]:
+        """Raw output rows of ``table`` ("market", "agents" or "events") from position
+        ``start`` on, months as integer indices: cheap incremental reads for live views."""
+        source = {"market": self._rows_market, "agents": self._rows_agents,
+                  "events": self._events}
+        if table not in source:
+            raise ValueError(f"unknown table {table!r}; valid: {', '.join(source)}")
+        return source[table][start:]
+
     def market_frame(self) -> pd.DataFrame:
         """Step x product: price, volume and depth; prices per H100e-month and per hour."""
         df = pd.DataFrame(self._rows_market)

@@ -598,13 +598,15 @@ class ContractBook:
         if used_share is not None:
             np.multiply(fee, share, out=fee, where=~self._col("take_or_pay"))
         np.add(self._col("billed_usd"), fee, out=self._col("billed_usd"))  # 0 where not due
-        np.copyto(next_bill, m + 1, where=due)
-        ids = self._row_ids()[due]
-        usd = fee[due]
+        # next_bill = m + 1 where due (due rows have next_bill <= m; months are positive)
+        step = np.multiply(due, m + 1, out=self._scratch("step", _INT))
+        np.maximum(next_bill, step, out=next_bill)
+        ids = np.flatnonzero(due)
+        usd = fee.take(ids)
         total = float(usd.sum())
         self.paid_by_buyers_usd += total
         self.received_by_sellers_usd += total
-        return Bill(m, ids, self._col("buyer")[due], self._col("seller")[due], usd)
+        return Bill(m, ids, self._col("buyer").take(ids), self._col("seller").take(ids), usd)
 
     # --- notices, recalls, expiry, defaults --------------------------------------------------
     def _end_early(
@@ -614,25 +616,32 @@ class ContractBook:
         month: int,
         date: Any,
         reason: int,
-        fee_months: FloatArray,
+        fee_months: FloatArray | None,
         kind: int,
     ) -> NoticeResult:
-        """Shared notice/recall logic; money flows buyer->seller (exit fee) or seller->buyer."""
-        can = days >= 0
+        """Shared notice/recall logic; money flows buyer->seller (exit fee) or seller->buyer.
+
+        Months move forward: a contract ended by ``month`` has ``ended_month <= month``, so the
+        clipped new end (never before ``month``) cannot move it earlier and it is refused.
+        """
         when = month_start(month) if date is None else to_date(date)
-        when = np.broadcast_to(when, ids.shape)
-        due = np.asarray(notice_end_month(when, np.where(can, days, 0)), dtype=np.int64)
-        start = self._col("start_month")[ids]
+        if np.ndim(when) not in (0, 1) or np.size(when) not in (1, len(ids)):
+            raise ValueError(f"date must be one date or one per id, got shape {np.shape(when)}")
+        due = notice_end_month(when, np.maximum(days, 0))
+        new_end = np.maximum(due, month)
+        np.maximum(new_end, self._col("start_month")[ids], out=new_end)
+        np.minimum(new_end, self._col("end_month")[ids], out=new_end)
         ended_month = self._col("ended_month")
         current = ended_month[ids]
-        new_end = np.minimum(np.maximum(np.maximum(due, month), start), self._col("end_month")[ids])
-        accepted = (
-            can & ~self._col("ended")[ids] & (current > month) & (new_end < current)
-        )
+        accepted = new_end < current
+        accepted &= days >= 0
         hit = ids[accepted]
         ended_month[hit] = new_end[accepted]
         self._col("end_reason")[hit] = reason
         self._col("notice_month")[hit] = month
+        result_end = np.where(accepted, new_end, current)
+        if fee_months is None:
+            return NoticeResult(ids, accepted, result_end, Transfers.empty())
         usd = fee_months[accepted] * self._col("fee_usd_month")[hit]
         pay = usd > 0
         hit, usd = hit[pay], usd[pay]
@@ -649,7 +658,7 @@ class ContractBook:
             self.received_by_buyers_usd += total
             payer, payee = seller, buyer
         transfers = Transfers(hit, payer, payee, usd, np.full(len(usd), kind, dtype=np.int8))
-        return NoticeResult(ids, accepted, ended_month[ids].copy(), transfers)
+        return NoticeResult(ids, accepted, result_end, transfers)
 
     def give_notice(
         self, ids: Any, by: Literal["buyer", "seller"], month: Any, date: Any = None
@@ -671,9 +680,7 @@ class ContractBook:
             return self._end_early(idx, days, m, date, BUYER_NOTICE, fee, EXIT_FEE)
         if by == "seller":
             days = self._col("seller_notice_days")[idx]
-            return self._end_early(
-                idx, days, m, date, SELLER_NOTICE, np.zeros(len(idx)), EXIT_FEE
-            )
+            return self._end_early(idx, days, m, date, SELLER_NOTICE, None, EXIT_FEE)
         raise ValueError(f"give_notice: by must be 'buyer' or 'seller', got {by!r}")
 
     def recall(self, ids: Any, month: Any, date: Any = None) -> NoticeResult:

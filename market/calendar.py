@@ -75,7 +75,7 @@ def to_date(value: Any) -> np.datetime64 | npt.NDArray[np.datetime64]:
     if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.datetime64):
         if np.isnat(value).any():
             raise ValueError("cannot use NaT as a date")
-        return value.astype("datetime64[D]")
+        return value.astype("datetime64[D]", copy=False)
     if isinstance(value, (list, tuple, np.ndarray)):
         items = np.asarray(value, dtype=object)
         out = np.array([_scalar_to_day(v) for v in items.ravel()], dtype="datetime64[D]")
@@ -119,6 +119,8 @@ def _months_array(m: Any, who: str) -> npt.NDArray[np.int64]:
 
 def month_start(m: Any) -> np.datetime64 | npt.NDArray[np.datetime64]:
     """First day of month index ``m`` as ``datetime64[D]`` (vectorized)."""
+    if isinstance(m, (int, np.integer)) and not isinstance(m, bool):  # fast scalar path
+        return np.datetime64(int(m) - _EPOCH_MONTH, "M").astype("datetime64[D]")
     arr = _months_array(m, "month_start")
     days = (arr - _EPOCH_MONTH).astype("datetime64[M]").astype("datetime64[D]")
     return days[()] if days.ndim == 0 else days
@@ -150,11 +152,10 @@ def notice_end_month(notice_date: Any, notice_days: Any) -> IntOrArray:
     days = np.asarray(notice_days)
     if not np.issubdtype(days.dtype, np.integer):
         raise TypeError(f"notice_end_month: notice_days must be integers, got {notice_days!r}")
-    if (days < 0).any():
-        bad = days[days < 0].ravel()[0]
-        raise ValueError(f"notice_end_month: notice_days must be >= 0, got {bad}")
-    due = day + days.astype("timedelta64[D]")
-    due_month = due.astype("datetime64[M]")
-    on_boundary = due == due_month.astype("datetime64[D]")
-    end = due_month.astype(np.int64) + _EPOCH_MONTH + np.where(on_boundary, 0, 1)
-    return int(end) if np.ndim(end) == 0 else end.astype(np.int64)
+    if days.size and days.min() < 0:
+        raise ValueError(f"notice_end_month: notice_days must be >= 0, got {days.min()}")
+    # The first month boundary on or after day + days is the start of the month after the one
+    # holding the day before it: (day + days - 1) -> its month -> + 1.
+    last_day = day + (days - 1)
+    end = np.asarray(last_day.astype("datetime64[M]")).view(np.int64) + (_EPOCH_MONTH + 1)
+    return int(end) if end.ndim == 0 else end

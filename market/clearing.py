@@ -1,9 +1,11 @@
 """Uniform-price call auctions for many products at once (pure numpy).
 
 ``clear`` clears a batch of divisible limit orders, each for one of ``P`` products, in a
-single vectorized pass: one sort of the orders by ``(product, priority class, price)``
-followed by O(N) numpy passes (segment-wise cumulative sums, ``reduceat``). There is no
-Python loop over orders or over products. ``clear_reference`` is a slow, loop-based
+single vectorized pass: one sort of the orders by ``(product, priority class, price)`` (a
+quicksort of the prices refined by stable radix sorts of the small integer keys, i.e. the
+order ``np.lexsort((price, priority, product))`` gives) followed by O(N) numpy passes
+(segment-wise cumulative sums, ``reduceat``). There is no Python loop over orders or over
+products. ``clear_reference`` is a slow, loop-based
 reference with the same semantics, written independently for tests and benchmarks.
 
 Orders and classes
@@ -54,10 +56,13 @@ sellers, ``k=0`` buyers. When one bound is unconstrained (possible only when pri
 exhaust one side) the price is the finite bound. ``price`` is NaN where ``V == 0``.
 
 What holds for priority orders: a priority order is served before every order of a higher
-class on its side, whatever the limits; it is filled unless the opposite side's whole quantity
-is used up (in a product where the opposite side has no ordinary-or-priority quantity left,
-it is rationed in queue order); and it may trade at a uniform price above its limit (buy) or
-below it (sell). The interval conditions above hold for the ordinary class only.
+class on its side, whatever the limits (between two priority orders of one class the better
+limit goes first, ties pro rata). It is left (partly) unfilled only when the opposite side's
+entire quantity, all classes together, is used up; its side is then rationed in queue order.
+Its limit is not checked against the uniform price: a priority buy may pay more than its limit
+and a priority sell receive less. The clearing-interval conditions hold for the ordinary class
+only, and the realised ``surplus`` (computed from limits) may be lower than the maximum, or
+negative, when priority orders trade.
 
 Invariants
 ----------
@@ -71,8 +76,8 @@ Invariants
 * the result is deterministic (no randomness); all arithmetic is float64.
 
 Fills are computed from cumulative sums over the sorted batch, so on very large batches they
-carry absolute rounding errors of order ``N * eps * total quantity``. Orders that are filled
-completely or not at all are exactly ``quantity`` or exactly 0.
+carry absolute rounding errors of order ``N * eps * total quantity``; ordinary tie groups away
+from the margin are filled exactly (``quantity`` or 0), so the interval conditions hold exactly.
 """
 
 from __future__ import annotations
@@ -129,7 +134,7 @@ def _as_int(name: str, a: np.ndarray, what: str) -> np.ndarray:
         bad[~bad] = a[~bad] != np.floor(a[~bad])
         if bad.any():
             i = _first_bad(bad)
-            raise ValueError(f"{name}[{i}] is {a[i]!r}: {what} must be integers")
+            raise ValueError(f"{name}[{i}] is {a[i].item()!r}: {what} must be integers")
         return a.astype(np.int64)
     if a.size == 0:
         return a.astype(np.int64)
@@ -169,13 +174,15 @@ def _validate(product, side, price, quantity, n_products, priority, k, rule):
     bad = ~np.isfinite(price)
     if bad.any():
         i = _first_bad(bad)
-        raise ValueError(f"price[{i}] is {price[i]!r}: prices must be finite")
+        raise ValueError(f"price[{i}] is {price[i].item()!r}: prices must be finite")
 
     quantity = _as_float("quantity", arrays["quantity"])
     bad = ~(np.isfinite(quantity) & (quantity >= 0))
     if bad.any():
         i = _first_bad(bad)
-        raise ValueError(f"quantity[{i}] is {quantity[i]!r}: quantities must be finite and >= 0")
+        raise ValueError(
+            f"quantity[{i}] is {quantity[i].item()!r}: quantities must be finite and >= 0"
+        )
 
     side = _as_1d("side", arrays["side"])
     if side.size and not np.issubdtype(side.dtype, np.number):
@@ -183,7 +190,7 @@ def _validate(product, side, price, quantity, n_products, priority, k, rule):
     bad = (side != 1) & (side != -1)
     if bad.any():
         i = _first_bad(bad)
-        raise ValueError(f"side[{i}] is {side[i]!r}: side must be +1 (buy) or -1 (sell)")
+        raise ValueError(f"side[{i}] is {side[i].item()!r}: side must be +1 (buy) or -1 (sell)")
     is_buy = side == 1
 
     product = _as_int("product", arrays["product"], "products")
@@ -199,7 +206,7 @@ def _validate(product, side, price, quantity, n_products, priority, k, rule):
         if bad.any():
             i = _first_bad(bad)
             raise ValueError(
-                f"product[{i}] is {product[i]!r}: products must be integers in "
+                f"product[{i}] is {product[i].item()!r}: products must be integers in "
                 f"0..{n_products - 1} (n_products={n_products})"
             )
     product = product.astype(np.intp, copy=False)
@@ -209,7 +216,7 @@ def _validate(product, side, price, quantity, n_products, priority, k, rule):
         bad = prio < 0
         if bad.any():
             i = _first_bad(bad)
-            raise ValueError(f"priority[{i}] is {prio[i]!r}: priority classes must be >= 0")
+            raise ValueError(f"priority[{i}] is {prio[i].item()!r}: priority classes must be >= 0")
         if n == 0 or not prio.any():
             prio = None
     else:

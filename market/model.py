@@ -18,7 +18,7 @@ import pandas as pd
 
 from market.agents import Lab, Seller, seller_class
 from market.agents.lab import exit_signal
-from market.agents.sellers import Neocloud, Owner, recall_order
+from market.agents.sellers import Neocloud, Owner, ask_reference, recall_order
 from market.book import END_REASONS, ContractBook
 from market.calendar import month_index, month_start
 from market.clearing import clear
@@ -36,11 +36,27 @@ from market.supply import AWAITING, CONSTRUCTION, ONLINE, PERMITTING, SCHEDULED,
 SPOT = "spot"
 FORECAST_MONTHS = 6
 """Labs size term purchases on their need this many months ahead."""
+PREFERRED_TENOR_TILT = 1.0
+"""Extra weight a lab puts on its preferred tenor when splitting term demand."""
 SITE_SALE_DISCOUNT = 0.5
 """A defaulted seller's sites sell at this share of their remaining book value."""
 TERM_DISCOUNT_PER_YEAR = 0.05
 """Sellers' term asks track the spot index less this much per year of tenor (longer is cheaper,
 cal:px.blocks)."""
+
+
+def tenor_weights(ask_depth_h100e: np.ndarray, preferred: int) -> np.ndarray:
+    """How a lab splits its term demand across tenors: in proportion to last month's offered
+    depth of each tenor, with double weight on its preferred tenor (all of it there if nothing
+    was offered)."""
+    w = np.asarray(ask_depth_h100e, dtype=float).copy()
+    w[preferred] *= 1.0 + PREFERRED_TENOR_TILT
+    total = w.sum()
+    if total <= 0:
+        w = np.zeros_like(w)
+        w[preferred] = 1.0
+        return w
+    return w / total
 
 
 class ComputeMarket(mesa.Model):
@@ -101,6 +117,7 @@ class ComputeMarket(mesa.Model):
                                     for t in tenors])
         self._seller_product = np.array([self._product_of(s) for s in self.sellers])
         self._lab_product = np.array([tenors.index(lab.cfg.tenor_months) for lab in self.labs])
+        self._ask_depth = np.zeros(len(tenors))
 
         self.book = ContractBook()
         self._expensive_months = np.zeros(0, dtype=np.int64)
@@ -389,18 +406,20 @@ class ComputeMarket(mesa.Model):
         held_next = self.book.committed_h100e(nxt, by="buyer", n=len(self.parties))
         prod, side, price, qty, who = [], [], [], [], []
         for lab in self.labs:
-            p = self._lab_product[lab.party]
             target = lab.cfg.term_share * lab.forecast_need_h100e(FORECAST_MONTHS)
             inference = (lab.cfg.term_share * lab.inference_h100e
                          * (1 + lab.growth()) ** FORECAST_MONTHS)
-            q, lim, _ = lab.orders(held_next[lab.party], target, inference, self.term_index[p],
-                                   self._committed_usd(lab))
-            q, lim = q[:2], lim[:2]  # no opportunistic tranche in the term market
-            prod += [p] * len(q)
-            side += [1] * len(q)
-            price += list(lim)
-            qty += list(q)
-            who += [lab.party] * len(q)
+            committed_usd = self._committed_usd(lab)
+            weights = tenor_weights(self._ask_depth, self._lab_product[lab.party])
+            for p in np.flatnonzero(weights > 0):
+                q, lim, _ = lab.orders(held_next[lab.party], target, inference,
+                                       self.term_index[p], committed_usd)
+                q, lim = q[:2] * weights[p], lim[:2]  # no opportunistic tranche in term
+                prod += [p] * len(q)
+                side += [1] * len(q)
+                price += list(lim)
+                qty += list(q)
+                who += [lab.party] * len(q)
         sites = np.flatnonzero(spare > 0)
         site_of_order = [-1] * len(qty)
         for seller in self.sellers:
@@ -409,7 +428,8 @@ class ComputeMarket(mesa.Model):
                 continue
             p = self._seller_product[seller.party - len(self.labs)]
             asks = seller.strategy.ask(seller.term_floor(opex[mine], levelized[mine]),
-                                       self.term_index[p])
+                                       ask_reference(self.term_index[p],
+                                                     seller.unsold_share["term"]))
             prod += [p] * mine.size
             side += [-1] * mine.size
             price += list(asks)
@@ -460,7 +480,8 @@ class ComputeMarket(mesa.Model):
             if not mine.size:
                 continue
             asks = seller.strategy.ask(seller.spot_floor(opex[mine], levelized[mine]),
-                                       self.spot_index)
+                                       ask_reference(self.spot_index,
+                                                     seller.unsold_share["spot"]))
             prod += [sp] * mine.size
             side += [-1] * mine.size
             price += list(asks)
@@ -487,6 +508,14 @@ class ComputeMarket(mesa.Model):
         result = clear(a_prod, a_side, a_price, a_qty, n_products=len(self.products),
                        k=self.market_cfg.k, rule=self.market_cfg.rule)
         pairs = match(a_prod, a_side, result.filled)
+        market = "spot" if np.all(a_prod == self.spot_product) else "term"
+        sell = a_side < 0
+        n = len(self.parties)
+        offered = np.bincount(arrays[4][sell], weights=a_qty[sell], minlength=n)
+        sold = np.bincount(arrays[4][sell], weights=result.filled[sell], minlength=n)
+        for seller in self.sellers:
+            o = offered[seller.party]
+            seller.unsold_share[market] = 1.0 - sold[seller.party] / o if o > 0 else 0.0
         return result, pairs, arrays
 
     def _record_market(self, result, arrays, *, term: bool) -> None:
@@ -497,6 +526,8 @@ class ComputeMarket(mesa.Model):
         asks = np.bincount(a_prod[a_side < 0], weights=a_qty[a_side < 0],
                            minlength=len(self.products))
         products = range(self.spot_product) if term else [self.spot_product]
+        if term:
+            self._ask_depth = asks[: self.spot_product].copy()
         w = self.market_cfg.price_memory
         for p in products:
             price = float(result.price[p])
@@ -607,15 +638,13 @@ class ComputeMarket(mesa.Model):
     # 7 ------------------------------------------------------------------
     def _invest(self) -> None:
         m = self.month
-        in_pipeline = np.isin(self.sites.status, [PERMITTING, CONSTRUCTION, AWAITING])
-        busy = set(self.sites.owner[in_pipeline].tolist())
         gen = newest_generation(m)
         gi = list(generations()).index(gen.name)
         levelized = float(self._levelized_by_gen[gi])
         committed_now = self.book.committed_h100e(m, by="seller", n=len(self.parties))
         committed_next = self.book.committed_h100e(m + 1, by="seller", n=len(self.parties))
         for seller in self.sellers:
-            if seller.defaulted or seller.party in busy:
+            if seller.defaulted:
                 continue
             cfg = seller.cfg
             online = float(self.online_by_party[seller.party])
@@ -628,7 +657,8 @@ class ComputeMarket(mesa.Model):
             if not seller.wants_to_build(forward, utilization, levelized, backlog):
                 continue
             capex = cfg.build_site_mw * gen.h100e_per_mw * gen.capex_usd_per_h100e
-            if capex > seller.capex_room_usd(m // 12):
+            affordable = isinstance(seller, Neocloud) or capex <= self.cash[seller.party]
+            if capex > seller.capex_room_usd(m // 12) or not affordable:
                 continue
             seller.capex_this_year_usd += capex
             name = f"{seller.name}-build-{m // 12}-{m % 12 + 1:02d}"

@@ -21,6 +21,8 @@ from market.strategies import GROWTH, MUST_SERVE, OPPORTUNISTIC, strategy
 if TYPE_CHECKING:
     from market.model import ComputeMarket
 
+BUDGET_RUNWAY_MONTHS = 24.0
+"""Labs plan to spend their cash and next year's funding over two years."""
 OPPORTUNISTIC_SHARE = 0.1
 """Extra capacity, as a share of need, that a lab takes if it is cheap."""
 OPPORTUNISTIC_VALUE_SHARE = 0.5
@@ -109,10 +111,12 @@ class Lab(mesa.Agent):
         return self.need_h100e * (1.0 + self.growth()) ** months_ahead
 
     def budget_usd_per_month(self) -> float:
-        """What it can spend per month: revenue plus cash and committed funding over a year."""
+        """What it can spend per month: revenue plus cash and the next year's committed funding
+        spread over ``BUDGET_RUNWAY_MONTHS``."""
         month = self.model.month
         funding = sum(v for m, v in self.funding.items() if month < m <= month + 12)
-        return max(0.0, self.revenue_usd + (self.model.cash[self.party] + funding) / 12.0)
+        return max(0.0, self.revenue_usd
+                   + (self.model.cash[self.party] + funding) / BUDGET_RUNWAY_MONTHS)
 
     def orders(self, held_h100e: float, target_h100e: float, inference_h100e: float,
                reference: float, committed_usd: float) -> tuple[np.ndarray, np.ndarray,

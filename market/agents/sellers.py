@@ -32,6 +32,16 @@ NEOCLOUD_LOAN_MONTHS = 60
 """Neocloud capex is financed by an amortizing loan over this many months."""
 
 
+UNSOLD_PRICE_CUT = 0.5
+"""A seller that could not sell a share u of its offer last month asks against an index cut by
+``UNSOLD_PRICE_CUT * u``: idle capacity pushes prices down."""
+
+
+def ask_reference(index_usd: float, unsold_share: float) -> float:
+    """The price a seller anchors its asks on: the index, lower when its capacity sat idle."""
+    return index_usd * (1.0 - UNSOLD_PRICE_CUT * unsold_share)
+
+
 def internal_need_next(need_h100e: float, growth: float, volatility: float,
                        shock: float) -> float:
     """Internal need next month: lognormal growth with a standard-normal ``shock``."""
@@ -79,6 +89,7 @@ class Seller(mesa.Agent):
         self.capex_this_year_usd = 0.0
         self.revenue_usd = 0.0
         self.cost_usd = 0.0
+        self.unsold_share = {"term": 0.0, "spot": 0.0}
 
     def grow_own_need(self) -> None:
         """Random growth of internal need (all draws from the model's RNG)."""

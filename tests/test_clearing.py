@@ -1,0 +1,548 @@
+"""Tests of market.clearing: the vectorized uniform-price call auction."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import math
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from market.clearing import ClearingResult, clear, clear_reference
+
+INF = float("inf")
+
+
+# ---------------------------------------------------------------------------------------
+# An independent, obvious per-product reference written here (not shared with the module).
+
+
+def naive_clear(product, side, price, quantity, n_products, priority=None, k=0.5):
+    """Plain loops: per product, expand the two queues into step curves and scan them.
+
+    The volume is found by trying every candidate price p (every limit) and taking the
+    largest min(demand(p), supply(p)); priority (non-ordinary) orders count at every price.
+    """
+    n = len(product)
+    prio = [0] * n if priority is None else list(priority)
+    filled = [0.0] * n
+    prices = [math.nan] * n_products
+    volumes = [0.0] * n_products
+    for j in range(n_products):
+        mine = [i for i in range(n) if product[i] == j and quantity[i] > 0]
+        if not mine:
+            continue
+        top = max(prio[i] for i in mine)
+        best = 0.0
+        for cand in [price[i] for i in mine]:
+            demand = sum(
+                quantity[i] for i in mine if side[i] == 1 and (prio[i] < top or price[i] >= cand)
+            )
+            supply = sum(
+                quantity[i] for i in mine if side[i] == -1 and (prio[i] < top or price[i] <= cand)
+            )
+            best = max(best, min(demand, supply))
+        volumes[j] = best
+        if best == 0:
+            continue
+        for s in (1, -1):
+            orders = [i for i in mine if side[i] == s]
+            keys = sorted({(prio[i], -s * price[i]) for i in orders})
+            left = best
+            for key in keys:
+                grp = [i for i in orders if (prio[i], -s * price[i]) == key]
+                tot = sum(quantity[i] for i in grp)
+                take = min(tot, left)
+                for i in grp:
+                    filled[i] = quantity[i] * take / tot
+                left -= take
+        lo, hi = -INF, INF
+        for i in mine:
+            if prio[i] != top:
+                continue
+            if side[i] == 1:
+                if filled[i] > 0:
+                    hi = min(hi, price[i])
+                if filled[i] < quantity[i]:
+                    lo = max(lo, price[i])
+            else:
+                if filled[i] > 0:
+                    lo = max(lo, price[i])
+                if filled[i] < quantity[i]:
+                    hi = min(hi, price[i])
+        if lo == -INF:
+            lo = hi
+        if hi == INF:
+            hi = lo
+        prices[j] = lo + k * (hi - lo)
+    return np.array(prices), np.array(volumes), np.array(filled)
+
+
+def max_surplus(product, side, price, quantity, n_products):
+    """Maximum gains from trade, product by product: sort-and-walk (buyers high to low meet
+    sellers low to high, trading while the buyer values the unit more than the seller)."""
+    total = 0.0
+    for j in range(n_products):
+        buys = sorted(
+            ([price[i], quantity[i]] for i in range(len(product))
+             if product[i] == j and side[i] == 1),
+            reverse=True,
+        )
+        sells = sorted(
+            [price[i], quantity[i]] for i in range(len(product))
+            if product[i] == j and side[i] == -1
+        )
+        bi = si = 0
+        while bi < len(buys) and si < len(sells) and buys[bi][0] > sells[si][0]:
+            t = min(buys[bi][1], sells[si][1])
+            total += t * (buys[bi][0] - sells[si][0])
+            buys[bi][1] -= t
+            sells[si][1] -= t
+            if buys[bi][1] == 0:
+                bi += 1
+            if sells[si][1] == 0:
+                si += 1
+    return total
+
+
+def check_invariants(product, side, price, quantity, res, priority=None):
+    """Invariants of a clearing result (see the module docstring of market.clearing)."""
+    product = np.asarray(product)
+    side = np.asarray(side)
+    price = np.asarray(price, float)
+    quantity = np.asarray(quantity, float)
+    prio = np.zeros(len(product), int) if priority is None else np.asarray(priority)
+    f = res.filled
+    assert f.shape == quantity.shape
+    assert np.all(f >= 0) and np.all(f <= quantity)
+    for j in range(len(res.volume)):
+        m = product == j
+        scale = max(1.0, quantity[m].sum())
+        v = res.volume[j]
+        assert np.isclose(f[m & (side == 1)].sum(), v, rtol=1e-9, atol=1e-9 * scale)
+        assert np.isclose(f[m & (side == -1)].sum(), v, rtol=1e-9, atol=1e-9 * scale)
+        if v == 0:
+            assert np.isnan(res.price[j])
+            assert np.all(f[m] == 0)
+            continue
+        p = res.price[j]
+        assert np.isfinite(p)
+        pos = m & (quantity > 0)
+        top = prio[pos].max()
+        ordn = pos & (prio == top)
+        traded = f > 0
+        full = f >= quantity
+        buy, sell = side == 1, side == -1
+        # clearing-interval conditions for ordinary orders
+        assert np.all(price[ordn & buy & traded] >= p)
+        assert np.all(price[ordn & sell & traded] <= p)
+        assert np.all(full[ordn & buy & (price > p)])
+        assert np.all(full[ordn & sell & (price < p)])
+        for s in (1, -1):
+            mine = pos & (side == s)
+            # lower classes first: if a class trades, every lower class is (almost) full
+            for c in np.unique(prio[mine]):
+                if np.any(traded[mine & (prio == c)]):
+                    lower = mine & (prio < c)
+                    assert np.allclose(f[lower], quantity[lower], rtol=1e-9)
+            # pro rata inside each tie group; at most one partially filled group
+            partial = 0
+            for c, lim in {(prio[i], price[i]) for i in np.flatnonzero(mine)}:
+                g = mine & (prio == c) & (price == lim)
+                frac = f[g] / quantity[g]
+                assert np.allclose(frac, frac[0], rtol=1e-9, atol=1e-12)
+                partial += bool(1e-9 < frac[0] < 1 - 1e-9)
+            assert partial <= 1
+
+
+# ---------------------------------------------------------------------------------------
+# strategies
+
+
+@st.composite
+def books(draw, max_orders=24, ties=True, priority=None, max_products=4):
+    """Random books; ``ties`` draws prices from a few integers; quantities are multiples of
+    0.5 (exact in float) including zeros; extra, empty products are added at random."""
+    used = draw(st.integers(1, max_products))
+    n = draw(st.integers(0, max_orders))
+    product = draw(st.lists(st.integers(0, used - 1), min_size=n, max_size=n))
+    side = draw(st.lists(st.sampled_from([1, -1]), min_size=n, max_size=n))
+    if ties:
+        price = [float(x) for x in draw(st.lists(st.integers(1, 5), min_size=n, max_size=n))]
+    else:
+        price = draw(
+            st.lists(
+                st.floats(-50, 50, allow_nan=False, allow_infinity=False, width=32),
+                min_size=n, max_size=n,
+            )
+        )
+    quantity = [0.5 * x for x in draw(st.lists(st.integers(0, 6), min_size=n, max_size=n))]
+    if priority is None:
+        priority = draw(st.booleans())
+    prio = draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)) if priority else None
+    n_products = used + draw(st.integers(0, 2))
+    return product, side, price, quantity, n_products, prio
+
+
+KS = st.sampled_from([0.0, 0.25, 0.5, 1.0])
+
+
+def same(res, ref):
+    np.testing.assert_allclose(res.volume, ref[1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(res.filled, ref[2], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(res.price, ref[0], rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+# ---------------------------------------------------------------------------------------
+# textbook schedules, computed by hand
+
+
+TEXTBOOK = dict(
+    product=[0, 0, 0, 0, 0, 0],
+    side=[1, 1, 1, -1, -1, -1],
+    price=[10.0, 8.0, 6.0, 5.0, 7.0, 9.0],
+    quantity=[10.0, 10.0, 10.0, 10.0, 10.0, 10.0],
+)
+
+
+@pytest.mark.parametrize("k,expected", [(0.5, 7.5), (0.0, 7.0), (1.0, 8.0)])
+def test_textbook_equilibrium(k, expected):
+    # Demand: 10 @ 10, 10 @ 8, 10 @ 6.  Supply: 10 @ 5, 10 @ 7, 10 @ 9.
+    # Walking the queues: units 0-10 bid 10 >= ask 5 (trade); units 10-20 bid 8 >= ask 7
+    # (trade); units 20-30 bid 6 < ask 9 (stop), so the volume is 20.
+    # lower = max(last accepted ask 7, first rejected bid 6) = 7
+    # upper = min(last accepted bid 8, first rejected ask 9) = 8
+    # price = 7 + k * (8 - 7): 7.5 at k=0.5, 7 at k=0, 8 at k=1.
+    # Surplus = 10 * (10 - 5) + 10 * (8 - 7) = 60.
+    res = clear(**TEXTBOOK, k=k)
+    assert isinstance(res, ClearingResult)
+    assert res.price.tolist() == [expected]
+    assert res.volume.tolist() == [20.0]
+    assert res.filled.tolist() == [10.0, 10.0, 0.0, 10.0, 10.0, 0.0]
+    assert res.paid is None
+    assert res.surplus == 60.0
+
+
+@pytest.mark.parametrize("k", [0.0, 0.5, 1.0])
+def test_textbook_rationed_seller_pins_price(k):
+    # Demand: 10 @ 10, 10 @ 8, 10 @ 6.  Supply: 15 @ 5, 10 @ 7.
+    # Units 0-15 meet ask 5 (bids 10 then 8), units 15-20 bid 8 vs ask 7 (trade),
+    # units 20+ bid 6 < ask 7: volume 20, the seller @ 7 gets 5 of its 10.
+    # lower = max(last accepted ask 7, first rejected bid 6) = 7
+    # upper = min(last accepted bid 8, first rejected ask 7 (rationed)) = 7 -> price 7 for all k.
+    res = clear([0] * 5, [1, 1, 1, -1, -1], [10, 8, 6, 5, 7], [10, 10, 10, 15, 10], k=k)
+    assert res.price.tolist() == [7.0]
+    assert res.volume.tolist() == [20.0]
+    assert res.filled.tolist() == [10.0, 10.0, 0.0, 15.0, 5.0]
+
+
+def test_pro_rata_at_the_margin():
+    # One buyer of 10 @ 10 meets 20 units offered @ 5 in three orders (4, 6, 10): each seller
+    # gets half of its quantity; the rationed ask pins the price at 5.
+    res = clear([0] * 4, [1, -1, -1, -1], [10, 5, 5, 5], [10, 4, 6, 10])
+    assert res.filled.tolist() == [10.0, 2.0, 3.0, 5.0]
+    assert res.price.tolist() == [5.0]
+
+
+def test_zero_surplus_ties_take_max_volume():
+    # bid 5 == ask 5 for the second block: the larger volume (20) is chosen, price 5.
+    res = clear([0] * 4, [1, 1, -1, -1], [9, 5, 1, 5], [10, 10, 10, 10])
+    assert res.volume.tolist() == [20.0]
+    assert res.price.tolist() == [5.0]
+
+
+# ---------------------------------------------------------------------------------------
+# vectorized vs the plain references
+
+
+@settings(max_examples=300, deadline=None)
+@given(books(ties=True), KS)
+def test_matches_naive_reference_with_ties(book, k):
+    product, side, price, quantity, n_products, prio = book
+    res = clear(product, side, price, quantity, n_products=n_products, priority=prio, k=k)
+    same(res, naive_clear(product, side, price, quantity, n_products, prio, k))
+    check_invariants(product, side, price, quantity, res, prio)
+
+
+@settings(max_examples=150, deadline=None)
+@given(books(ties=False), KS)
+def test_matches_naive_reference_distinct_prices(book, k):
+    product, side, price, quantity, n_products, prio = book
+    res = clear(product, side, price, quantity, n_products=n_products, priority=prio, k=k)
+    same(res, naive_clear(product, side, price, quantity, n_products, prio, k))
+
+
+@settings(max_examples=200, deadline=None)
+@given(books(ties=True, max_orders=40), KS)
+def test_matches_module_reference(book, k):
+    product, side, price, quantity, n_products, prio = book
+    res = clear(product, side, price, quantity, n_products=n_products, priority=prio, k=k)
+    ref = clear_reference(product, side, price, quantity, n_products=n_products,
+                          priority=prio, k=k)
+    same(res, (ref.price, ref.volume, ref.filled))
+    assert res.surplus == pytest.approx(ref.surplus, abs=1e-9)
+
+
+def test_one_sided_and_empty_products():
+    res = clear([0, 0, 2, 2], [1, 1, 1, -1], [5, 6, 5, 4], [1, 2, 3, 0], n_products=4)
+    assert np.isnan(res.price).all()
+    assert res.volume.tolist() == [0.0] * 4
+    assert res.filled.tolist() == [0.0] * 4
+
+
+def test_empty_book():
+    res = clear([], [], [], [])
+    assert res.price.shape == (0,) and res.volume.shape == (0,) and res.filled.shape == (0,)
+    res = clear([], [], [], [], n_products=3, rule="pay_as_bid")
+    assert np.isnan(res.price).all() and res.volume.tolist() == [0.0] * 3
+    assert res.paid.shape == (0,)
+
+
+def test_no_cross_gives_nan():
+    res = clear([0, 0], [1, -1], [4, 5], [1, 1])
+    assert np.isnan(res.price[0]) and res.volume[0] == 0 and res.filled.tolist() == [0, 0]
+
+
+# ---------------------------------------------------------------------------------------
+# invariants and efficiency on float books
+
+
+def random_book(rng, n, n_products, priority=False):
+    product = rng.integers(0, n_products, n)
+    side = rng.choice([-1, 1], n)
+    price = np.round(rng.normal(50, 10, n), rng.choice([0, 3]))
+    quantity = rng.exponential(5.0, n) * (rng.random(n) > 0.1)
+    prio = rng.choice([0, 1, 1, 1], n) if priority else None
+    return product, side, price, quantity, prio
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("priority", [False, True])
+def test_invariants_random_float_books(seed, priority):
+    rng = np.random.default_rng(seed)
+    product, side, price, quantity, prio = random_book(rng, 400, 7, priority)
+    for k in (0.0, 0.3, 1.0):
+        res = clear(product, side, price, quantity, n_products=8, priority=prio, k=k)
+        check_invariants(product, side, price, quantity, res, prio)
+
+
+@settings(max_examples=150, deadline=None)
+@given(books(ties=True, priority=False), KS)
+def test_truthful_bidders_reach_full_efficiency(book, k):
+    product, side, price, quantity, n_products, _ = book
+    res = clear(product, side, price, quantity, n_products=n_products, k=k)
+    best = max_surplus(product, side, price, quantity, n_products)
+    realised = sum(
+        res.filled[i] * (price[i] if side[i] == 1 else -price[i]) for i in range(len(price))
+    )
+    assert realised == pytest.approx(best, abs=1e-9)
+    assert res.surplus == pytest.approx(best, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_full_efficiency_float_books(seed):
+    rng = np.random.default_rng(100 + seed)
+    product, side, price, quantity, _ = random_book(rng, 500, 5)
+    res = clear(product, side, price, quantity, n_products=5)
+    best = max_surplus(product.tolist(), side.tolist(), price.tolist(), quantity.tolist(), 5)
+    assert res.surplus == pytest.approx(best, rel=1e-9)
+
+
+# ---------------------------------------------------------------------------------------
+# priority classes
+
+
+def test_priority_buy_served_before_higher_limit():
+    # Supply 10 @ 5 (class 1). A class-0 buy of 8 @ 1 is served before a class-1 buy of
+    # 10 @ 20, although its limit is far lower: it gets 8, the ordinary buy the last 2.
+    # The ordinary buy @ 20 is rationed, so it pins the price at 20 (the priority buy is a
+    # price-taker and pays 20 > its limit 1).
+    res = clear([0, 0, 0], [1, 1, -1], [1, 20, 5], [8, 10, 10], priority=[0, 1, 1])
+    assert res.filled.tolist() == [8.0, 2.0, 10.0]
+    assert res.price.tolist() == [20.0]
+    # without priority, price decides
+    res = clear([0, 0, 0], [1, 1, -1], [1, 20, 5], [8, 10, 10])
+    assert res.filled.tolist() == [0.0, 10.0, 10.0]
+
+
+def test_priority_sell_served_before_cheaper_sell():
+    # Demand 6 @ 50 (class 1). A class-0 sell of 4 @ 100 goes first, then 2 of the class-1
+    # sell @ 1 (rationed: price 1).
+    res = clear([0, 0, 0], [1, -1, -1], [50, 100, 1], [6, 4, 10], priority=[1, 0, 1])
+    assert res.filled.tolist() == [6.0, 4.0, 2.0]
+    assert res.price.tolist() == [1.0]
+
+
+def test_owner_own_use_then_market():
+    # An owner's own use (class-0 buy 10 @ 0) on its own capacity (class-0 sell 10 @ 50) is
+    # matched whatever the limits; the ordinary buy 5 @ 30 and sell 5 @ 10 then trade.
+    # Ordinary bounds: lower = accepted ask 10, upper = accepted bid 30 -> price 20 at k=0.5.
+    res = clear([0] * 4, [1, -1, 1, -1], [0, 50, 30, 10], [10, 10, 5, 5], priority=[0, 0, 1, 1])
+    assert res.filled.tolist() == [10.0, 10.0, 5.0, 5.0]
+    assert res.volume.tolist() == [15.0]
+    assert res.price.tolist() == [20.0]
+
+
+def test_priority_classes_in_order():
+    # Three buy classes, supply 5: class 0 (3 units) full, class 1 (4 units) gets 2, class 2 none.
+    res = clear([0] * 4, [1, 1, 1, -1], [1, 2, 9, 3], [3, 4, 4, 5], priority=[0, 1, 2, 2])
+    assert res.filled.tolist() == [3.0, 2.0, 0.0, 5.0]
+    # the ordinary class (2) sets the interval: rejected bid 9 >= price, accepted ask 3 <= price
+    assert res.price.tolist() == [9.0]
+
+
+def test_all_zero_priority_equals_none():
+    rng = np.random.default_rng(3)
+    product, side, price, quantity, _ = random_book(rng, 200, 4)
+    a = clear(product, side, price, quantity, priority=np.zeros(200, int))
+    b = clear(product, side, price, quantity)
+    np.testing.assert_array_equal(a.filled, b.filled)
+    np.testing.assert_array_equal(a.price, b.price)
+
+
+def test_single_class_in_product_is_ordinary():
+    # Product 0 has only class-0 orders: they are its ordinary class and respect their limits.
+    res = clear([0, 0, 1, 1], [1, -1, 1, -1], [4, 5, 9, 1], [1, 1, 1, 1], priority=[0, 0, 1, 1])
+    assert res.filled.tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert np.isnan(res.price[0]) and res.price[1] == 5.0
+
+
+# ---------------------------------------------------------------------------------------
+# pay as bid
+
+
+@settings(max_examples=100, deadline=None)
+@given(books(ties=True))
+def test_pay_as_bid(book):
+    product, side, price, quantity, n_products, prio = book
+    u = clear(product, side, price, quantity, n_products=n_products, priority=prio)
+    r = clear(product, side, price, quantity, n_products=n_products, priority=prio,
+              rule="pay_as_bid")
+    np.testing.assert_array_equal(r.filled, u.filled)
+    np.testing.assert_array_equal(r.volume, u.volume)
+    traded = r.filled > 0
+    np.testing.assert_array_equal(r.paid[traded], np.asarray(price, float)[traded])
+    assert np.isnan(r.paid[~traded]).all()
+
+
+def test_pay_as_bid_textbook():
+    res = clear(**TEXTBOOK, rule="pay_as_bid")
+    assert np.array_equal(res.paid, [10, 8, np.nan, 5, 7, np.nan], equal_nan=True)
+
+
+# ---------------------------------------------------------------------------------------
+# multi-product independence, determinism
+
+
+@settings(max_examples=100, deadline=None)
+@given(books(ties=True, max_orders=40), KS)
+def test_products_cleared_independently(book, k):
+    product, side, price, quantity, n_products, prio = book
+    res = clear(product, side, price, quantity, n_products=n_products, priority=prio, k=k)
+    product = np.asarray(product, int)
+    for j in range(n_products):
+        m = product == j
+        alone = clear(
+            np.zeros(m.sum(), int), np.asarray(side)[m], np.asarray(price)[m],
+            np.asarray(quantity)[m], n_products=1,
+            priority=None if prio is None else np.asarray(prio)[m], k=k,
+        )
+        np.testing.assert_allclose(res.filled[m], alone.filled, rtol=1e-12)
+        np.testing.assert_allclose(res.price[j], alone.price[0], equal_nan=True)
+        assert res.volume[j] == pytest.approx(alone.volume[0])
+
+
+def test_deterministic_and_permutation_invariant():
+    rng = np.random.default_rng(7)
+    n = 1000
+    product = rng.integers(0, 20, n)
+    side = rng.choice([-1, 1], n)
+    price = rng.integers(1, 8, n).astype(float)
+    quantity = rng.integers(0, 5, n).astype(float)
+    prio = rng.integers(0, 3, n)
+    a = clear(product, side, price, quantity, priority=prio)
+    b = clear(product, side, price, quantity, priority=prio)
+    np.testing.assert_array_equal(a.filled, b.filled)
+    np.testing.assert_array_equal(a.price, b.price)
+    perm = rng.permutation(n)
+    c = clear(product[perm], side[perm], price[perm], quantity[perm], priority=prio[perm])
+    np.testing.assert_allclose(c.filled, a.filled[perm], rtol=1e-12)
+    np.testing.assert_allclose(c.price, a.price, equal_nan=True)
+
+
+def test_result_is_frozen():
+    res = clear(**TEXTBOOK)
+    with pytest.raises(AttributeError):
+        res.price = None
+
+
+# ---------------------------------------------------------------------------------------
+# validation
+
+
+def good(**over):
+    args = dict(product=[0, 0, 1], side=[1, -1, 1], price=[1.0, 2.0, 3.0],
+                quantity=[1.0, 1.0, 1.0])
+    args.update(over)
+    return args
+
+
+@pytest.mark.parametrize(
+    "over,match",
+    [
+        (dict(price=[1.0, np.nan, 3.0]), r"price\[1\] is nan: prices must be finite"),
+        (dict(price=[1.0, 2.0, np.inf]), r"price\[2\] is inf: prices must be finite"),
+        (dict(price=[-np.inf, 2.0, 3.0]), r"price\[0\] is -inf"),
+        (dict(quantity=[1.0, -1.0, 1.0]), r"quantity\[1\] is -1\.0"),
+        (dict(quantity=[np.nan, 1.0, 1.0]), r"quantity\[0\] is nan"),
+        (dict(quantity=[1.0, 1.0, np.inf]), r"quantity\[2\] is inf"),
+        (dict(side=[1, 0, 1]), r"side\[1\] is 0"),
+        (dict(side=[1, -1, 2]), r"side\[2\] is 2"),
+        (dict(product=[0, -1, 1]), r"product\[1\] is -1"),
+        (dict(product=[0, 0, 1.5]), r"product\[2\] is 1\.5"),
+        (dict(product=[0, 0, 3], n_products=2), r"product\[2\] is 3.*0\.\.1"),
+        (dict(priority=[0, -2, 1]), r"priority\[1\] is -2"),
+        (dict(price=[1.0, 2.0]), r"product has length 3 but price has length 2"),
+        (dict(side=[1, 1, 1, 1]), r"product has length 3 but side has length 4"),
+        (dict(quantity=[1.0]), r"product has length 3 but quantity has length 1"),
+        (dict(priority=[0]), r"product has length 3 but priority has length 1"),
+        (dict(k=1.5), r"k=1\.5 is outside \[0, 1\]"),
+        (dict(k=-0.1), r"k=-0\.1 is outside"),
+        (dict(k=np.nan), r"k=nan is outside"),
+        (dict(rule="vickrey"), r"unknown rule 'vickrey'.*'uniform', 'pay_as_bid'"),
+        (dict(n_products=-1), r"n_products"),
+    ],
+)
+def test_validation(over, match):
+    with pytest.raises(ValueError, match=match):
+        clear(**good(**over))
+    with pytest.raises(ValueError, match=match):
+        clear_reference(**good(**over))
+
+
+def test_validation_first_bad_index():
+    price = np.ones(30)
+    price[[17, 21]] = np.nan
+    with pytest.raises(ValueError, match=r"price\[17\] is nan: prices must be finite"):
+        clear(np.zeros(30, int), np.ones(30, int), price, np.ones(30))
+
+
+# ---------------------------------------------------------------------------------------
+# the benchmark script's quick mode runs
+
+
+def test_bench_quick_smoke():
+    path = Path(__file__).resolve().parents[1] / "experiments" / "bench_clearing.py"
+    spec = importlib.util.spec_from_file_location("bench_clearing", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        mod.main(["--quick"])
+    out = buf.getvalue()
+    assert "lexsort ms" in out and "peak extra memory" in out

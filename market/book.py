@@ -258,8 +258,8 @@ class ContractBook:
         }
         self.template_names: list[str] = []
         self._template_codes: dict[str, int] = {}
-        # reusable work arrays for the monthly hot path (bill, expire): fresh 1e5-row
-        # temporaries cost more in page faults than the arithmetic itself
+        # reusable work arrays for the monthly hot path (bill, expire): at 1e5 rows a fresh
+        # temporary costs more in page faults than the arithmetic on it
         self._work: dict[str, npt.NDArray[Any]] = {}
         self.paid_by_buyers_usd = 0.0
         self.received_by_sellers_usd = 0.0
@@ -277,14 +277,6 @@ class ContractBook:
     def id(self) -> Int64Array:
         """Contract ids (= row indices)."""
         return np.arange(self._n, dtype=np.int64)
-
-    def _row_ids(self) -> Int64Array:
-        """Cached ``arange`` of the rows (read-only use)."""
-        size = len(self._cols["buyer"])
-        rows = self._work.get("rows")
-        if rows is None or len(rows) != size:
-            rows = self._work["rows"] = np.arange(size, dtype=np.int64)
-        return rows[: self._n]
 
     @property
     def last_billed_month(self) -> Int64Array:
@@ -585,8 +577,8 @@ class ContractBook:
             if not np.all((share >= 0) & (share <= 1)):
                 i = int(np.flatnonzero(~((share >= 0) & (share <= 1)))[0])
                 raise ValueError(f"bill: used_share[{i}] = {share[i]} must be in [0, 1]")
-        # Memory traffic is the cost at 1e5+ rows: read few columns, reuse work arrays, and use
-        # precomputed columns (next_bill_month, fee_usd_month, ramp_end_month).
+        # At 1e5+ rows this is memory-bound: read few columns (precomputed next_bill_month,
+        # fee_usd_month, ramp_end_month), write into reused work arrays, stream, then gather.
         next_bill = self._col("next_bill_month")
         due = np.less_equal(next_bill, m, out=self._scratch("due", np.bool_))
         test = self._scratch("test", np.bool_)

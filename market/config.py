@@ -365,3 +365,33 @@ class WorldConfig:
 def field_names(cls: type) -> list[str]:
     """Field names of a config dataclass (for validation messages and scenario parsing)."""
     return [f.name for f in fields(cls)]
+
+
+def scaled(world: WorldConfig, copies: int) -> WorldConfig:
+    """``copies`` replicas of a world's labs, sellers, sites and contracts in one market, with
+    power headroom and the GPU supply cap scaled alike (for scaling benchmarks)."""
+    from dataclasses import replace
+
+    if copies < 1:
+        raise ValueError(f"copies = {copies!r}: must be >= 1")
+    if copies == 1:
+        return world
+
+    def tag(name: str, c: int) -> str:
+        return name if c == 0 else f"{name}#{c}"
+
+    labs = tuple(replace(lab, name=tag(lab.name, c)) for c in range(copies) for lab in world.labs)
+    sellers = tuple(
+        replace(s, name=tag(s.name, c),
+                sites=tuple(replace(site, name=tag(site.name, c)) for site in s.sites))
+        for c in range(copies) for s in world.sellers)
+    contracts = tuple(
+        replace(k, buyer=tag(k.buyer, c), seller=tag(k.seller, c), site=tag(k.site, c))
+        for c in range(copies) for k in world.contracts)
+    shocks = tuple(replace(sh, seller=tag(sh.seller, c) if sh.seller else "")
+                   for c in range(copies) for sh in world.shocks)
+    regions = tuple(replace(r, power_headroom_mw_per_year=r.power_headroom_mw_per_year * copies)
+                    for r in world.regions)
+    return replace(world, name=f"{world.name}x{copies}", labs=labs, sellers=sellers,
+                   contracts=contracts, shocks=shocks, regions=regions,
+                   gpu_supply_h100e_per_quarter=world.gpu_supply_h100e_per_quarter * copies)

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from typing import NamedTuple
 
 import mesa
 import numpy as np
 import pandas as pd
 
 from market.agents import Lab, Seller, seller_class
-from market.agents.lab import exit_signal
-from market.agents.sellers import Neocloud, Owner, ask_reference, recall_order
+from market.agents.lab import exit_signal, lab_bids
+from market.agents.sellers import Neocloud, Owner, recall_order, seller_asks
 from market.book import END_REASONS, ContractBook
 from market.calendar import month_index, month_start
 from market.clearing import clear
 from market.config import WorldConfig
 from market.hardware import (
+    HOURS_PER_MONTH,
     capital_usd_per_h100e_month,
     generations,
     levelized_usd_per_h100e_month,
@@ -45,18 +47,29 @@ TERM_DISCOUNT_PER_YEAR = 0.05
 cal:px.blocks)."""
 
 
-def tenor_weights(ask_depth_h100e: np.ndarray, preferred: int) -> np.ndarray:
-    """How a lab splits its term demand across tenors: in proportion to last month's offered
-    depth of each tenor, with double weight on its preferred tenor (all of it there if nothing
-    was offered)."""
-    w = np.asarray(ask_depth_h100e, dtype=float).copy()
-    w[preferred] *= 1.0 + PREFERRED_TENOR_TILT
-    total = w.sum()
-    if total <= 0:
-        w = np.zeros_like(w)
-        w[preferred] = 1.0
-        return w
-    return w / total
+def tenor_weights(ask_depth_h100e: np.ndarray, preferred: np.ndarray) -> np.ndarray:
+    """How labs split their term demand across tenors (labs x tenors): in proportion to last
+    month's offered depth of each tenor, with extra weight on each lab's preferred tenor (all of
+    it there if nothing was offered)."""
+    preferred = np.asarray(preferred, dtype=np.int64)
+    w = np.tile(np.asarray(ask_depth_h100e, dtype=float), (preferred.size, 1))
+    rows = np.arange(preferred.size)
+    w[rows, preferred] *= 1.0 + PREFERRED_TENOR_TILT
+    total = w.sum(axis=1, keepdims=True)
+    fallback = np.zeros_like(w)
+    fallback[rows, preferred] = 1.0
+    return np.where(total > 0, w / np.where(total > 0, total, 1.0), fallback)
+
+
+class Orders(NamedTuple):
+    """One market's order book as arrays (``site`` is -1 for bids)."""
+
+    product: np.ndarray
+    side: np.ndarray
+    price: np.ndarray
+    qty: np.ndarray
+    who: np.ndarray
+    site: np.ndarray
 
 
 class ComputeMarket(mesa.Model):
@@ -118,11 +131,21 @@ class ComputeMarket(mesa.Model):
         self._seller_product = np.array([self._product_of(s) for s in self.sellers])
         self._lab_product = np.array([tenors.index(lab.cfg.tenor_months) for lab in self.labs])
         self._ask_depth = np.zeros(len(tenors))
+        self._lease_terms = [self.market_cfg.terms(s.cfg.lease_template) for s in self.sellers]
+        self._lab_exit_premium = np.array([lab.cfg.exit_premium for lab in self.labs])
+        self._lab_exit_patience = np.array([lab.cfg.exit_patience_months for lab in self.labs])
+        self._lab_runway_floor = np.array([lab.cfg.runway_floor_months for lab in self.labs])
+        self._lead_by_party = np.array([0 if isinstance(p, Lab) else p.cfg.lead_time_months
+                                        for p in self.parties], dtype=np.int64)
+        self._h100e_per_mw_by_gen = np.array([g.h100e_per_mw for g in gens])
 
         self.book = ContractBook()
         self._expensive_months = np.zeros(0, dtype=np.int64)
         self._rows_market: list[dict] = []
-        self._rows_agents: list[dict] = []
+        self._agent_cols: list[dict[str, np.ndarray]] = []
+        self._agent_names = np.array([p.name for p in self.parties])
+        self._agent_kinds = np.array([f"{p.kind}_lab" if isinstance(p, Lab) else p.kind
+                                      for p in self.parties])
         self._events: list[dict] = []
         self._spot_bought = np.zeros(len(self.parties))
         self._spot_sold = np.zeros(len(self.parties))
@@ -225,8 +248,7 @@ class ComputeMarket(mesa.Model):
             self._headroom = np.array([r.power_headroom_mw_per_year for r in self.world.regions])
         if m % 3 == 0 or m == self.start_month:
             self._gpu_room = self.world.gpu_supply_h100e_per_quarter
-        lead = np.array([self.parties[o].cfg.lead_time_months for o in self.sites.owner],
-                        dtype=np.int64) if len(self.sites) else np.zeros(0, dtype=np.int64)
+        lead = self._lead_by_party[self.sites.owner]
         events, self._headroom, self._gpu_room = self.sites.advance(
             m, lead_months=lead, headroom_mw=self._headroom, gpu_room_h100e=self._gpu_room,
             life_months=self.costs.life_months)
@@ -254,29 +276,32 @@ class ComputeMarket(mesa.Model):
 
     # 3 ------------------------------------------------------------------
     def _decide_notices(self) -> None:
-        for seller in self.sellers:
-            if isinstance(seller, Owner) and not seller.defaulted:
-                self._owner_recall_if_short(seller)
-                self._owner_opportunism(seller)
+        owners = [s for s in self.sellers if isinstance(s, Owner) and not s.defaulted]
+        if owners:
+            short = self._owner_shortfall_h100e()
+            for owner in owners:
+                if short[owner.party] > 0:
+                    self._recall(owner, h100e=float(short[owner.party]), reason="own_need")
+                self._owner_opportunism(owner)
         self._lab_exits()
 
     def _recallable(self, seller: Seller) -> np.ndarray:
         b = self.book
         live = b.live(self.month) | (b.start_month > self.month)
-        return np.flatnonzero(live & (b.seller[: len(b)] == seller.party) & b.has_recall
-                              & (b.notice_month[: len(b)] < 0))
+        return np.flatnonzero(live & (b.seller == seller.party) & b.has_recall
+                              & (b.notice_month < 0))
 
-    def _owner_recall_if_short(self, owner: Owner) -> None:
-        """Recall leases (lowest price first) when internal need outgrows what the owner kept."""
-        ahead = self.month + 4  # once a 90-day recall has taken effect
-        committed = float(self.book.committed_h100e(ahead, by="seller",
-                                                    n=len(self.parties))[owner.party])
-        arriving = (self.sites.owner == owner.party) & np.isin(
-            self.sites.status, [CONSTRUCTION, AWAITING]) & (self.sites.ready_month <= ahead + 2)
-        capacity = self.online_by_party[owner.party] + float(self.sites.h100e[arriving].sum())
-        deficit = owner.reserve_h100e() - (capacity - committed)
-        if deficit > 0:
-            self._recall(owner, h100e=deficit, reason="own_need")
+    def _owner_shortfall_h100e(self) -> np.ndarray:
+        """Per party: how far internal need (with reserve) exceeds the capacity it will have
+        free once a 90-day recall takes effect, counting sites about to come online."""
+        ahead = self.month + 4
+        n = len(self.parties)
+        committed = self.book.committed_h100e(ahead, by="seller", n=n)
+        arriving = (np.isin(self.sites.status, [CONSTRUCTION, AWAITING])
+                    & (self.sites.ready_month <= ahead + 2))
+        capacity = self.online_by_party + np.bincount(
+            self.sites.owner[arriving], weights=self.sites.h100e[arriving], minlength=n)
+        return self._reserves(margin=True) - (capacity - committed)
 
     def _recall(self, seller: Seller, *, h100e: float | None = None, share: float = 1.0,
                 reason: str) -> None:
@@ -324,8 +349,8 @@ class ComputeMarket(mesa.Model):
                         contract=int(cid), h100e=float(self.book.h100e[cid]), detail=reason)
 
     def _lab_exits(self) -> None:
-        """Buyers exit contracts priced above spot x (1 + exit premium) for too long, or when
-        their cash runway is short."""
+        """Buyers exit contracts priced above spot x (1 + exit premium) for too long, or their
+        most expensive one when their cash runway is short."""
         b = self.book
         n = len(b)
         if self._expensive_months.size < n:
@@ -333,41 +358,43 @@ class ComputeMarket(mesa.Model):
                 [self._expensive_months, np.zeros(n - self._expensive_months.size, np.int64)])
         if not n or not self.labs:
             return
-        candidates = (b.live(self.month) & (b.buyer_notice_days[:n] >= 0)
-                      & (b.notice_month[:n] < 0) & (b.buyer[:n] < len(self.labs)))
-        premium = np.array([lab.cfg.exit_premium for lab in self.labs])
-        patience = np.array([lab.cfg.exit_patience_months for lab in self.labs])
-        buyer = np.where(candidates, b.buyer[:n], 0)
-        signal = candidates & exit_signal(b.usd_per_h100e_month[:n], self.spot_index,
-                                          premium[buyer])
+        candidates = (b.live(self.month) & (b.buyer_notice_days >= 0) & (b.notice_month < 0)
+                      & (b.buyer < len(self.labs)))
+        buyer = np.where(candidates, b.buyer, 0)
+        signal = candidates & exit_signal(b.usd_per_h100e_month, self.spot_index,
+                                          self._lab_exit_premium[buyer])
         self._expensive_months = np.where(signal, self._expensive_months + 1, 0)
-        exits = np.flatnonzero(signal & (self._expensive_months >= patience[buyer]))
-        for lab in self.labs:
-            if lab.defaulted:
-                continue
-            spend = self._committed_usd(lab)
-            if spend > 0 and self.cash[lab.party] < lab.cfg.runway_floor_months * spend - (
-                    lab.revenue_usd * lab.cfg.runway_floor_months):
-                mine = np.flatnonzero(candidates & (b.buyer[:n] == lab.party))
-                if mine.size:
-                    exits = np.union1d(exits, mine[np.argmax(b.usd_per_h100e_month[mine])])
-        for lab in self.labs:
-            mine = exits[b.buyer[exits] == lab.party]
-            self._notice(mine, "buyer", lab.name, "price_or_runway")
+        exits = signal & (self._expensive_months >= self._lab_exit_patience[buyer])
+        spend = self._committed_usd_by_party()[: len(self.labs)]
+        revenue = np.array([lab.revenue_usd for lab in self.labs])
+        floor = self._lab_runway_floor
+        short = (spend > 0) & (self.cash[: len(self.labs)] < floor * (spend - revenue))
+        short &= ~np.array([lab.defaulted for lab in self.labs])
+        for lab_pos in np.flatnonzero(short):
+            mine = np.flatnonzero(candidates & (b.buyer == lab_pos))
+            if mine.size:
+                exits[mine[np.argmax(b.usd_per_h100e_month[mine])]] = True
+        ids = np.flatnonzero(exits)
+        for lab_pos in np.unique(b.buyer[ids]):
+            self._notice(ids[b.buyer[ids] == lab_pos], "buyer", self.labs[lab_pos].name,
+                         "price_or_runway")
 
-    def _committed_usd(self, lab: Lab) -> float:
+    def _committed_usd_by_party(self) -> np.ndarray:
+        """Full monthly fees of each buyer's live contracts this month."""
         b = self.book
-        n = len(b)
-        live = b.live(self.month) & (b.buyer[:n] == lab.party)
-        return float(np.dot(b.h100e[:n][live], b.usd_per_h100e_month[:n][live]))
+        live = b.live(self.month)
+        return np.bincount(b.buyer[live], weights=b.h100e[live] * b.usd_per_h100e_month[live],
+                           minlength=len(self.parties))
 
     # 4 and 5 -------------------------------------------------------------
     def _site_costs(self) -> tuple[np.ndarray, np.ndarray]:
         return self._opex_by_gen[self.sites.gen], self._levelized_by_gen[self.sites.gen]
 
-    def _spare_by_site(self, month: int, reserve_of, until: int | None = None) -> np.ndarray:
+    def _spare_by_site(self, month: int, reserve: np.ndarray, until: int | None = None
+                       ) -> np.ndarray:
         """Uncommitted online H100e per site from ``month`` (to ``until``: the most committed
-        month, counting contracts that start later) after each seller's own reserve."""
+        month, counting contracts that start later), after each owner's ``reserve`` (H100e per
+        party) is kept back from its sites in order."""
         n_sites = len(self.sites)
         online = self.sites.online_h100e()
         committed = self.book.committed_h100e(month, by="site", n=n_sites)
@@ -379,151 +406,131 @@ class ComputeMarket(mesa.Model):
                 committed = np.maximum(committed,
                                        self.book.committed_h100e(int(m), by="site", n=n_sites))
         spare = np.maximum(online - committed, 0.0)
-        for seller in self.sellers:
-            reserve = reserve_of(seller)
-            if seller.defaulted:
-                spare[self.sites.owner == seller.party] = 0.0
-            elif reserve > 0:
-                mine = np.flatnonzero(self.sites.owner == seller.party)
-                cum = np.cumsum(spare[mine])
-                spare[mine] = np.clip(cum - reserve, 0.0, spare[mine])
+        owner = self.sites.owner
+        spare[self._defaulted_mask()[owner]] = 0.0
+        # keep each owner's reserve on its first sites: cumulative spare within each owner
+        order = np.argsort(owner, kind="stable")
+        cum = np.cumsum(spare[order])
+        group_start = np.searchsorted(owner[order], owner[order], side="left")
+        before = np.concatenate([[0.0], cum])[group_start]
+        within = cum - before
+        kept = np.clip(within - reserve[owner[order]], 0.0, spare[order])
+        spare[order] = kept
         return spare
 
+    def _defaulted_mask(self) -> np.ndarray:
+        return np.array([p.defaulted for p in self.parties])
+
+    def _reserves(self, margin: bool) -> np.ndarray:
+        """Own capacity each party keeps: internal need, with the reserve margin for term."""
+        out = np.zeros(len(self.parties))
+        for s in self.sellers:
+            out[s.party] = s.reserve_h100e() if margin else s.own_need_h100e
+        return out
+
+    def _lab_arrays(self, months_ahead: int, share: np.ndarray | float = 1.0):
+        """Targets, inference needs and budgets of all labs, ``months_ahead`` forward."""
+        labs = self.labs
+        grow = np.array([(1.0 + lab.growth()) ** months_ahead for lab in labs])
+        need = np.array([lab.need_h100e for lab in labs]) * grow * share
+        inference = np.array([lab.inference_h100e for lab in labs]) * grow * share
+        budget = (np.array([lab.budget_usd_per_month() for lab in labs])
+                  - self._committed_usd_by_party()[: len(labs)])
+        return need, inference, budget
+
     def _clear_term(self) -> None:
-        """Term market: labs bid for their preferred tenor, sellers offer spare capacity of
-        their template's tenor; contracts start next month."""
+        """Term market: labs bid for tenors (mostly their preferred one), sellers offer spare
+        capacity in their template's tenor; contracts start next month."""
         nxt = self.month + 1
-        n_sites = len(self.sites)
-        if not n_sites or not self.labs:
+        if not len(self.sites) or not self.labs:
             return
-        spare = self._spare_by_site(nxt, lambda s: s.reserve_h100e(),
+        spare = self._spare_by_site(nxt, self._reserves(margin=True),
                                     until=nxt + int(self.tenors[:-1].max()))
-        # a term offer must not outlive its site
-        product_of_site = self._seller_product[self.sites.owner - len(self.labs)]
+        n_labs = len(self.labs)
+        product_of_site = self._seller_product[self.sites.owner - n_labs]
         tenor_of_site = np.where(product_of_site >= 0, self.tenors[product_of_site], 10**6)
+        # a term offer must not outlive its site
         spare[(product_of_site < 0) | (self.sites.retire_month < nxt + tenor_of_site)] = 0.0
+        held_next = self.book.committed_h100e(nxt, by="buyer", n=len(self.parties))[:n_labs]
+        share = np.array([lab.cfg.term_share for lab in self.labs])
+        target, inference, budget = self._lab_arrays(FORECAST_MONTHS, share)
+        weights = tenor_weights(self._ask_depth, self._lab_product)
+        parts = []
+        for p in range(self.spot_product):
+            pos, q, lim = lab_bids(self.labs, held_next, target, inference,
+                                   np.full(n_labs, self.term_index[p]), budget, tranches=2)
+            q = q * weights[pos, p]
+            parts.append((np.full(pos.size, p), np.ones(pos.size, np.int64), lim, q, pos, -1))
         opex, levelized = self._site_costs()
-        held_next = self.book.committed_h100e(nxt, by="buyer", n=len(self.parties))
-        prod, side, price, qty, who = [], [], [], [], []
-        for lab in self.labs:
-            target = lab.cfg.term_share * lab.forecast_need_h100e(FORECAST_MONTHS)
-            inference = (lab.cfg.term_share * lab.inference_h100e
-                         * (1 + lab.growth()) ** FORECAST_MONTHS)
-            committed_usd = self._committed_usd(lab)
-            weights = tenor_weights(self._ask_depth, self._lab_product[lab.party])
-            for p in np.flatnonzero(weights > 0):
-                q, lim, _ = lab.orders(held_next[lab.party], target, inference,
-                                       self.term_index[p], committed_usd)
-                q, lim = q[:2] * weights[p], lim[:2]  # no opportunistic tranche in term
-                prod += [p] * len(q)
-                side += [1] * len(q)
-                price += list(lim)
-                qty += list(q)
-                who += [lab.party] * len(q)
         sites = np.flatnonzero(spare > 0)
-        site_of_order = [-1] * len(qty)
-        for seller in self.sellers:
-            mine = sites[self.sites.owner[sites] == seller.party]
-            if not mine.size:
-                continue
-            p = self._seller_product[seller.party - len(self.labs)]
-            asks = seller.strategy.ask(seller.term_floor(opex[mine], levelized[mine]),
-                                       ask_reference(self.term_index[p],
-                                                     seller.unsold_share["term"]))
-            prod += [p] * mine.size
-            side += [-1] * mine.size
-            price += list(asks)
-            qty += list(spare[mine])
-            who += [seller.party] * mine.size
-            site_of_order += list(mine)
-        result, pairs, arrays = self._auction(prod, side, price, qty, who)
-        self._record_market(result, arrays, term=True)
-        if not pairs.quantity.size:
-            return
-        a_prod, a_side, a_price, a_qty, a_who = arrays
-        site_arr = np.array(site_of_order)
-        for p in np.unique(a_prod[pairs.buy]):
-            sel = a_prod[pairs.buy] == p
-            pb, ps, pq = pairs.buy[sel], pairs.sell[sel], pairs.quantity[sel]
-            sellers = np.unique(a_who[ps])
-            for s in sellers:  # one contract template per seller
-                ss = a_who[ps] == s
-                terms = self.market_cfg.terms(self.parties[s].cfg.lease_template)
-                contract_price = (np.full(ss.sum(), result.price[p])
-                                  if result.paid is None else result.paid[pb[ss]])
-                self._sign(a_who[pb[ss]], a_who[ps[ss]], site_arr[ps[ss]], pq[ss],
-                           contract_price, terms, start=nxt)
+        owner_pos = self.sites.owner[sites] - n_labs
+        prod = product_of_site[sites]
+        asks = np.zeros(sites.size)
+        for p in np.unique(prod):
+            rows = prod == p
+            asks[rows] = seller_asks(self.sellers, owner_pos[rows], opex[sites[rows]],
+                                     levelized[sites[rows]], float(self.term_index[p]), "term")
+        parts.append((prod, -np.ones(sites.size, np.int64), asks, spare[sites],
+                      self.sites.owner[sites], sites))
+        result, pairs, orders = self._auction(parts, "term")
+        if pairs.quantity.size:
+            self._sign_pairs(result, pairs, orders, start=nxt)
 
     def _clear_spot(self) -> None:
         """Spot market for this month: what term contracts leave uncovered."""
         self._spot_bought[:] = 0.0
         self._spot_sold[:] = 0.0
-        n_sites = len(self.sites)
-        if not n_sites or not self.labs:
+        if not len(self.sites) or not self.labs:
             return
-        spare = self._spare_by_site(self.month, lambda s: s.own_need_h100e)
-        opex, levelized = self._site_costs()
-        held = self.book.committed_h100e(self.month, by="buyer", n=len(self.parties))
-        prod, side, price, qty, who = [], [], [], [], []
+        n_labs = len(self.labs)
+        spare = self._spare_by_site(self.month, self._reserves(margin=False))
+        held = self.book.committed_h100e(self.month, by="buyer", n=len(self.parties))[:n_labs]
+        need, inference, budget = self._lab_arrays(0)
         sp = self.spot_product
-        for lab in self.labs:
-            q, lim, _ = lab.orders(held[lab.party], lab.need_h100e, lab.inference_h100e,
-                                   self.spot_index, self._committed_usd(lab))
-            prod += [sp] * len(q)
-            side += [1] * len(q)
-            price += list(lim)
-            qty += list(q)
-            who += [lab.party] * len(q)
+        pos, q, lim = lab_bids(self.labs, held, need, inference,
+                               np.full(n_labs, self.spot_index), budget)
+        opex, levelized = self._site_costs()
         sites = np.flatnonzero(spare > 0)
-        for seller in self.sellers:
-            mine = sites[self.sites.owner[sites] == seller.party]
-            if not mine.size:
-                continue
-            asks = seller.strategy.ask(seller.spot_floor(opex[mine], levelized[mine]),
-                                       ask_reference(self.spot_index,
-                                                     seller.unsold_share["spot"]))
-            prod += [sp] * mine.size
-            side += [-1] * mine.size
-            price += list(asks)
-            qty += list(spare[mine])
-            who += [seller.party] * mine.size
-        result, pairs, arrays = self._auction(prod, side, price, qty, who)
-        self._record_market(result, arrays, term=False)
+        asks = seller_asks(self.sellers, self.sites.owner[sites] - n_labs, opex[sites],
+                           levelized[sites], self.spot_index, "spot")
+        parts = [(np.full(pos.size, sp), np.ones(pos.size, np.int64), lim, q, pos, -1),
+                 (np.full(sites.size, sp), -np.ones(sites.size, np.int64), asks, spare[sites],
+                  self.sites.owner[sites], sites)]
+        result, pairs, orders = self._auction(parts, "spot")
         if not pairs.quantity.size:
             return
-        a_prod, a_side, a_price, a_qty, a_who = arrays
-        pay_price = (np.full(pairs.quantity.size, result.price[sp]) if result.paid is None
-                     else result.paid[pairs.buy])
-        usd = pairs.quantity * pay_price
-        np.add.at(self._spot_bought, a_who[pairs.buy], pairs.quantity)
-        np.add.at(self._spot_sold, a_who[pairs.sell], pairs.quantity)
-        self._pay(a_who[pairs.buy], a_who[pairs.sell], usd)
+        price = (np.full(pairs.quantity.size, result.price[sp]) if result.paid is None
+                 else result.paid[pairs.buy])
+        buyer, seller = orders.who[pairs.buy], orders.who[pairs.sell]
+        np.add.at(self._spot_bought, buyer, pairs.quantity)
+        np.add.at(self._spot_sold, seller, pairs.quantity)
+        self._pay(buyer, seller, pairs.quantity * price)
 
-    def _auction(self, prod, side, price, qty, who):
-        """Clear one market's orders (all its products in one call) and pair the fills."""
-        arrays = (np.array(prod, dtype=np.int64), np.array(side, dtype=np.int64),
-                  np.array(price, dtype=float), np.array(qty, dtype=float),
-                  np.array(who, dtype=np.int64))
-        a_prod, a_side, a_price, a_qty, _ = arrays
-        result = clear(a_prod, a_side, a_price, a_qty, n_products=len(self.products),
-                       k=self.market_cfg.k, rule=self.market_cfg.rule)
-        pairs = match(a_prod, a_side, result.filled)
-        market = "spot" if np.all(a_prod == self.spot_product) else "term"
-        sell = a_side < 0
+    def _auction(self, parts, market: str):
+        """Clear one market's orders (all its products in one call), pair the fills, record the
+        market rows and each seller's unsold share."""
+        orders = Orders(*(np.concatenate([np.broadcast_to(np.asarray(part[i]), part[0].shape)
+                                          for part in parts]) for i in range(6)))
+        result = clear(orders.product, orders.side, orders.price, orders.qty,
+                       n_products=len(self.products), k=self.market_cfg.k,
+                       rule=self.market_cfg.rule)
+        pairs = match(orders.product, orders.side, result.filled)
+        sell = orders.side < 0
         n = len(self.parties)
-        offered = np.bincount(arrays[4][sell], weights=a_qty[sell], minlength=n)
-        sold = np.bincount(arrays[4][sell], weights=result.filled[sell], minlength=n)
+        offered = np.bincount(orders.who[sell], weights=orders.qty[sell], minlength=n)
+        sold = np.bincount(orders.who[sell], weights=result.filled[sell], minlength=n)
         for seller in self.sellers:
             o = offered[seller.party]
             seller.unsold_share[market] = 1.0 - sold[seller.party] / o if o > 0 else 0.0
-        return result, pairs, arrays
+        self._record_market(result, orders, term=market == "term")
+        return result, pairs, orders
 
-    def _record_market(self, result, arrays, *, term: bool) -> None:
+    def _record_market(self, result, orders, *, term: bool) -> None:
         """Append one row per product of this market and update the reference price index."""
-        a_prod, a_side, _, a_qty, _ = arrays
-        bids = np.bincount(a_prod[a_side > 0], weights=a_qty[a_side > 0],
+        buy, sell = orders.side > 0, orders.side < 0
+        bids = np.bincount(orders.product[buy], weights=orders.qty[buy],
                            minlength=len(self.products))
-        asks = np.bincount(a_prod[a_side < 0], weights=a_qty[a_side < 0],
+        asks = np.bincount(orders.product[sell], weights=orders.qty[sell],
                            minlength=len(self.products))
         products = range(self.spot_product) if term else [self.spot_product]
         if term:
@@ -546,20 +553,28 @@ class ComputeMarket(mesa.Model):
                 "index_usd_per_h100e_month": index,
             })
 
+    def _sign_pairs(self, result, pairs, orders, *, start: int) -> None:
+        """Turn matched term fills into contracts on the sellers' templates, one batch."""
+        seller = orders.who[pairs.sell]
+        price = (result.price[orders.product[pairs.buy]] if result.paid is None
+                 else result.paid[pairs.buy])
+        terms = [self._lease_terms[s - len(self.labs)] for s in seller]
+        self._sign(orders.who[pairs.buy], seller, orders.site[pairs.sell], pairs.quantity,
+                   price, terms, start=start)
+
     def _sign(self, buyer, seller, site, h100e, price, terms, *, start: int,
               mw=None, check: bool = True) -> None:
         """Sign a batch of contracts; the book refuses any that would over-commit a site."""
         if mw is None:
-            mw = h100e / np.array([generations()[g].h100e_per_mw
-                                   for g in np.array(list(generations()))[self.sites.gen[site]]])
+            mw = h100e / self._h100e_per_mw_by_gen[self.sites.gen[site]]
         self.book.sign(buyer, seller, site, h100e, start_month=start, terms=terms,
                        usd_per_h100e_month=price, mw=mw, signed_month=self.month,
-                       site_capacity_h100e=self.sites.h100e * (self.sites.status == ONLINE)
-                       if check else None)
-        for b, s, q, p in zip(buyer, seller, h100e, price, strict=True):
+                       site_capacity_h100e=self.sites.online_h100e() if check else None)
+        terms = terms if isinstance(terms, list) else [terms] * len(buyer)
+        for b, s, q, p, t in zip(buyer, seller, h100e, price, terms, strict=True):
             self._event("contract_signed", self.parties[b].name,
                         counterparty=self.parties[s].name, h100e=float(q),
-                        detail=f"{terms.name} {terms.tenor_months}m at ${p:,.0f}/H100e-month")
+                        detail=f"{t.name} {t.tenor_months}m at ${p:,.0f}/H100e-month")
 
     # 6 ------------------------------------------------------------------
     def _settle(self) -> None:
@@ -637,75 +652,77 @@ class ComputeMarket(mesa.Model):
 
     # 7 ------------------------------------------------------------------
     def _invest(self) -> None:
+        """Sellers whose investment rule fires start one site each, within budget and cash."""
         m = self.month
         gen = newest_generation(m)
-        gi = list(generations()).index(gen.name)
-        levelized = float(self._levelized_by_gen[gi])
-        committed_now = self.book.committed_h100e(m, by="seller", n=len(self.parties))
-        committed_next = self.book.committed_h100e(m + 1, by="seller", n=len(self.parties))
-        for seller in self.sellers:
-            if seller.defaulted:
+        levelized = float(self._levelized_by_gen[list(generations()).index(gen.name)])
+        n = len(self.parties)
+        committed_now = self.book.committed_h100e(m, by="seller", n=n)
+        committed_next = self.book.committed_h100e(m + 1, by="seller", n=n)
+        online = self.online_by_party
+        own = self._reserves(margin=False)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            utilization = np.where(online > 0, (committed_now + self._spot_sold
+                                                + np.minimum(own, online)) / online, 1.0)
+            backlog = np.where(online > 0, committed_next / online, 0.0)
+        forward = np.where(self._seller_product >= 0,
+                           np.append(self.term_index, self.spot_index)[self._seller_product],
+                           self.spot_index)
+        new_sites = []
+        for j, seller in enumerate(self.sellers):
+            i = seller.party
+            if seller.defaulted or not seller.wants_to_build(
+                    float(forward[j]), float(utilization[i]), levelized, float(backlog[i])):
                 continue
             cfg = seller.cfg
-            online = float(self.online_by_party[seller.party])
-            used = committed_now[seller.party] + self._spot_sold[seller.party] + min(
-                seller.own_need_h100e, online)
-            utilization = used / online if online > 0 else 1.0
-            backlog = committed_next[seller.party] / online if online > 0 else 0.0
-            p = self._seller_product[seller.party - len(self.labs)]
-            forward = float(self.term_index[p]) if p >= 0 else self.spot_index
-            if not seller.wants_to_build(forward, utilization, levelized, backlog):
-                continue
             capex = cfg.build_site_mw * gen.h100e_per_mw * gen.capex_usd_per_h100e
-            affordable = isinstance(seller, Neocloud) or capex <= self.cash[seller.party]
+            affordable = isinstance(seller, Neocloud) or capex <= self.cash[i]
             if capex > seller.capex_room_usd(m // 12) or not affordable:
                 continue
             seller.capex_this_year_usd += capex
             name = f"{seller.name}-build-{m // 12}-{m % 12 + 1:02d}"
             ready, cancel = self._permit_draw(cfg.region)
-            self.sites.add(name, owner=seller.party, region=self.region_index[cfg.region],
-                           gen=gen, mw=cfg.build_site_mw, status=PERMITTING, ready_month=ready,
-                           online_month=ready + cfg.lead_time_months,
-                           life_months=self.costs.life_months, cancel=cancel)
+            new_sites.append(dict(name=name, owner=i, region=self.region_index[cfg.region],
+                                  gen=gen, mw=cfg.build_site_mw, status=PERMITTING,
+                                  ready_month=ready, online_month=ready + cfg.lead_time_months,
+                                  life_months=self.costs.life_months, cancel=cancel))
             if isinstance(seller, Neocloud):
                 seller.borrow(capex)
             else:
-                self._external(seller.party, "capex", -capex)
+                self._external(i, "capex", -capex)
             self._event("site_started", seller.name, site=name,
                         h100e=cfg.build_site_mw * gen.h100e_per_mw,
                         detail=f"{gen.name} {cfg.build_site_mw:.0f} MW, ${capex / 1e9:.1f}B")
+        self.sites.extend(new_sites)
 
     # 8 ------------------------------------------------------------------
     def _collect(self) -> None:
+        """Append this month's agent table (one column array per field)."""
         m = self.month
         n = len(self.parties)
+        labs, sellers = self.labs, self.sellers
         committed_out = self.book.committed_h100e(m, by="seller", n=n)
         committed_in = self.book.committed_h100e(m, by="buyer", n=n)
-        for lab in self.labs:
-            i = lab.party
-            self._rows_agents.append({
-                "month": m, "agent": lab.name, "kind": f"{lab.kind}_lab",
-                "capacity_owned_h100e": 0.0, "contracted_h100e": float(committed_in[i]),
-                "spot_h100e": float(self._spot_bought[i]),
-                "used_h100e": lab.served_h100e, "demand_h100e": lab.served_h100e
-                + lab.unmet_h100e, "unmet_h100e": lab.unmet_h100e,
-                "revenue_usd": lab.revenue_usd, "cost_usd": float(self._paid[i]),
-                "value_usd": lab.value_usd, "cash_usd": float(self.cash[i]),
-                "defaulted": lab.defaulted,
-            })
-        for s in self.sellers:
-            i = s.party
-            online = float(self.online_by_party[i])
-            own_used = min(s.own_need_h100e, max(online - committed_out[i], 0.0))
-            self._rows_agents.append({
-                "month": m, "agent": s.name, "kind": s.kind,
-                "capacity_owned_h100e": online, "contracted_h100e": float(committed_out[i]),
-                "spot_h100e": float(self._spot_sold[i]),
-                "used_h100e": float(committed_out[i] + self._spot_sold[i] + own_used),
-                "demand_h100e": s.own_need_h100e, "unmet_h100e": s.own_need_h100e - own_used,
-                "revenue_usd": s.revenue_usd, "cost_usd": s.cost_usd, "value_usd": 0.0,
-                "cash_usd": float(self.cash[i]), "defaulted": s.defaulted,
-            })
+        own_need = self._reserves(margin=False)
+        own_used = np.minimum(own_need, np.maximum(self.online_by_party - committed_out, 0.0))
+        served = np.array([lab.served_h100e for lab in labs] + [0.0] * len(sellers))
+        unmet = np.array([lab.unmet_h100e for lab in labs] + [0.0] * len(sellers))
+        is_lab = np.arange(n) < len(labs)
+        self._agent_cols.append({
+            "month": np.full(n, m),
+            "capacity_owned_h100e": self.online_by_party.copy(),
+            "contracted_h100e": np.where(is_lab, committed_in, committed_out),
+            "spot_h100e": np.where(is_lab, self._spot_bought, self._spot_sold),
+            "used_h100e": np.where(is_lab, served, committed_out + self._spot_sold + own_used),
+            "demand_h100e": np.where(is_lab, served + unmet, own_need),
+            "unmet_h100e": np.where(is_lab, unmet, own_need - own_used),
+            "revenue_usd": np.array([p.revenue_usd for p in self.parties]),
+            "cost_usd": np.where(is_lab, self._paid,
+                                 np.array([0.0] * len(labs) + [s.cost_usd for s in sellers])),
+            "value_usd": np.array([lab.value_usd for lab in labs] + [0.0] * len(sellers)),
+            "cash_usd": self.cash.copy(),
+            "defaulted": self._defaulted_mask(),
+        })
 
     # money ---------------------------------------------------------------
     def _pay(self, payer: np.ndarray, payee: np.ndarray, usd: np.ndarray) -> None:
@@ -760,26 +777,43 @@ class ComputeMarket(mesa.Model):
     def rows(self, table: str, start: int = 0) -> list[dict]:
         """Raw output rows of ``table`` ("market", "agents" or "events") from position
         ``start`` on, months as integer indices: cheap incremental reads for live views."""
-        source = {"market": self._rows_market, "agents": self._rows_agents,
-                  "events": self._events}
-        if table not in source:
-            raise ValueError(f"unknown table {table!r}; valid: {', '.join(source)}")
-        return source[table][start:]
+        if table == "market":
+            return self._rows_market[start:]
+        if table == "events":
+            return self._events[start:]
+        if table == "agents":
+            n = len(self.parties)
+            out = []
+            for step in range(start // n if n else 0, len(self._agent_cols)):
+                cols = self._agent_cols[step]
+                for i in range(n):
+                    row = {"month": int(cols["month"][i]), "agent": str(self._agent_names[i]),
+                           "kind": str(self._agent_kinds[i])}
+                    row |= {k: v[i].item() for k, v in cols.items() if k != "month"}
+                    out.append(row)
+            return out[start % n if n else 0:]
+        raise ValueError(f"unknown table {table!r}; valid: market, agents, events")
 
     def market_frame(self) -> pd.DataFrame:
         """Step x product: price, volume and depth; prices per H100e-month and per hour."""
         df = pd.DataFrame(self._rows_market)
         if df.empty:
             return df
-        df["price_usd_per_h100e_hour"] = df["price_usd_per_h100e_month"] / 730.0
+        df["price_usd_per_h100e_hour"] = df["price_usd_per_h100e_month"] / HOURS_PER_MONTH
         df["month"] = self._months_to_timestamps(df["month"])
         return df
 
     def agents_frame(self) -> pd.DataFrame:
         """Step x agent: capacity, contracts, use, demand, unmet demand, money."""
-        df = pd.DataFrame(self._rows_agents)
-        if not df.empty:
-            df["month"] = self._months_to_timestamps(df["month"])
+        if not self._agent_cols:
+            return pd.DataFrame()
+        steps = len(self._agent_cols)
+        cols = {k: np.concatenate([c[k] for c in self._agent_cols])
+                for k in self._agent_cols[0]}
+        df = pd.DataFrame({"month": cols.pop("month"),
+                           "agent": np.tile(self._agent_names, steps),
+                           "kind": np.tile(self._agent_kinds, steps), **cols})
+        df["month"] = self._months_to_timestamps(df["month"])
         return df
 
     def contracts_frame(self) -> pd.DataFrame:

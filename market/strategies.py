@@ -19,9 +19,10 @@ import numpy as np
 
 MUST_SERVE, GROWTH, OPPORTUNISTIC = 0, 1, 2
 
-BidFn = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
-"""(value_usd_per_h100e_month, tranche, reference_price) -> limit price per H100e-month."""
-AskFn = Callable[[np.ndarray, float], np.ndarray]
+BidFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""(value_usd_per_h100e_month, tranche, reference_price) -> limit price per H100e-month;
+arrays of one shape (reference broadcast per order)."""
+AskFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(cost_floor_usd_per_h100e_month, reference_price) -> limit price per H100e-month."""
 
 
@@ -35,12 +36,12 @@ class Strategy:
     ask: AskFn
 
 
-def truthful_bid(value: np.ndarray, tranche: np.ndarray, reference: float) -> np.ndarray:
+def truthful_bid(value: np.ndarray, tranche: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Bid the true value of every tranche."""
     return np.asarray(value, dtype=float).copy()
 
 
-def truthful_ask(floor: np.ndarray, reference: float) -> np.ndarray:
+def truthful_ask(floor: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Ask the true cost floor."""
     return np.asarray(floor, dtype=float).copy()
 
@@ -53,15 +54,16 @@ UNDERCUT = 0.95
 """Reference strategy: sellers ask 5% under the reference price, never under their floor."""
 
 
-def reference_bid(value: np.ndarray, tranche: np.ndarray, reference: float) -> np.ndarray:
+def reference_bid(value: np.ndarray, tranche: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Must-serve bids its value; growth and opportunistic tranches shade toward the index."""
     value = np.asarray(value, dtype=float)
-    cap = np.select([tranche == GROWTH, tranche == OPPORTUNISTIC],
-                    [GROWTH_CAP * reference, OPPORTUNISTIC_CAP * reference], np.inf)
+    reference = np.broadcast_to(np.asarray(reference, dtype=float), value.shape)
+    cap = np.where(tranche == GROWTH, GROWTH_CAP * reference,
+                   np.where(tranche == OPPORTUNISTIC, OPPORTUNISTIC_CAP * reference, np.inf))
     return np.minimum(value, cap)
 
 
-def reference_ask(floor: np.ndarray, reference: float) -> np.ndarray:
+def reference_ask(floor: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Ask just under the reference price, never below the cost floor."""
     return np.maximum(np.asarray(floor, dtype=float), UNDERCUT * reference)
 

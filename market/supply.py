@@ -58,18 +58,34 @@ class Sites:
             status: int, ready_month: int, online_month: int, life_months: int,
             cancel: bool = False, exogenous: bool = False) -> int:
         """Append one site and return its index."""
-        h100e = mw * gen.h100e_per_mw
-        row = {
-            "owner": owner, "region": region, "gen": GEN_NAMES.index(gen.name), "status": status,
-            "mw": mw, "h100e": h100e, "capex_usd": h100e * gen.capex_usd_per_h100e,
-            "ready_month": ready_month, "online_month": online_month,
-            "retire_month": online_month + life_months if status == ONLINE else 10**9,
-            "cancel": cancel, "exogenous": exogenous,
-        }
-        for field, dtype in self._FIELDS.items():
-            setattr(self, field, np.append(getattr(self, field), np.asarray(row[field], dtype)))
-        self.names.append(name)
+        self.extend([dict(name=name, owner=owner, region=region, gen=gen, mw=mw, status=status,
+                          ready_month=ready_month, online_month=online_month,
+                          life_months=life_months, cancel=cancel, exogenous=exogenous)])
         return len(self.names) - 1
+
+    def extend(self, sites: list[dict]) -> None:
+        """Append many sites at once (keyword sets of ``add``)."""
+        if not sites:
+            return
+        cols: dict[str, list] = {field: [] for field in self._FIELDS}
+        for s in sites:
+            gen: Generation = s["gen"]
+            h100e = s["mw"] * gen.h100e_per_mw
+            row = {
+                "owner": s["owner"], "region": s["region"], "gen": GEN_NAMES.index(gen.name),
+                "status": s["status"], "mw": s["mw"], "h100e": h100e,
+                "capex_usd": h100e * gen.capex_usd_per_h100e, "ready_month": s["ready_month"],
+                "online_month": s["online_month"],
+                "retire_month": (s["online_month"] + s["life_months"] if s["status"] == ONLINE
+                                 else 10**9),
+                "cancel": s.get("cancel", False), "exogenous": s.get("exogenous", False),
+            }
+            for field in self._FIELDS:
+                cols[field].append(row[field])
+            self.names.append(s["name"])
+        for field, dtype in self._FIELDS.items():
+            setattr(self, field, np.concatenate([getattr(self, field),
+                                                 np.asarray(cols[field], dtype=dtype)]))
 
     def online_h100e(self) -> np.ndarray:
         """Capacity per site now: its H100e where online, else 0."""

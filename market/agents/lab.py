@@ -40,17 +40,17 @@ def next_inference_need(need_h100e: float, unmet_inference_h100e: float, growth:
     return max(0.0, need_h100e - churn * unmet_inference_h100e) * (1.0 + growth)
 
 
-def tranche_split(inference_gap_h100e: float, total_gap_h100e: float,
-                  need_h100e: float) -> np.ndarray:
-    """Quantities of the must-serve, growth and opportunistic tranches for a gap to fill.
+def tranche_split(inference_gap_h100e: np.ndarray, total_gap_h100e: np.ndarray,
+                  need_h100e: np.ndarray) -> np.ndarray:
+    """Quantities (labs x 3) of the must-serve, growth and opportunistic tranches.
 
     Capacity a lab already holds serves inference first, so the must-serve tranche is the
     inference still uncovered; the rest of the gap is growth and training; opportunistic adds a
     share of the need on top.
     """
-    must = min(max(inference_gap_h100e, 0.0), max(total_gap_h100e, 0.0))
-    growth = max(total_gap_h100e, 0.0) - must
-    return np.array([must, growth, OPPORTUNISTIC_SHARE * need_h100e])
+    total = np.maximum(np.asarray(total_gap_h100e, dtype=float), 0.0)
+    must = np.minimum(np.maximum(np.asarray(inference_gap_h100e, dtype=float), 0.0), total)
+    return np.stack([must, total - must, OPPORTUNISTIC_SHARE * np.asarray(need_h100e)], axis=-1)
 
 
 def tranche_values(cfg: LabConfig) -> np.ndarray:
@@ -62,12 +62,43 @@ def tranche_values(cfg: LabConfig) -> np.ndarray:
     ])
 
 
-def budget_cap(values: np.ndarray, quantities: np.ndarray, budget_usd: float) -> np.ndarray:
-    """Scale values down so that buying everything at its value fits the monthly budget."""
-    spend = float(np.dot(values, quantities))
-    if spend <= budget_usd or spend <= 0:
-        return values
-    return values * max(budget_usd, 0.0) / spend
+def budget_cap(values: np.ndarray, quantities: np.ndarray, budget_usd: np.ndarray) -> np.ndarray:
+    """Scale each lab's values (rows) down so buying everything at value fits its budget."""
+    spend = np.sum(values * quantities, axis=-1)
+    budget = np.maximum(np.asarray(budget_usd, dtype=float), 0.0)
+    over = spend > budget
+    scale = np.where(over, budget / np.where(over, spend, 1.0), 1.0)
+    return values * scale[..., None]
+
+
+TRANCHES = np.array([MUST_SERVE, GROWTH, OPPORTUNISTIC])
+
+
+def lab_bids(labs: list[Lab], held_h100e: np.ndarray, target_h100e: np.ndarray,
+             inference_h100e: np.ndarray, reference: np.ndarray, budget_usd: np.ndarray,
+             tranches: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bids of all labs at once: (lab position, quantity, limit price) per non-empty tranche.
+
+    ``held_h100e``, ``target_h100e``, ``inference_h100e``, ``reference`` and ``budget_usd`` are
+    arrays over ``labs``; the first ``tranches`` tranches are bid (term markets skip the
+    opportunistic one). Each lab's registered strategy turns values into limits.
+    """
+    if not labs:
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    qty = tranche_split(inference_h100e - held_h100e, target_h100e - held_h100e, target_h100e)
+    values = budget_cap(np.array([lab.values for lab in labs]), qty, budget_usd)
+    qty, values = qty[:, :tranches], values[:, :tranches]
+    limits = np.empty_like(values)
+    names = np.array([lab.strategy.name for lab in labs])
+    tranche = np.broadcast_to(TRANCHES[:tranches], values.shape)
+    ref = np.broadcast_to(np.asarray(reference, dtype=float)[:, None], values.shape)
+    for name in np.unique(names):
+        rows = names == name
+        limits[rows] = strategy(str(name)).bid(values[rows], tranche[rows], ref[rows])
+    alive = np.array([not lab.defaulted for lab in labs])
+    keep = (qty > 0) & alive[:, None]
+    pos = np.broadcast_to(np.arange(len(labs))[:, None], qty.shape)
+    return pos[keep], qty[keep], limits[keep]
 
 
 def exit_signal(price: np.ndarray, spot_index: float, exit_premium: np.ndarray) -> np.ndarray:
@@ -117,20 +148,6 @@ class Lab(mesa.Agent):
         funding = sum(v for m, v in self.funding.items() if month < m <= month + 12)
         return max(0.0, self.revenue_usd
                    + (self.model.cash[self.party] + funding) / BUDGET_RUNWAY_MONTHS)
-
-    def orders(self, held_h100e: float, target_h100e: float, inference_h100e: float,
-               reference: float, committed_usd: float) -> tuple[np.ndarray, np.ndarray,
-                                                                 np.ndarray]:
-        """Quantities, limit prices and tranches to reach ``target_h100e`` held capacity."""
-        if self.defaulted:
-            return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
-        qty = tranche_split(inference_h100e - held_h100e, target_h100e - held_h100e,
-                            target_h100e)
-        values = budget_cap(self.values, qty, self.budget_usd_per_month() - committed_usd)
-        tranche = np.array([MUST_SERVE, GROWTH, OPPORTUNISTIC])
-        limit = self.strategy.bid(values, tranche, reference)
-        keep = qty > 0
-        return qty[keep], limit[keep], tranche[keep]
 
     def settle(self, held_h100e: float) -> float:
         """Serve customers with what it holds this month; return revenue earned (USD)."""

@@ -102,11 +102,13 @@ class Seller(mesa.Agent):
         """Own capacity kept back from the market: internal need plus the reserve margin."""
         return self.own_need_h100e * (1.0 + self.cfg.reserve_margin)
 
-    def spot_floor(self, opex: np.ndarray, levelized: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def spot_floor(opex: np.ndarray, levelized: np.ndarray, markup: np.ndarray) -> np.ndarray:
         """Lowest spot price per H100e-month it accepts for sunk capacity: opex x (1 + markup)."""
-        return opex * (1.0 + self.cfg.markup)
+        return opex * (1.0 + markup)
 
-    def term_floor(self, opex: np.ndarray, levelized: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def term_floor(opex: np.ndarray, levelized: np.ndarray, markup: np.ndarray) -> np.ndarray:
         """Lowest term price: the full levelized cost."""
         return levelized
 
@@ -147,13 +149,15 @@ class Hyperscaler(Seller):
 
     kind = "hyperscaler"
 
-    def spot_floor(self, opex: np.ndarray, levelized: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def spot_floor(opex: np.ndarray, levelized: np.ndarray, markup: np.ndarray) -> np.ndarray:
         """List price: levelized cost x (1 + markup)."""
-        return levelized * (1.0 + self.cfg.markup)
+        return levelized * (1.0 + markup)
 
-    def term_floor(self, opex: np.ndarray, levelized: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def term_floor(opex: np.ndarray, levelized: np.ndarray, markup: np.ndarray) -> np.ndarray:
         """Reserved price: levelized cost x (1 + markup / 2) (reserved is cheaper, px.h100_2026)."""
-        return levelized * (1.0 + 0.5 * self.cfg.markup)
+        return levelized * (1.0 + 0.5 * markup)
 
 
 class Neocloud(Seller):
@@ -172,6 +176,31 @@ class Neocloud(Seller):
         self.debt_usd += capex_usd
         self.debt_payment_usd += amortizing_payment(capex_usd, self.cfg.interest_per_year,
                                                     NEOCLOUD_LOAN_MONTHS)
+
+
+def seller_asks(sellers: list[Seller], owner_pos: np.ndarray, opex: np.ndarray,
+                levelized: np.ndarray, index: float, market: str) -> np.ndarray:
+    """Limit prices for offers of all sellers at once, one per offered site.
+
+    ``owner_pos`` is each offer's seller position in ``sellers``; the floor is the seller kind's
+    ``spot_floor`` or ``term_floor``, the anchor ``ask_reference`` of the index and the seller's
+    unsold share in this ``market`` ("spot" or "term"), and the seller's strategy sets the ask.
+    """
+    markup = np.array([s.cfg.markup for s in sellers])[owner_pos]
+    unsold = np.array([s.unsold_share[market] for s in sellers])[owner_pos]
+    kinds = np.array([s.kind for s in sellers])[owner_pos]
+    names = np.array([s.strategy.name for s in sellers])[owner_pos]
+    floor = np.empty(owner_pos.shape)
+    for kind, cls in _CLASSES.items():
+        rows = kinds == kind
+        fn = cls.spot_floor if market == "spot" else cls.term_floor
+        floor[rows] = fn(opex[rows], levelized[rows], markup[rows])
+    anchor = ask_reference(index, unsold)
+    asks = np.empty(owner_pos.shape)
+    for name in np.unique(names):
+        rows = names == name
+        asks[rows] = strategy(str(name)).ask(floor[rows], anchor[rows])
+    return asks
 
 
 _CLASSES: dict[str, type[Seller]] = {"owner": Owner, "hyperscaler": Hyperscaler,

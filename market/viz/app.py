@@ -1,0 +1,576 @@
+"""The market in the browser: a Solara page built on Mesa's ``SolaraViz``.
+
+Start it with ``compute-market viz`` (which first prepares the front-end files for offline use,
+see ``market.viz.assets``) or ``solara run market.viz.app``.
+
+Mesa's ``SolaraViz`` gives the sidebar (step, play, pause, reset and the controls, which apply on
+Reset) and the grid of views. The views are Vega-Lite charts built here as plain spec dicts from a
+``History`` that reads only the model's new output rows after each step (``model.rows(table,
+start)``) and keeps per-month series (a few series x one point per month), so the cost of a
+redraw grows only with the length of the lines, never with the raw history. Every browser session
+gets its own model (``Page`` memoizes it per session).
+"""
+
+from __future__ import annotations
+
+import inspect
+import zlib
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import solara
+from mesa.visualization import SolaraViz
+from mesa.visualization.utils import update_counter
+
+from market.calendar import month_index, month_label
+from market.config import WorldConfig
+from market.hardware import HOURS_PER_MONTH, newest_generation
+from market.model import SPOT, ComputeMarket
+from market.scenarios import available, build_world, load_raw
+from market.terms import TEMPLATES
+
+__all__ = ["MODEL_PARAMS", "History", "Page", "VizMarket", "page", "world_from_controls"]
+
+DEFAULT_SCENARIO = "colossus-2026"
+ALL_TEMPLATES = "all term templates"
+RULE_TEMPLATES = tuple(name for name in TEMPLATES if name != "spot")
+NO_EXIT = "no early exit"
+NOTICE_CHOICES = (NO_EXIT, "0", "30", "60", "90", "180", "365")
+ORBITAL_SELLER = "orbital"
+SELLER_KINDS = ("owner", "hyperscaler", "neocloud")
+KIND_COLOURS = {"owner": "darkorange", "hyperscaler": "steelblue", "neocloud": "seagreen"}
+LAB_COLOURS = ("crimson", "royalblue", "darkgoldenrod", "mediumpurple", "teal", "slategray",
+               "olive", "sienna")
+CHART_HEIGHT = 230
+
+
+# --------------------------------------------------------------------------- world from controls
+def _sellers_of_scenarios() -> tuple[str, ...]:
+    names: set[str] = set()
+    for scenario in available():
+        raw, _ = load_raw(scenario)
+        names.update(raw.get("sellers", {}))
+    return tuple(sorted(names))
+
+
+def _notice_days(choice: str | int | None) -> int | None:
+    if choice is None or choice == NO_EXIT:
+        return None
+    return int(choice)
+
+
+def world_from_controls(
+    *,
+    scenario_name: str = DEFAULT_SCENARIO,
+    months: int = 120,
+    rules_template: str = "colossus_lease",
+    buyer_notice: str = "90",
+    seller_notice: str = "90",
+    recall: bool = True,
+    recall_notice_days: int = 90,
+    ramp_months: int = 2,
+    ramp_discount: float = 0.5,
+    take_or_pay: bool = True,
+    permit_delay_scale: float = 1.0,
+    opposition_scale: float = 1.0,
+    recall_shock_month: int = 0,
+    recall_shock_share: float = 1.0,
+    exit_shock_month: int = 0,
+    exit_shock_seller: str = "neocloud_1",
+    orbital_month: int = 0,
+    orbital_mw: int = 300,
+    orbital_probability: float = 1.0,
+) -> tuple[WorldConfig, list[str]]:
+    """The world the sidebar's controls describe, and notes on controls that did not apply.
+
+    The contract rules replace those of ``rules_template`` (or of every term template); the
+    defaults are the Colossus lease's own. Permit delays and opposition probabilities of every
+    region are scaled. Shock and arrival months count from the scenario's first month (1 = the
+    first month; 0 = none). A recall shock acts for every owner of the scenario; orbital supply
+    is a scheduled site of a new seller that sells spot capacity.
+    """
+    raw, path = load_raw(scenario_name)
+    notes: list[str] = []
+    raw["months"] = int(months)
+    start = str(raw.get("start", "2026-01"))
+    first = int(month_index(start))
+
+    def label(k: int) -> str:
+        return str(month_label(first + int(k) - 1))
+
+    rules = {
+        "buyer_notice_days": _notice_days(buyer_notice),
+        "seller_notice_days": _notice_days(seller_notice),
+        "recall": bool(recall),
+        "recall_notice_days": int(recall_notice_days),
+        "ramp_months": int(ramp_months),
+        "ramp_discount": float(ramp_discount),
+        "take_or_pay": bool(take_or_pay),
+    }
+    targets = RULE_TEMPLATES if rules_template == ALL_TEMPLATES else (rules_template,)
+    terms = raw.setdefault("terms", {})
+    for name in targets:
+        terms[name] = {**terms.get(name, {}), **rules}
+    for region in raw.get("regions", {}).values():
+        region["permit_months_mean"] = float(region.get("permit_months_mean", 12.0)) * float(
+            permit_delay_scale)
+        region["opposition_probability"] = min(1.0, float(region.get(
+            "opposition_probability", 0.05)) * float(opposition_scale))
+    sellers = raw.get("sellers", {})
+    shocks = list(raw.get("shocks", []))
+    if recall_shock_month > 0:
+        owners = [n for n, s in sellers.items() if s.get("kind") == "owner"]
+        if not owners:
+            notes.append("recall shock: this scenario has no owner")
+        shocks += [{"kind": "recall", "month": label(recall_shock_month), "seller": n,
+                    "share": float(recall_shock_share)} for n in owners]
+    if exit_shock_month > 0:
+        if exit_shock_seller in sellers:
+            shocks.append({"kind": "seller_exit", "month": label(exit_shock_month),
+                           "seller": exit_shock_seller})
+        else:
+            notes.append(f"seller exit: no seller {exit_shock_seller!r} in {scenario_name}")
+    raw["shocks"] = shocks
+    if orbital_month > 0:
+        regions = list(raw.get("regions", {})) or ["us-south"]
+        arrival = label(orbital_month)
+        sellers[ORBITAL_SELLER] = {
+            "kind": "neocloud", "cash_usd": 1e9, "markup": 0.1, "lease_template": "spot",
+            "capex_budget_usd_per_year": 0.0, "region": regions[0],
+            "sites": {"orbital_1": {
+                "mw": float(orbital_mw), "region": regions[0], "status": "scheduled",
+                "online": arrival, "arrival_probability": float(orbital_probability),
+                "generation": newest_generation(first + int(orbital_month) - 1).name}},
+        }
+        raw["sellers"] = sellers
+    return build_world(raw, str(path)), notes
+
+
+def _seed(text: Any) -> int:
+    """An integer seed from the seed box: the number itself, or a stable hash of other text."""
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        return zlib.crc32(str(text).encode())
+
+
+# --------------------------------------------------------------------------- history
+class History:
+    """Per-month series for the views, updated from the model's new output rows only.
+
+    ``sync`` costs O(new rows); the chart rows are appended, never recomputed.
+    """
+
+    def __init__(self, model: ComputeMarket) -> None:
+        self.model = model
+        self._seen = {"market": 0, "agents": 0, "events": 0}
+        self.months: list[int] = []
+        self.price_rows: list[dict] = []
+        self.capacity_rows: list[dict] = []
+        self.utilization_rows: list[dict] = []
+        self.lab_rows: list[dict] = []
+        self.event_rows: list[dict] = []
+        self._event_index: dict[tuple[int, str], int] = {}
+        self.event_counts: dict[str, int] = defaultdict(int)
+        self.last: dict[str, float] = {}
+        self.lab_names = [lab.name for lab in model.labs]
+
+    @staticmethod
+    def date(month: int) -> str:
+        """Vega-Lite date of a month index (first day, read as UTC)."""
+        return f"{month_label(month)}-01"
+
+    def sync(self) -> None:
+        """Read the rows the model added since the last call."""
+        m = self.model
+        market = m.rows("market", self._seen["market"])
+        agents = m.rows("agents", self._seen["agents"])
+        events = m.rows("events", self._seen["events"])
+        self._seen["market"] += len(market)
+        self._seen["agents"] += len(agents)
+        self._seen["events"] += len(events)
+        for row in market:
+            name = "spot index" if row["product"] == SPOT else (
+                f"{row['tenor_months']}-month term index")
+            value = row["index_usd_per_h100e_month"] / HOURS_PER_MONTH
+            self.price_rows.append({"month": self.date(row["month"]), "series": name,
+                                    "usd_per_h100e_hour": round(value, 4)})
+            self.last[name] = value
+        by_month: dict[int, list[dict]] = defaultdict(list)
+        for row in agents:
+            by_month[row["month"]].append(row)
+        for month, rows in sorted(by_month.items()):
+            self._add_agent_month(month, rows)
+        for row in events:
+            self._add_event(row)
+
+    def _add_agent_month(self, month: int, rows: list[dict]) -> None:
+        date = self.date(month)
+        self.months.append(month)
+        capacity = dict.fromkeys(SELLER_KINDS, 0.0)
+        used = 0.0
+        for row in rows:
+            if row["kind"] in capacity:
+                capacity[row["kind"]] += row["capacity_owned_h100e"]
+                used += row["used_h100e"]
+        for kind, h100e in capacity.items():
+            self.capacity_rows.append({"month": date, "kind": kind,
+                                       "million_h100e": round(h100e / 1e6, 5)})
+        total = sum(capacity.values())
+        utilization = used / total if total > 0 else 0.0
+        self.utilization_rows.append({"month": date, "utilization_pct": round(
+            100 * min(utilization, 1.0), 3)})
+        served = unmet = 0.0
+        for row in rows:
+            if row["kind"].endswith("_lab"):
+                demand = row["demand_h100e"]
+                share = 100 * row["used_h100e"] / demand if demand > 0 else 100.0
+                self.lab_rows.append({
+                    "month": date, "lab": row["agent"], "served_pct": round(share, 3),
+                    "served_h100e": round(row["used_h100e"]), "unmet_h100e": round(
+                        row["unmet_h100e"])})
+                served += row["used_h100e"]
+                unmet += row["unmet_h100e"]
+        self.last.update(capacity_h100e=total, utilization=utilization,
+                         unmet_share=unmet / (served + unmet) if served + unmet > 0 else 0.0,
+                         unmet_h100e=unmet)
+
+    def _add_event(self, row: dict) -> None:
+        kind = row["event"]
+        self.event_counts[kind] += 1
+        key = (row["month"], kind)
+        i = self._event_index.get(key)
+        if i is None:
+            self._event_index[key] = len(self.event_rows)
+            self.event_rows.append({"month": self.date(row["month"]), "event": kind,
+                                    "count": 1, "h100e": round(row["h100e"]),
+                                    "example": f"{row['agent']} {row['detail']}".strip()})
+        else:
+            self.event_rows[i] = {**self.event_rows[i], "count": self.event_rows[i]["count"] + 1,
+                                  "h100e": self.event_rows[i]["h100e"] + round(row["h100e"])}
+
+
+# --------------------------------------------------------------------------- the model
+class VizMarket(ComputeMarket):
+    """``ComputeMarket`` built from the sidebar's controls, with a ``History`` for the views.
+
+    Keyword arguments are those of :func:`world_from_controls` plus ``seed`` (text or number).
+    Mesa's Reset passes a ``scenario`` object of its own (a Mesa experiment scenario, not a
+    scenario file): it is ignored.
+    """
+
+    def __init__(self, seed: str | int = "42", **controls: Any) -> None:
+        controls.pop("scenario", None)
+        world, notes = world_from_controls(**controls)
+        self.seed_value = _seed(seed)
+        super().__init__(world, rng=self.seed_value)
+        self.notes = notes
+        self.history = History(self)
+
+    def step(self) -> None:
+        """One month, then the new output rows into the history."""
+        super().step()
+        self.history.sync()
+
+    @property
+    def months_done(self) -> int:
+        """Months simulated so far."""
+        return self.month - self.start_month
+
+
+def _default(name: str) -> Any:
+    if name == "seed":
+        return "42"
+    return inspect.signature(world_from_controls).parameters[name].default
+
+
+MODEL_PARAMS: dict[str, dict[str, Any]] = {
+    "scenario_name": {"type": "Select", "label": "Scenario", "value": _default("scenario_name"),
+                      "values": list(available())},
+    "seed": {"type": "InputText", "label": "Seed", "value": _default("seed")},
+    "months": {"type": "SliderInt", "label": "Months to simulate", "value": _default("months"),
+               "min": 12, "max": 120, "step": 12},
+    "rules_template": {"type": "Select", "label": "Contract rules apply to",
+                       "value": _default("rules_template"),
+                       "values": [*RULE_TEMPLATES, ALL_TEMPLATES]},
+    "buyer_notice": {"type": "Select", "label": "Buyer exit notice (days)",
+                     "value": _default("buyer_notice"), "values": list(NOTICE_CHOICES)},
+    "seller_notice": {"type": "Select", "label": "Seller exit notice (days)",
+                      "value": _default("seller_notice"), "values": list(NOTICE_CHOICES)},
+    "recall": {"type": "Checkbox", "label": "Owner recall right", "value": _default("recall")},
+    "recall_notice_days": {"type": "SliderInt", "label": "Recall notice (days)",
+                           "value": _default("recall_notice_days"), "min": 0, "max": 360,
+                           "step": 30},
+    "ramp_discount": {"type": "SliderFloat", "label": "Ramp discount (share of the fee)",
+                      "value": _default("ramp_discount"), "min": 0.0, "max": 1.0, "step": 0.05},
+    "ramp_months": {"type": "SliderInt", "label": "Ramp months", "value": _default("ramp_months"),
+                    "min": 0, "max": 12, "step": 1},
+    "take_or_pay": {"type": "Checkbox", "label": "Take-or-pay",
+                    "value": _default("take_or_pay")},
+    "permit_delay_scale": {"type": "SliderFloat", "label": "Permit delay (x scenario)",
+                           "value": _default("permit_delay_scale"), "min": 0.25, "max": 4.0,
+                           "step": 0.25},
+    "opposition_scale": {"type": "SliderFloat", "label": "Opposition probability (x scenario)",
+                         "value": _default("opposition_scale"), "min": 0.0, "max": 10.0,
+                         "step": 0.5},
+    "recall_shock_month": {"type": "SliderInt", "label": "Owner recall shock at month (0 = none)",
+                           "value": _default("recall_shock_month"), "min": 0, "max": 120,
+                           "step": 1},
+    "recall_shock_share": {"type": "SliderFloat", "label": "Share recalled",
+                           "value": _default("recall_shock_share"), "min": 0.0, "max": 1.0,
+                           "step": 0.1},
+    "exit_shock_month": {"type": "SliderInt", "label": "Seller exit at month (0 = none)",
+                         "value": _default("exit_shock_month"), "min": 0, "max": 120, "step": 1},
+    "exit_shock_seller": {"type": "Select", "label": "Exiting seller",
+                          "value": _default("exit_shock_seller"),
+                          "values": list(_sellers_of_scenarios())},
+    "orbital_month": {"type": "SliderInt", "label": "Orbital supply arrives at month (0 = none)",
+                      "value": _default("orbital_month"), "min": 0, "max": 120, "step": 1},
+    "orbital_mw": {"type": "SliderInt", "label": "Orbital supply (MW)",
+                   "value": _default("orbital_mw"), "min": 50, "max": 2000, "step": 50},
+    "orbital_probability": {"type": "SliderFloat", "label": "Orbital arrival probability",
+                            "value": _default("orbital_probability"), "min": 0.0, "max": 1.0,
+                            "step": 0.05},
+}
+"""The sidebar's controls (Mesa ``model_params``); they apply on Reset."""
+
+
+# --------------------------------------------------------------------------- Vega-Lite specs
+def _month_axis() -> dict:
+    return {"field": "month", "type": "temporal", "timeUnit": "utcyearmonth",
+            "axis": {"title": "Month (YYYY-MM)", "format": "%Y-%m", "labelAngle": -40,
+                     "tickCount": 8}}
+
+
+def _base(title: str, rows: list[dict]) -> dict:
+    return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+            "title": title, "width": "container", "height": CHART_HEIGHT,
+            "data": {"values": list(rows)}, "autosize": {"type": "fit-x", "contains": "padding"}}
+
+
+def price_spec(history: History) -> dict:
+    """Spot and term price indices, $/H100e-hour, one line each."""
+    return {**_base("Price index ($/H100e-hour)", history.price_rows),
+            "mark": {"type": "line", "strokeWidth": 2},
+            "encoding": {
+                "x": _month_axis(),
+                "y": {"field": "usd_per_h100e_hour", "type": "quantitative",
+                      "axis": {"title": "$/H100e-hour"}, "scale": {"zero": False}},
+                "color": {"field": "series", "type": "nominal", "title": None,
+                          "legend": {"orient": "bottom"}},
+                "tooltip": [{"field": "month", "type": "temporal", "timeUnit": "utcyearmonth",
+                             "title": "month"}, {"field": "series"},
+                            {"field": "usd_per_h100e_hour", "format": "$.2f",
+                             "title": "$/H100e-hour"}]}}
+
+
+def capacity_spec(history: History) -> dict:
+    """Online capacity stacked by seller kind (million H100e) and sellers' utilization (%)."""
+    kinds = list(SELLER_KINDS)
+    return {**_base("Capacity by seller kind and utilization", []),
+            "layer": [
+                {"data": {"values": list(history.capacity_rows)},
+                 "mark": {"type": "area", "opacity": 0.75},
+                 "encoding": {
+                     "x": _month_axis(),
+                     "y": {"field": "million_h100e", "type": "quantitative", "stack": "zero",
+                           "axis": {"title": "Online capacity (million H100e)"}},
+                     "color": {"field": "kind", "type": "nominal", "title": None,
+                               "scale": {"domain": kinds,
+                                         "range": [KIND_COLOURS[k] for k in kinds]},
+                               "legend": {"orient": "bottom"}},
+                     "tooltip": [{"field": "month", "type": "temporal",
+                                  "timeUnit": "utcyearmonth", "title": "month"},
+                                 {"field": "kind"}, {"field": "million_h100e",
+                                                     "title": "million H100e",
+                                                     "format": ".3f"}]}},
+                {"data": {"values": list(history.utilization_rows)},
+                 "mark": {"type": "line", "color": "black", "strokeDash": [4, 3]},
+                 "encoding": {
+                     "x": _month_axis(),
+                     "y": {"field": "utilization_pct", "type": "quantitative",
+                           "scale": {"domain": [0, 100]},
+                           "axis": {"title": "Utilization (%, dashed)", "orient": "right"}},
+                     "tooltip": [{"field": "month", "type": "temporal",
+                                  "timeUnit": "utcyearmonth", "title": "month"},
+                                 {"field": "utilization_pct", "title": "utilization %",
+                                  "format": ".1f"}]}}],
+            "resolve": {"scale": {"y": "independent"}}}
+
+
+def demand_spec(history: History) -> dict:
+    """Per lab: share of demand served (%) and unmet demand (H100e), two panels."""
+    labs = history.lab_names
+    colour = {"field": "lab", "type": "nominal", "title": None,
+              "scale": {"domain": labs, "range": [LAB_COLOURS[i % len(LAB_COLOURS)]
+                                                  for i in range(len(labs))]},
+              "legend": {"orient": "bottom", "columns": 5}}
+    tooltip = [{"field": "month", "type": "temporal", "timeUnit": "utcyearmonth",
+                "title": "month"}, {"field": "lab"},
+               {"field": "served_h100e", "title": "served H100e", "format": ",.0f"},
+               {"field": "unmet_h100e", "title": "unmet H100e", "format": ",.0f"},
+               {"field": "served_pct", "title": "served %", "format": ".1f"}]
+    base = _base("Served versus unmet demand by lab", history.lab_rows)
+    base.pop("height")
+    return {**base,
+            "vconcat": [
+                {"width": "container", "height": CHART_HEIGHT // 2 - 10,
+                 "mark": {"type": "line"},
+                 "encoding": {"x": {**_month_axis(), "axis": {
+                     **_month_axis()["axis"], "title": None, "labels": False}},
+                              "y": {"field": "served_pct", "type": "quantitative",
+                                    "axis": {"title": "Served (% of demand)"},
+                                    "scale": {"domain": [0, 100]}},
+                              "color": colour, "tooltip": tooltip}},
+                {"width": "container", "height": CHART_HEIGHT // 2 - 10,
+                 "mark": {"type": "area", "opacity": 0.8},
+                 "encoding": {"x": _month_axis(),
+                              "y": {"field": "unmet_h100e", "type": "quantitative",
+                                    "stack": "zero", "axis": {"title": "Unmet (H100e)",
+                                                              "format": "~s"}},
+                              "color": colour, "tooltip": tooltip}}]}
+
+
+def events_spec(history: History) -> dict:
+    """Contract, site and default events per month: one row per kind, dot size = count."""
+    return {**_base("Contract and market events", history.event_rows),
+            "mark": {"type": "circle", "opacity": 0.7},
+            "encoding": {
+                "x": _month_axis(),
+                "y": {"field": "event", "type": "nominal", "axis": {"title": "Event"}},
+                "size": {"field": "count", "type": "quantitative",
+                         "legend": {"title": "events / month", "orient": "bottom"}},
+                "color": {"field": "event", "type": "nominal", "legend": None},
+                "tooltip": [{"field": "month", "type": "temporal", "timeUnit": "utcyearmonth",
+                             "title": "month"}, {"field": "event"}, {"field": "count"},
+                            {"field": "h100e", "title": "H100e", "format": ",.0f"},
+                            {"field": "example"}]}}
+
+
+def live_contracts(model: ComputeMarket, limit: int = 200) -> pd.DataFrame:
+    """Contracts live in the last simulated month, largest first (at most ``limit`` rows)."""
+    month = model.month - 1
+    book = model.book
+    columns = ["buyer", "seller", "template", "H100e", "$/H100e-hour", "start", "end",
+               "recall", "notice"]
+    if len(book) == 0 or month < model.start_month:
+        return pd.DataFrame(columns=columns)
+    ids = np.flatnonzero(book.live(month))
+    ids = ids[np.argsort(-book.h100e[ids], kind="stable")][:limit]
+    names = [p.name for p in model.parties]
+    templates = book.template_names
+    notice = book.notice_month[ids]
+    return pd.DataFrame({
+        "buyer": [names[i] for i in book.buyer[ids]],
+        "seller": [names[i] for i in book.seller[ids]],
+        "template": [templates[i] for i in book.template[ids]],
+        "H100e": np.round(book.h100e[ids]).astype(int),
+        "$/H100e-hour": np.round(book.usd_per_h100e_month[ids] / HOURS_PER_MONTH, 2),
+        "start": [month_label(int(m)) for m in book.start_month[ids]],
+        "end": [month_label(int(m)) for m in book.ended_month[ids]],
+        "recall": ["yes" if r else "no" for r in book.has_recall[ids]],
+        "notice": [month_label(int(m)) if m >= 0 else "" for m in notice],
+    }, columns=columns)
+
+
+def metrics(model: VizMarket) -> dict[str, str]:
+    """Key figures of the last simulated month, formatted for the cards."""
+    h = model.history
+    last = h.last
+    month = model.month - 1
+    out: dict[str, str] = {}
+    out["Spot index"] = f"${last['spot index']:.2f}/H100e-h" if "spot index" in last else "-"
+    terms = sorted((k for k in last if k.endswith("term index")),
+                   key=lambda k: int(k.split("-")[0]))
+    out["Longest term index"] = (f"${last[terms[-1]]:.2f}/H100e-h ({terms[-1].split()[0]})"
+                                 if terms else "-")
+    out["Utilization"] = f"{100 * last['utilization']:.1f}%" if "utilization" in last else "-"
+    out["Unmet lab demand"] = (f"{100 * last['unmet_share']:.1f}% "
+                               f"({last['unmet_h100e'] / 1e3:,.0f}k H100e)"
+                               if "unmet_share" in last else "-")
+    if h.months:
+        live = model.book.live(month)
+        h100e = float(model.book.h100e[live].sum()) if len(model.book) else 0.0
+        fees = float(model.book.monthly_fee_usd(month).sum()) if len(model.book) else 0.0
+        out["Live contracts"] = f"{int(live.sum())} ({h100e / 1e6:.2f}M H100e)"
+        out["Contract fees this month"] = f"${fees / 1e9:.3f}B"
+    else:
+        out["Live contracts"] = "-"
+        out["Contract fees this month"] = "-"
+    counts = h.event_counts
+    notices = counts.get("buyer_notice", 0) + counts.get("seller_notice", 0)
+    defaults = counts.get("lab_default", 0) + counts.get("seller_default", 0)
+    out["Recalls / notices / defaults"] = (f"{counts.get('recall_notice', 0)} / {notices} / "
+                                           f"{defaults}")
+    return out
+
+
+# --------------------------------------------------------------------------- components
+def month_readout(model: VizMarket) -> str:
+    """'2026-03 (month 3 of 120)': the last simulated month, or the first month before any."""
+    total = model.end_month - model.start_month
+    if model.months_done == 0:
+        return f"{month_label(model.start_month)} (month 0 of {total}, not started)"
+    return f"{month_label(model.month - 1)} (month {model.months_done} of {total})"
+
+
+@solara.component
+def StatusCards(model: VizMarket):
+    """The calendar month and the key metric cards."""
+    update_counter.get()
+    with solara.Column(style={"padding": "8px"}):
+        solara.Markdown(f"### Month: {month_readout(model)}", style={"margin": "0"})
+        with solara.Div(style={"display": "grid", "gap": "8px",
+                               "grid-template-columns": "repeat(auto-fill, minmax(170px, 1fr))"}):
+            for name, value in metrics(model).items():
+                with solara.Div(classes=["metric-card"], style={
+                        "border": "1px solid lightgray", "border-radius": "6px",
+                        "padding": "6px 10px", "background": "whitesmoke"}):
+                    solara.Text(name, style={"font-size": "12px", "color": "dimgray"})
+                    solara.Div(children=[value], style={"font-size": "17px",
+                                                        "font-weight": "600"})
+        for note in model.notes:
+            solara.Warning(note, dense=True)
+
+
+def _chart(spec_of):
+    @solara.component
+    def Chart(model: VizMarket):
+        update_counter.get()
+        solara.widgets.VegaLite.element(spec=spec_of(model.history))
+
+    Chart.__name__ = spec_of.__name__.replace("_spec", "").title() + "Chart"
+    return Chart
+
+
+PriceChart = _chart(price_spec)
+CapacityChart = _chart(capacity_spec)
+DemandChart = _chart(demand_spec)
+EventsChart = _chart(events_spec)
+
+
+@solara.component
+def ContractsTable(model: VizMarket):
+    """Contracts live in the last simulated month."""
+    update_counter.get()
+    df = live_contracts(model)
+    with solara.Column(style={"padding": "8px"}):
+        solara.Text(f"Live contracts ({len(df)} shown; H100e, $/H100e-hour, months YYYY-MM)",
+                    style={"font-weight": "600"})
+        solara.DataFrame(df, items_per_page=8)
+
+
+COMPONENTS = [StatusCards, PriceChart, CapacityChart, DemandChart, EventsChart, ContractsTable]
+
+
+@solara.component
+def Page():
+    """The app: one model per browser session, Mesa's sidebar, the market views."""
+    model = solara.use_memo(VizMarket, [])
+    SolaraViz(model, components=COMPONENTS, model_params=MODEL_PARAMS,
+              name="compute-market: the market for AI compute", play_interval=50)
+
+
+page = Page

@@ -260,7 +260,10 @@ class ComputeMarket(mesa.Model):
         for shock in self._shocks.get(m, []):
             seller = self.by_name[shock.seller]
             if shock.kind == "recall":
-                self._recall(seller, share=shock.share, reason="recall_shock")
+                # the owner takes capacity back for its own models: its internal need rises by
+                # what it recalls
+                seller.own_need_h100e += self._recall(seller, share=shock.share,
+                                                      reason="recall_shock")
             elif shock.kind == "seller_exit":
                 self._seller_exit(seller)
 
@@ -304,21 +307,24 @@ class ComputeMarket(mesa.Model):
         return self._reserves(margin=True) - (capacity - committed)
 
     def _recall(self, seller: Seller, *, h100e: float | None = None, share: float = 1.0,
-                reason: str) -> None:
+                reason: str) -> float:
+        """Recall leases with the recall right, lowest price first, until ``h100e`` (or
+        ``share`` of them) is covered; return the H100e recalled."""
         ids = self._recallable(seller)
         if not ids.size:
-            return
+            return 0.0
         ids = ids[recall_order(self.book.usd_per_h100e_month[ids])]
         qty = self.book.h100e[ids]
         want = share * qty.sum() if h100e is None else h100e
         take = ids[np.concatenate([[True], np.cumsum(qty)[:-1] < want])] if want > 0 else ids[:0]
         if not take.size:
-            return
+            return 0.0
         self._apply(self.book.recall(take, self.month).transfers)
         for cid in take:
             self._event("recall_notice", seller.name, contract=int(cid),
                         counterparty=self.parties[self.book.buyer[cid]].name,
                         h100e=float(self.book.h100e[cid]), detail=reason)
+        return float(self.book.h100e[take].sum())
 
     def _owner_opportunism(self, owner: Owner) -> None:
         if owner.cfg.opportunism <= 0:

@@ -1,0 +1,100 @@
+"""Benchmark the market model: wall time and peak memory per simulated month by world size.
+
+Worlds are scaled copies of the default scenario (``market.config.scaled``): 1 copy is 12
+agents, 8 copies about 100, 83 copies about 1,000, 833 copies about 10,000. Peak memory is the
+process's peak resident set (``resource.getrusage``), measured in a fresh subprocess per size.
+
+    python experiments/bench_model.py            # 12 .. 10,000 agents, 120 months at 10,000
+    python experiments/bench_model.py --quick    # 12 and 100 agents only
+
+Targets (issue 4): the default world over 48 months in under 3 s; cost per step growing no
+faster than linearly in agents; 10,000 agents over 120 months in under 2 minutes and 4 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+CHILD = """
+import json, resource, sys, time
+from market.config import scaled
+from market.model import ComputeMarket
+from market.scenarios import load_scenario
+copies, months = int(sys.argv[1]), int(sys.argv[2])
+world = scaled(load_scenario("colossus-2026", [f"months={months}"]), copies)
+t0 = time.perf_counter()
+model = ComputeMarket(world, rng=0)
+t1 = time.perf_counter()
+model.run()
+t2 = time.perf_counter()
+frames = model.frames()
+t3 = time.perf_counter()
+print(json.dumps({"agents": len(model.parties), "months": months, "build_s": t1 - t0,
+                  "run_s": t2 - t1, "frames_s": t3 - t2,
+                  "contracts": len(model.book), "sites": len(model.sites),
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def measure(copies: int, months: int) -> dict:
+    """Run one size in a fresh interpreter so peak memory is that run's own."""
+    out = subprocess.run([sys.executable, "-c", CHILD, str(copies), str(months)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="12 and 100 agents only")
+    args = parser.parse_args(argv)
+    sizes = [(1, 48), (8, 48)] if args.quick else [(1, 48), (8, 48), (83, 48), (833, 120)]
+    rows = []
+    start = time.perf_counter()
+    for copies, months in sizes:
+        r = measure(copies, months)
+        r["ms_per_month"] = 1e3 * r["run_s"] / r["months"]
+        r["us_per_agent_month"] = 1e6 * r["run_s"] / r["months"] / r["agents"]
+        rows.append(r)
+        print(f"  measured {r['agents']:>6} agents x {months} months", file=sys.stderr)
+    print(f"{'agents':>7} {'months':>6} {'run s':>8} {'ms/month':>9} {'us/agent-month':>15} "
+          f"{'growth':>7} {'contracts':>10} {'peak MB':>8}")
+    prev = None
+    for r in rows:
+        growth = ""
+        if prev is not None:
+            ratio = (r["ms_per_month"] / prev["ms_per_month"]) / (r["agents"] / prev["agents"])
+            growth = f"{ratio:.2f}"
+        print(f"{r['agents']:>7} {r['months']:>6} {r['run_s']:>8.2f} {r['ms_per_month']:>9.1f} "
+              f"{r['us_per_agent_month']:>15.1f} {growth:>7} {r['contracts']:>10,} "
+              f"{r['peak_mb']:>8.0f}")
+        prev = r
+    print("growth = (cost per month ratio) / (agent ratio) between consecutive sizes; "
+          "<= 1 means no worse than linear")
+    ok = True
+    default = rows[0]
+    verdict = "PASS" if default["run_s"] < 3 else "FAIL"
+    ok &= verdict == "PASS"
+    print(f"{verdict}: default world, 48 months in {default['run_s']:.2f} s (target < 3 s)")
+    ratios = [(b["ms_per_month"] / a["ms_per_month"]) / (b["agents"] / a["agents"])
+              for a, b in zip(rows, rows[1:], strict=False)]
+    worst = max(ratios) if ratios else 0.0
+    verdict = "PASS" if worst <= 1.1 else "FAIL"
+    ok &= verdict == "PASS"
+    print(f"{verdict}: cost per step grows at most {worst:.2f}x linear between sizes "
+          "(target <= 1, 10% timing noise allowed)")
+    if not args.quick:
+        big = rows[-1]
+        verdict = "PASS" if big["run_s"] < 120 and big["peak_mb"] < 4096 else "FAIL"
+        ok &= verdict == "PASS"
+        print(f"{verdict}: {big['agents']:,} agents x 120 months in {big['run_s']:.1f} s, "
+              f"peak {big['peak_mb']:.0f} MB (target < 120 s and < 4,096 MB)")
+    print(f"total bench time {time.perf_counter() - start:.0f} s")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""The market model: decision rules as unit tests, invariants over whole runs, stylized facts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from market import metrics
+from market.agents.lab import (
+    budget_cap,
+    exit_signal,
+    growth_rate,
+    next_inference_need,
+    tranche_split,
+)
+from market.agents.sellers import (
+    amortizing_payment,
+    ask_reference,
+    internal_need_next,
+    recall_order,
+    should_invest,
+)
+from market.calendar import month_index
+from market.config import ShockConfig, scaled
+from market.matching import match
+from market.model import ComputeMarket, tenor_weights
+from market.scenarios import load_scenario
+from market.strategies import (
+    GROWTH,
+    MUST_SERVE,
+    OPPORTUNISTIC,
+    STRATEGIES,
+    reference_ask,
+    reference_bid,
+    strategy,
+)
+from market.terms import COLOSSUS_LEASE_USD_PER_MONTH
+
+SEEDS = (0, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return load_scenario("colossus-2026")
+
+
+@pytest.fixture(scope="module")
+def runs(world):
+    """Default world, full length, three seeds, invariants checked after every step."""
+    return {seed: ComputeMarket(world, rng=seed, check_invariants=True).run() for seed in SEEDS}
+
+
+# ---------------------------------------------------------------- decision rules
+def test_growth_rate_halves_every_halflife():
+    assert growth_rate(0.08, 12, 0) == pytest.approx(0.08)
+    assert growth_rate(0.08, 12, 12) == pytest.approx(0.04)
+    assert growth_rate(0.08, 12, 24) == pytest.approx(0.02)
+
+
+def test_unserved_customers_churn_then_demand_grows():
+    assert next_inference_need(100.0, 0.0, 0.1, 0.3) == pytest.approx(110.0)
+    assert next_inference_need(100.0, 50.0, 0.0, 0.3) == pytest.approx(85.0)
+    assert next_inference_need(10.0, 100.0, 0.1, 1.0) == 0.0
+
+
+def test_tranche_split_serves_inference_first():
+    q = tranche_split(np.array([30.0, -5.0, 80.0]), np.array([50.0, 20.0, 60.0]),
+                      np.array([100.0, 100.0, 100.0]))
+    np.testing.assert_allclose(q, [[30, 20, 10], [0, 20, 10], [60, 0, 10]])
+
+
+def test_budget_cap_scales_only_labs_over_budget():
+    values = np.array([[10.0, 5.0], [10.0, 5.0]])
+    qty = np.array([[1.0, 2.0], [1.0, 2.0]])  # spend 20 each
+    capped = budget_cap(values, qty, np.array([10.0, 50.0]))
+    np.testing.assert_allclose(capped, [[5.0, 2.5], [10.0, 5.0]])
+    assert budget_cap(values, qty, np.array([-1.0, 0.0])).max() == 0.0
+
+
+def test_exit_signal_uses_the_premium_over_spot():
+    np.testing.assert_array_equal(
+        exit_signal(np.array([100.0, 151.0, 300.0]), 100.0, np.array([0.5, 0.5, 2.5])),
+        [False, True, False])
+
+
+def test_seller_rules():
+    assert should_invest(2000.0, 0.9, 1000.0, 0.2)
+    assert not should_invest(1300.0, 0.9, 1000.0, 0.2)
+    np.testing.assert_array_equal(recall_order(np.array([3.0, 1.0, 2.0, 1.0])), [1, 3, 2, 0])
+    assert ask_reference(1000.0, 0.0) == 1000.0
+    assert ask_reference(1000.0, 0.5) == pytest.approx(750.0)
+    assert internal_need_next(100.0, 0.05, 0.0, 0.0) == pytest.approx(100 * math.exp(0.05))
+    # a loan's payments repay its principal at its rate
+    pay = amortizing_payment(1000.0, 0.12, 12)
+    balance = 1000.0
+    for _ in range(12):
+        balance = balance * 1.01 - pay
+    assert abs(balance) < 1e-9
+
+
+def test_tenor_weights_tilt_to_preference_and_follow_supply():
+    w = tenor_weights(np.array([100.0, 100.0]), np.array([0, 1]))
+    np.testing.assert_allclose(w, [[2 / 3, 1 / 3], [1 / 3, 2 / 3]])
+    w = tenor_weights(np.array([0.0, 0.0]), np.array([1]))
+    np.testing.assert_allclose(w, [[0.0, 1.0]])
+    np.testing.assert_allclose(tenor_weights(np.array([0.0, 50.0]), np.array([0])), [[0, 1]])
+
+
+def test_strategies_registry_and_rules():
+    assert {"reference", "truthful"} <= set(STRATEGIES)
+    values = np.array([5000.0, 5000.0, 5000.0])
+    tranche = np.array([MUST_SERVE, GROWTH, OPPORTUNISTIC])
+    np.testing.assert_allclose(strategy("truthful").bid(values, tranche, 2000.0), values)
+    np.testing.assert_allclose(reference_bid(values, tranche, 2000.0), [5000, 2500, 1800])
+    np.testing.assert_allclose(reference_ask(np.array([500.0, 3000.0]), 2000.0), [1900, 3000])
+    with pytest.raises(ValueError, match="did you mean 'truthful'"):
+        strategy("truthfull")
+
+
+def test_match_pairs_every_fill_exactly():
+    product = np.array([0, 0, 0, 1, 1, 0, 1])
+    side = np.array([1, 1, -1, 1, -1, -1, -1])
+    filled = np.array([3.0, 2.0, 4.0, 5.0, 2.0, 1.0, 3.0])
+    pairs = match(product, side, filled)
+    assert np.all(product[pairs.buy] == product[pairs.sell])
+    np.testing.assert_allclose(np.bincount(pairs.buy, pairs.quantity, 7)[side > 0],
+                               filled[side > 0])
+    np.testing.assert_allclose(np.bincount(pairs.sell, pairs.quantity, 7)[side < 0],
+                               filled[side < 0])
+
+
+# ---------------------------------------------------------------- whole runs
+def test_invariants_hold_every_step_of_every_strategy(world):
+    """Invariants (capacity, money, cash, unmet >= 0) after each step, for each strategy."""
+    for name in STRATEGIES:
+        w = replace(world, months=24,
+                    labs=tuple(replace(lab, strategy=name) for lab in world.labs),
+                    sellers=tuple(replace(s, strategy=name) for s in world.sellers))
+        model = ComputeMarket(w, rng=7, check_invariants=True).run()
+        agents = model.agents_frame()
+        assert (agents["unmet_h100e"] >= -1e-6).all()
+        assert (agents["capacity_owned_h100e"] >= 0).all()
+
+
+def test_capacity_never_sold_twice(runs):
+    for model in runs.values():
+        frame = model.contracts_frame()
+        book = model.book
+        for m in range(model.start_month, model.end_month + 1):
+            committed = book.committed_h100e(m, by="site", n=len(model.sites))
+            assert np.all(committed <= model.sites.h100e + 1e-6)
+        assert (frame["billed_usd"] >= 0).all()
+
+
+def test_money_is_conserved(runs):
+    for model in runs.values():
+        expected = model.initial_cash_usd + sum(model.external_usd.values())
+        assert model.cash.sum() == pytest.approx(expected, rel=1e-12)
+        assert model.book.paid_by_buyers_usd == pytest.approx(model.book.received_by_sellers_usd)
+
+
+def test_negative_cash_only_with_a_recorded_default(runs):
+    for model in runs.values():
+        agents = model.agents_frame()
+        events = model.events_frame()
+        broke = agents[(agents["cash_usd"] < 0) & agents["kind"].str.endswith("_lab")]
+        defaulted = set(events.loc[events["event"].str.endswith("default"), "agent"])
+        assert set(broke["agent"]) <= defaulted
+
+
+def test_same_seed_same_tables_different_seed_differs(world):
+    a = ComputeMarket(world, rng=3).run().frames()
+    b = ComputeMarket(world, rng=3).run().frames()
+    for name in ("market", "agents", "contracts", "events"):
+        pd.testing.assert_frame_equal(a[name], b[name])
+    c = ComputeMarket(world, rng=4).run().frames()
+    assert not a["agents"]["cash_usd"].equals(c["agents"]["cash_usd"])
+
+
+def test_outputs_are_tidy_with_units_and_real_months(runs):
+    frames = runs[0].frames()
+    assert set(frames) == {"market", "agents", "contracts", "events"}
+    market, agents = frames["market"], frames["agents"]
+    assert market["month"].min() == pd.Timestamp("2026-01-01")
+    assert market["month"].max() == pd.Timestamp("2029-12-01")
+    assert {"price_usd_per_h100e_month", "price_usd_per_h100e_hour", "volume_h100e"} <= set(
+        market.columns)
+    assert len(agents) == 48 * len(runs[0].parties)
+    summary = metrics.summary(frames)
+    assert 0 < summary["utilization"] <= 1
+    assert all(isinstance(v, float) for v in summary.values())
+
+
+# ---------------------------------------------------------------- stylized facts
+def lease_bills(model: ComputeMarket) -> dict[int, float]:
+    """Bill of the preloaded lease (contract 0) per month, by stepping the model."""
+    bills = {}
+    while model.running:
+        before = float(model.book.billed_usd[0])
+        month = model.month
+        model.step()
+        bills[month] = float(model.book.billed_usd[0]) - before
+    return bills
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_preloaded_lease_bills_1_25b_a_month_after_its_ramp(world, seed):
+    model = ComputeMarket(world, rng=seed)
+    assert model.contracts_frame().loc[0, "template"] == "colossus_lease"
+    bills = lease_bills(model)
+    start = month_index("2026-05")
+    assert all(bills[m] == 0 for m in bills if m < start)
+    assert bills[start] == pytest.approx(0.5 * COLOSSUS_LEASE_USD_PER_MONTH)
+    assert bills[start + 1] == pytest.approx(0.5 * COLOSSUS_LEASE_USD_PER_MONTH)
+    live = model.contracts_frame().loc[0]
+    last = month_index(str(live["end"])[:7])
+    full = [bills[m] for m in range(start + 2, min(last, model.end_month))]
+    assert full and all(b == pytest.approx(COLOSSUS_LEASE_USD_PER_MONTH) for b in full)
+
+
+def recall_world(world, month="2027-02"):
+    return replace(world, shocks=(ShockConfig("recall", month, seller="colossus_owner"),))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_recall_raises_tenant_unmet_demand_and_spot_price_bounded_by_spare(world, seed):
+    base = ComputeMarket(world, rng=seed).run()
+    shock = ComputeMarket(recall_world(world), rng=seed).run()
+    # the recall given 2027-02-01 takes effect 2027-06-01 (90 days, next month boundary)
+    window = pd.date_range("2027-06-01", "2027-09-01", freq="MS")
+    a, b = base.agents_frame(), shock.agents_frame()
+
+    def tenant(frame):
+        rows = frame[(frame["agent"] == "frontier_a") & frame["month"].isin(window)]
+        return rows.set_index("month")
+
+    extra_unmet = tenant(b)["unmet_h100e"] - tenant(a)["unmet_h100e"]
+    assert extra_unmet.iloc[0] > 0
+    recalled = shock.events_frame().query("event == 'recall_notice'")["h100e"].sum()
+    assert recalled > 0
+    # spare supply absorbs part of the loss: the tenant never loses more than was recalled
+    assert (extra_unmet <= recalled + 1e-6).all()
+    spot_a = metrics.index_series(base.market_frame())[window]
+    spot_b = metrics.index_series(shock.market_frame())[window]
+    assert (spot_b - spot_a).max() > 0
+
+
+def test_locking_a_large_block_squeezes_small_labs(world):
+    no_deal = replace(world, contracts=())
+    cost, fill = [], []
+    for seed in SEEDS + (3,):
+        deal = ComputeMarket(world, rng=seed).run().agents_frame()
+        free = ComputeMarket(no_deal, rng=seed).run().agents_frame()
+        cost.append(metrics.unit_cost(deal, "small_lab") - metrics.unit_cost(free, "small_lab"))
+        fill.append(metrics.fill_rate(deal, kind="small_lab")
+                    - metrics.fill_rate(free, kind="small_lab"))
+    assert np.mean(cost) > 0, cost
+    assert np.mean(fill) < 0, fill
+    assert sum(f < 0 for f in fill) >= 3
+
+
+def test_h100_class_price_falls_as_newer_generations_arrive(runs):
+    for model in runs.values():
+        spot = metrics.index_series(model.market_frame())
+        peak_2026_27 = spot["2026-06-01":"2027-12-01"].max()
+        assert spot["2029-01-01":].mean() < peak_2026_27
+
+
+def test_scaled_world_replicates_agents(world):
+    big = scaled(world, 3)
+    assert len(big.labs) == 3 * len(world.labs)
+    assert len(big.contracts) == 3 * len(world.contracts)
+    model = ComputeMarket(replace(big, months=6), rng=0, check_invariants=True).run()
+    assert len(model.parties) == 3 * (len(world.labs) + len(world.sellers))

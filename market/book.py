@@ -8,7 +8,12 @@ Months are integer month indices (``market.calendar``). A contract is *live* at 
 ``start_month <= m < ended_month``; ``end_month`` is the scheduled exclusive end
 (``start_month + tenor``) and ``ended_month`` the actual one, moved earlier by a notice, a recall
 or a default. ``end_reason`` is set when a notice or recall is accepted (the reason the contract
-*will* end) and ``ended`` when the end month has come (:meth:`ContractBook.expire`).
+*will* end) and ``ended`` when the end month has come (:meth:`ContractBook.expire`). ``live`` is
+a pure month test, so it also answers for past months. Operations assume months move forward.
+
+Money fields are cumulative USD per contract: ``billed_usd`` (buyer to seller), ``exit_fee_usd``
+(buyer to seller, charged once when a buyer's notice is accepted) and ``compensation_usd`` (seller
+to buyer, once per accepted recall); all are non-negative.
 
 Invariants (checked by the tests):
 - signing never commits more H100e at a site, in any month, than ``site_capacity_h100e`` allows;
@@ -164,7 +169,7 @@ class Transfers:
 
 @dataclass(frozen=True)
 class Bill:
-    """One month's bills: contract ``contract[i]`` bills ``usd[i]`` from ``buyer[i]`` to ``seller[i]``."""
+    """One month's bills: ``contract[i]`` bills ``buyer[i]`` ``usd[i]``, paid to ``seller[i]``."""
 
     month: int
     contract: Int64Array
@@ -214,10 +219,13 @@ def _column_property(name: str, doc: str) -> property:
 class ContractBook:
     """Vectorized ledger of contracts: one array per field, one row per contract (id = row).
 
-    Read fields as attributes (``book.h100e``, ``book.ended_month``...; read-only views). Change
-    them only through the operations, which return every money movement as ``Transfers`` and keep
-    running totals (``paid_by_buyers_usd``, ``received_by_sellers_usd``, ``paid_by_sellers_usd``,
-    ``received_by_buyers_usd``) so that conservation can be asserted.
+    Read fields as attributes (``book.h100e``, ``book.ended_month``...; read-only views; the
+    recall-right column is ``has_recall`` since ``recall`` is the operation). Change them only
+    through the operations, which return every money movement as ``Transfers`` and keep running
+    totals (``paid_by_buyers_usd``, ``received_by_sellers_usd``, ``paid_by_sellers_usd``,
+    ``received_by_buyers_usd``) so that conservation can be asserted. Derived columns kept for
+    the monthly hot path: ``fee_usd_month`` (h100e x price), ``ramp_end_month`` and
+    ``next_bill_month`` (``last_billed_month`` is computed from it).
     """
 
     # column attributes are generated below the class from _FIELDS
@@ -327,10 +335,13 @@ class ContractBook:
             raise ValueError(f"{who}: ids must be a 1-D array of integer contract ids, got {ids!r}")
         if arr.min() < 0 or arr.max() >= self._n:
             i = int(np.flatnonzero((arr < 0) | (arr >= self._n))[0])
-            raise ValueError(f"{who}: ids[{i}] = {arr[i]} is not a contract id (book has {self._n})")
+            raise ValueError(
+                f"{who}: ids[{i}] = {arr[i]} is not a contract id (the book has {self._n})"
+            )
         ordered = np.sort(arr)
-        if (ordered[1:] == ordered[:-1]).any():
-            raise ValueError(f"{who}: ids contain duplicates ({ordered[1:][ordered[1:] == ordered[:-1]][0]})")
+        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+        if repeated.size:
+            raise ValueError(f"{who}: ids contain duplicates (e.g. {repeated[0]})")
         return arr.astype(np.int64, copy=False)
 
     # --- signing -----------------------------------------------------------------------------
@@ -368,23 +379,32 @@ class ContractBook:
         price_given = usd_per_h100e_month is not None
         start = as_month(start_month)
         signed = start if signed_month is None else as_month(signed_month)
-        args = np.broadcast_arrays(
-            np.asarray(buyer),
-            np.asarray(seller),
-            np.asarray(site),
-            np.asarray(h100e, dtype=float),
-            np.asarray(start),
-            np.asarray(signed),
-            np.asarray(mw, dtype=float),
-            np.asarray(usd_per_h100e_month if price_given else np.nan, dtype=float),
-            np.asarray(term_idx),
-        )
+        named = {
+            "buyer": np.asarray(buyer),
+            "seller": np.asarray(seller),
+            "site": np.asarray(site),
+            "h100e": np.asarray(h100e, dtype=float),
+            "start_month": np.asarray(start),
+            "signed_month": np.asarray(signed),
+            "mw": np.asarray(mw, dtype=float),
+            "usd_per_h100e_month": np.asarray(
+                usd_per_h100e_month if price_given else np.nan, dtype=float
+            ),
+            "terms": np.asarray(term_idx),
+        }
+        try:
+            args = np.broadcast_arrays(*named.values())
+        except ValueError:
+            shapes = ", ".join(f"{k} {v.shape}" for k, v in named.items() if v.ndim)
+            raise ValueError(f"sign: arguments do not broadcast to one length: {shapes}") from None
         if args[0].ndim > 1:
             raise ValueError(f"sign: arguments must be scalars or 1-D, got shape {args[0].shape}")
         buyer_a, seller_a, site_a, qty, start_a, signed_a, mw_a, price_a, tix = (
             np.atleast_1d(a).copy() for a in args
         )
         n = len(qty)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
         for name, arr in (("buyer", buyer_a), ("seller", seller_a), ("site", site_a)):
             if not np.issubdtype(arr.dtype, np.integer):
                 raise ValueError(f"sign: {name} must be integer indices, got dtype {arr.dtype}")
@@ -406,7 +426,6 @@ class ContractBook:
             t_fields[side] = np.array(
                 [NO_EXIT if getattr(t, side) is None else getattr(t, side) for t in term_list]
             )
-        codes = np.array([self._template_code(t.name) for t in term_list], dtype=np.int64)
         if not price_given:
             price_a = t_fields["usd_per_h100e_month"][tix].astype(float)
         end_a = start_a + t_fields["tenor_months"][tix]
@@ -415,7 +434,7 @@ class ContractBook:
             where = np.flatnonzero(bad)
             if where.size:
                 i = where[0]
-                raise ValueError(f"sign: {name}[{i}] = {arr[i]!r} {rule}")
+                raise ValueError(f"sign: {name}[{i}] = {arr[i].item()!r} {rule}")
 
         refuse("buyer", buyer_a < 0, buyer_a, "must be >= 0")
         refuse("seller", seller_a < 0, seller_a, "must be >= 0")
@@ -438,6 +457,7 @@ class ContractBook:
         if site_capacity_h100e is not None:
             self._check_capacity(site_a, qty, start_a, end_a, site_capacity_h100e)
 
+        codes = np.array([self._template_code(t.name) for t in term_list], dtype=np.int64)
         self._grow(n)
         rows = slice(self._n, self._n + n)
         values: dict[str, npt.NDArray[Any]] = {
@@ -537,7 +557,7 @@ class ContractBook:
         return self.live(m) & (m < self._col("ramp_end_month"))
 
     def monthly_fee_usd(self, month: Any) -> FloatArray:
-        """Full-use fee of every contract at ``month`` (0 where not live), ramp discount included."""
+        """Full-use fee of each contract at ``month`` (0 where not live), ramp discount included."""
         m = as_month(month)
         live = self.live(m)
         fee = self._col("fee_usd_month")
@@ -655,7 +675,7 @@ class ContractBook:
     def give_notice(
         self, ids: Any, by: Literal["buyer", "seller"], month: Any, date: Any = None
     ) -> NoticeResult:
-        """``by`` gives notice on contracts ``ids`` at ``month`` (dated its first day unless ``date``).
+        """``by`` gives notice on ``ids`` at ``month``, dated its first day unless ``date`` given.
 
         The contract ends at ``notice_end_month(date, notice_days)``, capped at its scheduled
         end and never before ``month``. A notice is accepted only if that side may exit
@@ -731,7 +751,10 @@ class ContractBook:
 
     # --- accounting and output ---------------------------------------------------------------
     def net_usd(self, n_agents: int) -> FloatArray:
-        """Net USD each agent received over the book's life (bills, fees, compensation); sums to 0."""
+        """Net USD each agent received over the book's life (bills, fees, compensation); sums to 0.
+
+        Computed from the per-contract totals, so it can be checked against the transfers.
+        """
         flows = (
             (self._col("billed_usd") + self._col("exit_fee_usd"), "buyer", "seller"),
             (self._col("compensation_usd"), "seller", "buyer"),

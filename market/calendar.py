@@ -96,7 +96,7 @@ def month_index(value: Any) -> IntOrArray:
 
 
 def as_month(value: Any) -> IntOrArray:
-    """A month index from either a month index (int, int array) or anything :func:`month_index` reads."""
+    """A month index from a month index (int or int array) or anything :func:`month_index` reads."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"as_month: {value!r} is not a month")
     if isinstance(value, (int, np.integer)):

@@ -18,8 +18,22 @@ import numpy as np
 import pandas as pd
 
 from market.agents import Lab, Seller, seller_class
-from market.agents.lab import exit_signal, lab_bids
-from market.agents.sellers import Neocloud, Owner, recall_order, seller_asks
+from market.agents.lab import (
+    LAB_STATE,
+    budget_usd_per_month,
+    exit_signal,
+    growth_rate,
+    lab_bids,
+    next_inference_need,
+    serve,
+)
+from market.agents.sellers import (
+    Neocloud,
+    Owner,
+    internal_need_next,
+    recall_order,
+    seller_asks,
+)
 from market.book import END_REASONS, ContractBook
 from market.calendar import month_index, month_start
 from market.clearing import clear
@@ -102,6 +116,22 @@ class ComputeMarket(mesa.Model):
                                       for j, cfg in enumerate(world.sellers)]
         self.parties: list[Lab | Seller] = [*self.labs, *self.sellers]
         self.by_name = {p.name: p for p in self.parties}
+        self.lab_state = {name: np.zeros(n_labs) for name in LAB_STATE}
+        self.lab_state["inference_h100e"] = np.array([c.inference_h100e for c in world.labs])
+        self._lab_param = {f: np.array([getattr(c, f) for c in world.labs], dtype=float)
+                           for f in ("growth_per_month", "growth_halflife_months", "churn",
+                                     "training_share", "usd_per_served_h100e_month",
+                                     "training_value_usd_per_h100e_month")}
+        funding = [(lab.party, m, usd) for lab in self.labs for m, usd in lab.funding.items()]
+        self._funding_lab, self._funding_month, self._funding_usd = (
+            np.array([f[i] for f in funding], dtype=dt)
+            for i, dt in ((0, np.int64), (1, np.int64), (2, float)))
+        self.own_need = np.array([0.0 if isinstance(p, Lab) else p.cfg.own_need_h100e
+                                  for p in self.parties])
+        self.seller_revenue = np.zeros(len(self.parties))
+        self._reserve_margin = np.array([0.0 if isinstance(p, Lab) else p.cfg.reserve_margin
+                                         for p in self.parties])
+        self.seller_cost = np.zeros(len(self.parties))
         self.cash = np.array([p.cfg.cash_usd for p in self.parties], dtype=float)
         self.initial_cash_usd = float(self.cash.sum())
         self.external_usd: dict[str, float] = defaultdict(float)
@@ -429,19 +459,26 @@ class ComputeMarket(mesa.Model):
 
     def _reserves(self, margin: bool) -> np.ndarray:
         """Own capacity each party keeps: internal need, with the reserve margin for term."""
-        out = np.zeros(len(self.parties))
-        for s in self.sellers:
-            out[s.party] = s.reserve_h100e() if margin else s.own_need_h100e
-        return out
+        return self.own_need * (1.0 + self._reserve_margin) if margin else self.own_need.copy()
+
+    def _lab_growth(self) -> np.ndarray:
+        """This month's demand growth rate of every lab."""
+        p = self._lab_param
+        return growth_rate(p["growth_per_month"], p["growth_halflife_months"],
+                           self.months_elapsed)
 
     def _lab_arrays(self, months_ahead: int, share: np.ndarray | float = 1.0):
         """Targets, inference needs and budgets of all labs, ``months_ahead`` forward."""
-        labs = self.labs
-        grow = np.array([(1.0 + lab.growth()) ** months_ahead for lab in labs])
-        need = np.array([lab.need_h100e for lab in labs]) * grow * share
-        inference = np.array([lab.inference_h100e for lab in labs]) * grow * share
-        budget = (np.array([lab.budget_usd_per_month() for lab in labs])
-                  - self._committed_usd_by_party()[: len(labs)])
+        grow = (1.0 + self._lab_growth()) ** months_ahead
+        inference = self.lab_state["inference_h100e"] * grow * share
+        need = inference * (1.0 + self._lab_param["training_share"])
+        n_labs = len(self.labs)
+        upcoming = (self._funding_month > self.month) & (self._funding_month <= self.month + 12)
+        funding = np.bincount(self._funding_lab[upcoming], weights=self._funding_usd[upcoming],
+                              minlength=n_labs)
+        budget = (budget_usd_per_month(self.lab_state["revenue_usd"], self.cash[:n_labs],
+                                       funding)
+                  - self._committed_usd_by_party()[:n_labs])
         return need, inference, budget
 
     def _clear_term(self) -> None:
@@ -584,38 +621,53 @@ class ComputeMarket(mesa.Model):
 
     # 6 ------------------------------------------------------------------
     def _settle(self) -> None:
+        """Bills, spot already paid; labs earn revenue and funding; sellers pay opex and debt;
+        defaults; then demand and internal need move on to next month."""
         m = self.month
         n = len(self.parties)
+        n_labs = len(self.labs)
         self._apply(self.book.bill(m).transfers)
-        held = self.book.committed_h100e(m, by="buyer", n=n) + self._spot_bought
-        for lab in self.labs:
-            if lab.defaulted:
-                lab.settle(0.0)
-                continue
-            self._external(lab.party, "customer_revenue", lab.settle(float(held[lab.party])))
-            if m in lab.funding:
-                self._external(lab.party, "funding", lab.funding[m])
-                self._event("funding", lab.name, detail=f"${lab.funding[m] / 1e9:.1f}B")
-        opex_site = self.sites.online_h100e() * self._opex_by_gen[self.sites.gen]
-        capital_site = self.sites.online_h100e() * self._capital_by_gen[self.sites.gen]
-        opex = np.bincount(self.sites.owner, weights=opex_site, minlength=n)
-        capital = np.bincount(self.sites.owner, weights=capital_site, minlength=n)
+        held = (self.book.committed_h100e(m, by="buyer", n=n) + self._spot_bought)[:n_labs]
+        state, param = self.lab_state, self._lab_param
+        held = np.where(self._defaulted_mask()[:n_labs], 0.0, held)
+        (state["served_h100e"], state["unmet_h100e"], state["revenue_usd"],
+         state["value_usd"]) = serve(held, state["inference_h100e"], param["training_share"],
+                                     param["usd_per_served_h100e_month"],
+                                     param["training_value_usd_per_h100e_month"])
+        self._external_many(np.arange(n_labs), "customer_revenue", state["revenue_usd"])
+        due = self._funding_month == m
+        self._external_many(self._funding_lab[due], "funding", self._funding_usd[due])
+        for lab, usd in zip(self._funding_lab[due], self._funding_usd[due], strict=True):
+            self._event("funding", self.labs[lab].name, detail=f"${usd / 1e9:.1f}B")
+        online = self.sites.online_h100e()
+        opex = np.bincount(self.sites.owner, weights=online * self._opex_by_gen[self.sites.gen],
+                           minlength=n)
+        capital = np.bincount(self.sites.owner,
+                              weights=online * self._capital_by_gen[self.sites.gen], minlength=n)
+        active = np.array([not s.defaulted for s in self.sellers])
+        parties = np.array([s.party for s in self.sellers], dtype=np.int64)[active]
+        self._external_many(parties, "opex", -opex[parties])
         for seller in self.sellers:
-            if seller.defaulted:
-                continue
-            self._external(seller.party, "opex", -float(opex[seller.party]))
-            if seller.debt_usd > 0:
+            if seller.debt_usd > 0 and not seller.defaulted:
                 interest = seller.debt_usd * seller.cfg.interest_per_year / 12.0
                 payment = min(seller.debt_payment_usd, seller.debt_usd + interest)
                 seller.debt_usd -= payment - interest
                 self._external(seller.party, "debt_service", -payment)
-            seller.revenue_usd = float(self._received[seller.party])
-            seller.cost_usd = float(opex[seller.party] + capital[seller.party])
+        self.seller_revenue[parties] = self._received[parties]
+        self.seller_cost[parties] = opex[parties] + capital[parties]
         self._defaults()
-        for lab in self.labs:
-            lab.grow()
-        for seller in self.sellers:
-            seller.grow_own_need()
+        unmet_inference = np.maximum(state["inference_h100e"] - state["served_h100e"], 0.0)
+        state["inference_h100e"] = next_inference_need(
+            state["inference_h100e"], unmet_inference, self._lab_growth(), param["churn"])
+        self._grow_own_need()
+
+    def _grow_own_need(self) -> None:
+        """Random growth of sellers' internal need: one draw per seller from the model RNG."""
+        shocks = self.rng.standard_normal(len(self.sellers))
+        parties = np.array([s.party for s in self.sellers], dtype=np.int64)
+        growth = np.array([s.cfg.own_need_growth_per_month for s in self.sellers])
+        vol = np.array([s.cfg.own_need_volatility for s in self.sellers])
+        self.own_need[parties] = internal_need_next(self.own_need[parties], growth, vol, shocks)
 
     def _defaults(self) -> None:
         """Labs default when cash turns negative; sellers after ``default_patience_months``."""
@@ -741,6 +793,11 @@ class ComputeMarket(mesa.Model):
     def _apply(self, transfers) -> None:
         if len(transfers.usd):
             self._pay(transfers.payer, transfers.payee, transfers.usd)
+
+    def _external_many(self, parties: np.ndarray, kind: str, usd: np.ndarray) -> None:
+        """Money entering (+) or leaving (-) the economy for many parties at once."""
+        np.add.at(self.cash, parties, usd)
+        self.external_usd[kind] += float(np.sum(usd))
 
     def _external(self, party: int, kind: str, usd: float) -> None:
         """Money entering (+) or leaving (-) the simulated economy."""

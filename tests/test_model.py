@@ -250,17 +250,27 @@ def test_recall_raises_tenant_unmet_demand_and_spot_price_bounded_by_spare(world
 
 
 def test_locking_a_large_block_squeezes_small_labs(world):
-    no_deal = replace(world, contracts=())
+    """A block locked beyond the holder's current use (here the tenant needs 200k H100e and
+    holds the 280k lease) is withheld from everyone else; the same world without the lock sells
+    that capacity month by month. Small labs pay more and get less with the lock.
+
+    With a block the tenant fully uses, the lock only moves the tenant's demand off the open
+    market, and the effect on small labs is within seed noise (see README, model section).
+    """
+    tenant_small = replace(world, labs=tuple(
+        replace(lab, inference_h100e=100_000.0) if lab.name == "frontier_a" else lab
+        for lab in world.labs))
+    no_lock = replace(tenant_small, contracts=())
     cost, fill = [], []
-    for seed in SEEDS + (3,):
-        deal = ComputeMarket(world, rng=seed).run().agents_frame()
-        free = ComputeMarket(no_deal, rng=seed).run().agents_frame()
-        cost.append(metrics.unit_cost(deal, "small_lab") - metrics.unit_cost(free, "small_lab"))
-        fill.append(metrics.fill_rate(deal, kind="small_lab")
+    for seed in range(6):
+        lock = ComputeMarket(tenant_small, rng=seed).run().agents_frame()
+        free = ComputeMarket(no_lock, rng=seed).run().agents_frame()
+        cost.append(metrics.unit_cost(lock, "small_lab") - metrics.unit_cost(free, "small_lab"))
+        fill.append(metrics.fill_rate(lock, kind="small_lab")
                     - metrics.fill_rate(free, kind="small_lab"))
     assert np.mean(cost) > 0, cost
     assert np.mean(fill) < 0, fill
-    assert sum(f < 0 for f in fill) >= 3
+    assert sum(f < 0 for f in fill) >= 5, fill
 
 
 def test_h100_class_price_falls_as_newer_generations_arrive(runs):

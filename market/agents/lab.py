@@ -29,15 +29,37 @@ OPPORTUNISTIC_VALUE_SHARE = 0.5
 """Value of opportunistic capacity as a share of the training value."""
 
 
-def growth_rate(initial_per_month: float, halflife_months: float, months_elapsed: float) -> float:
-    """Monthly demand growth, decaying with a half-life."""
+def growth_rate(initial_per_month, halflife_months, months_elapsed):
+    """Monthly demand growth, decaying with a half-life (scalars or arrays)."""
     return initial_per_month * 0.5 ** (months_elapsed / halflife_months)
 
 
-def next_inference_need(need_h100e: float, unmet_inference_h100e: float, growth: float,
-                        churn: float) -> float:
+def next_inference_need(need_h100e, unmet_inference_h100e, growth, churn):
     """Next month's inference need: churned customers leave, the rest grows."""
-    return max(0.0, need_h100e - churn * unmet_inference_h100e) * (1.0 + growth)
+    return np.maximum(0.0, need_h100e - churn * unmet_inference_h100e) * (1.0 + growth)
+
+
+def serve(held_h100e: np.ndarray, inference_h100e: np.ndarray, training_share: np.ndarray,
+          usd_per_served: np.ndarray, training_value: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Serve inference first, then training, with the capacity held this month.
+
+    Returns served and unmet H100e, revenue (served inference x r) and value (revenue plus
+    served training at its strategic value), all per lab.
+    """
+    need = inference_h100e * (1.0 + training_share)
+    served = np.minimum(held_h100e, need)
+    inference_served = np.minimum(held_h100e, inference_h100e)
+    training_served = np.clip(held_h100e - inference_h100e, 0.0, need - inference_h100e)
+    revenue = inference_served * usd_per_served
+    return served, need - served, revenue, revenue + training_served * training_value
+
+
+def budget_usd_per_month(revenue_usd: np.ndarray, cash_usd: np.ndarray,
+                         funding_next_year_usd: np.ndarray) -> np.ndarray:
+    """What each lab can spend per month: revenue plus cash and the next year's committed
+    funding spread over ``BUDGET_RUNWAY_MONTHS``."""
+    return np.maximum(0.0, revenue_usd + (cash_usd + funding_next_year_usd)
+                      / BUDGET_RUNWAY_MONTHS)
 
 
 def tranche_split(inference_gap_h100e: np.ndarray, total_gap_h100e: np.ndarray,
@@ -106,10 +128,31 @@ def exit_signal(price: np.ndarray, spot_index: float, exit_premium: np.ndarray) 
     return price > spot_index * (1.0 + exit_premium)
 
 
+def _state(name: str, doc: str) -> property:
+    """A lab attribute stored in the model's per-lab arrays (vectorized each step)."""
+
+    def get(self: Lab) -> float:
+        return float(self.model.lab_state[name][self.party])
+
+    def set(self: Lab, value: float) -> None:
+        self.model.lab_state[name][self.party] = value
+
+    return property(get, set, doc=doc)
+
+
+LAB_STATE = ("inference_h100e", "served_h100e", "unmet_h100e", "revenue_usd", "value_usd")
+
+
 class Lab(mesa.Agent):
-    """A frontier or small lab. Its money and demand state is read by the model each step."""
+    """A frontier or small lab. Its demand and money state live in the model's arrays so that
+    every lab is settled at once; the properties below read and write them."""
 
     model: ComputeMarket
+    inference_h100e = _state("inference_h100e", "Inference need this month (H100e).")
+    served_h100e = _state("served_h100e", "Capacity used this month (H100e).")
+    unmet_h100e = _state("unmet_h100e", "Need not served this month (H100e).")
+    revenue_usd = _state("revenue_usd", "Revenue this month (USD).")
+    value_usd = _state("value_usd", "Value of served compute this month (USD).")
 
     def __init__(self, model: ComputeMarket, cfg: LabConfig, party: int) -> None:
         super().__init__(model)
@@ -118,13 +161,8 @@ class Lab(mesa.Agent):
         self.kind = cfg.kind
         self.party = party
         self.strategy = strategy(cfg.strategy)
-        self.inference_h100e = cfg.inference_h100e
         self.funding = {month_index(f.month): f.usd for f in cfg.funding}
         self.values = tranche_values(cfg)
-        self.served_h100e = 0.0
-        self.unmet_h100e = 0.0
-        self.revenue_usd = 0.0
-        self.value_usd = 0.0
         self.defaulted = False
 
     @property
@@ -136,34 +174,3 @@ class Lab(mesa.Agent):
         """This month's demand growth rate."""
         return growth_rate(self.cfg.growth_per_month, self.cfg.growth_halflife_months,
                            self.model.months_elapsed)
-
-    def forecast_need_h100e(self, months_ahead: int) -> float:
-        """Need ``months_ahead`` months from now if growth continues and nothing churns."""
-        return self.need_h100e * (1.0 + self.growth()) ** months_ahead
-
-    def budget_usd_per_month(self) -> float:
-        """What it can spend per month: revenue plus cash and the next year's committed funding
-        spread over ``BUDGET_RUNWAY_MONTHS``."""
-        month = self.model.month
-        funding = sum(v for m, v in self.funding.items() if month < m <= month + 12)
-        return max(0.0, self.revenue_usd
-                   + (self.model.cash[self.party] + funding) / BUDGET_RUNWAY_MONTHS)
-
-    def settle(self, held_h100e: float) -> float:
-        """Serve customers with what it holds this month; return revenue earned (USD)."""
-        need = self.need_h100e
-        self.served_h100e = min(held_h100e, need)
-        self.unmet_h100e = need - self.served_h100e
-        inference_served = min(held_h100e, self.inference_h100e)
-        training_served = min(max(held_h100e - self.inference_h100e, 0.0),
-                              need - self.inference_h100e)
-        self.revenue_usd = inference_served * self.cfg.usd_per_served_h100e_month
-        self.value_usd = (self.revenue_usd
-                          + training_served * self.cfg.training_value_usd_per_h100e_month)
-        return self.revenue_usd
-
-    def grow(self) -> None:
-        """Update demand for next month: churn on unserved inference, then growth."""
-        unmet_inference = max(self.inference_h100e - self.served_h100e, 0.0)
-        self.inference_h100e = next_inference_need(self.inference_h100e, unmet_inference,
-                                                   self.growth(), self.cfg.churn)

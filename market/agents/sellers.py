@@ -14,7 +14,6 @@ functions that MODEL.md gives them:
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import mesa
@@ -42,10 +41,9 @@ def ask_reference(index_usd: float, unsold_share: float) -> float:
     return index_usd * (1.0 - UNSOLD_PRICE_CUT * unsold_share)
 
 
-def internal_need_next(need_h100e: float, growth: float, volatility: float,
-                       shock: float) -> float:
+def internal_need_next(need_h100e, growth, volatility, shock):
     """Internal need next month: lognormal growth with a standard-normal ``shock``."""
-    return need_h100e * math.exp(growth + volatility * shock - 0.5 * volatility**2)
+    return need_h100e * np.exp(growth + volatility * shock - 0.5 * volatility**2)
 
 
 def should_invest(forward_price: float, utilization: float, levelized: float,
@@ -68,10 +66,30 @@ def amortizing_payment(principal: float, rate_per_year: float, months: int) -> f
 
 
 class Seller(mesa.Agent):
-    """Base seller: its cash lives in ``model.cash[party]``, its sites in ``model.sites``."""
+    """Base seller: cash, internal need, revenue and cost live in the model's per-party arrays
+    (``model.cash``, ``model.own_need``...), its sites in ``model.sites``."""
 
     model: ComputeMarket
     kind = "seller"
+
+    @property
+    def own_need_h100e(self) -> float:
+        """Internal need served first from own capacity (H100e)."""
+        return float(self.model.own_need[self.party])
+
+    @own_need_h100e.setter
+    def own_need_h100e(self, value: float) -> None:
+        self.model.own_need[self.party] = value
+
+    @property
+    def revenue_usd(self) -> float:
+        """Revenue this month: bills, fees and spot sales received (USD)."""
+        return float(self.model.seller_revenue[self.party])
+
+    @property
+    def cost_usd(self) -> float:
+        """Cost this month: opex plus the capital charge of online capacity (USD)."""
+        return float(self.model.seller_cost[self.party])
 
     def __init__(self, model: ComputeMarket, cfg: SellerConfig, party: int) -> None:
         super().__init__(model)
@@ -79,7 +97,6 @@ class Seller(mesa.Agent):
         self.name = cfg.name
         self.party = party
         self.strategy = strategy(cfg.strategy)
-        self.own_need_h100e = cfg.own_need_h100e
         self.debt_usd = cfg.debt_usd
         self.debt_payment_usd = amortizing_payment(cfg.debt_usd, cfg.interest_per_year,
                                                    NEOCLOUD_LOAN_MONTHS)
@@ -87,16 +104,7 @@ class Seller(mesa.Agent):
         self.defaulted = False
         self.capex_year = -1
         self.capex_this_year_usd = 0.0
-        self.revenue_usd = 0.0
-        self.cost_usd = 0.0
         self.unsold_share = {"term": 0.0, "spot": 0.0}
-
-    def grow_own_need(self) -> None:
-        """Random growth of internal need (all draws from the model's RNG)."""
-        if self.own_need_h100e > 0:
-            self.own_need_h100e = internal_need_next(
-                self.own_need_h100e, self.cfg.own_need_growth_per_month,
-                self.cfg.own_need_volatility, float(self.model.rng.standard_normal()))
 
     def reserve_h100e(self) -> float:
         """Own capacity kept back from the market: internal need plus the reserve margin."""

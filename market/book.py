@@ -372,10 +372,17 @@ class ContractBook:
             term_list = [terms]
             term_idx: Any = 0
         else:
-            term_list = list(terms)
-            if not term_list or not all(isinstance(t, ContractTerms) for t in term_list):
+            given = list(terms)
+            if not given or not all(isinstance(t, ContractTerms) for t in given):
                 raise ValueError("sign: terms must be a ContractTerms or a sequence of them")
-            term_idx = np.arange(len(term_list))
+            # one row of term fields per distinct terms object, not per contract
+            position: dict[int, int] = {}
+            term_list = []
+            for t in given:
+                if id(t) not in position:
+                    position[id(t)] = len(term_list)
+                    term_list.append(t)
+            term_idx = np.array([position[id(t)] for t in given], dtype=np.int64)
         price_given = usd_per_h100e_month is not None
         start = as_month(start_month)
         signed = start if signed_month is None else as_month(signed_month)

@@ -30,9 +30,11 @@ from market.agents.lab import (
 from market.agents.sellers import (
     Neocloud,
     Owner,
+    build_signal,
     internal_need_next,
     recall_order,
     seller_asks,
+    should_invest,
 )
 from market.book import END_REASONS, ContractBook
 from market.calendar import month_index, month_start
@@ -129,6 +131,9 @@ class ComputeMarket(mesa.Model):
         self.own_need = np.array([0.0 if isinstance(p, Lab) else p.cfg.own_need_h100e
                                   for p in self.parties])
         self.seller_revenue = np.zeros(len(self.parties))
+        self._seller_kind = np.array([s.kind for s in self.sellers])
+        self._hurdle = np.array([s.cfg.hurdle_rate for s in self.sellers])
+        self._presale_ratio = np.array([s.cfg.presale_ratio for s in self.sellers])
         self._reserve_margin = np.array([0.0 if isinstance(p, Lab) else p.cfg.reserve_margin
                                          for p in self.parties])
         self.seller_cost = np.zeros(len(self.parties))
@@ -171,12 +176,14 @@ class ComputeMarket(mesa.Model):
 
         self.book = ContractBook()
         self._expensive_months = np.zeros(0, dtype=np.int64)
+        self._recall_cache_month = -1
+        self._recall_cache = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._rows_market: list[dict] = []
         self._agent_cols: list[dict[str, np.ndarray]] = []
         self._agent_names = np.array([p.name for p in self.parties])
         self._agent_kinds = np.array([f"{p.kind}_lab" if isinstance(p, Lab) else p.kind
                                       for p in self.parties])
-        self._events: list[dict] = []
+        self._events: list[tuple] = []
         self._spot_bought = np.zeros(len(self.parties))
         self._spot_sold = np.zeros(len(self.parties))
         self._served_usd = np.zeros(len(self.parties))
@@ -319,10 +326,18 @@ class ComputeMarket(mesa.Model):
         self._lab_exits()
 
     def _recallable(self, seller: Seller) -> np.ndarray:
-        b = self.book
-        live = b.live(self.month) | (b.start_month > self.month)
-        return np.flatnonzero(live & (b.seller == seller.party) & b.has_recall
-                              & (b.notice_month < 0))
+        """Ids of the seller's leases it may still recall (live or not yet started)."""
+        if self._recall_cache_month != self.month:
+            b = self.book
+            ids = np.flatnonzero((b.live(self.month) | (b.start_month > self.month))
+                                 & b.has_recall & (b.notice_month < 0))
+            ids = ids[np.argsort(b.seller[ids], kind="stable")]
+            self._recall_cache = (ids, b.seller[ids])
+            self._recall_cache_month = self.month
+        ids, owner = self._recall_cache
+        lo, hi = np.searchsorted(owner, [seller.party, seller.party + 1])
+        mine = ids[lo:hi]
+        return mine[self.book.notice_month[mine] < 0]
 
     def _owner_shortfall_h100e(self) -> np.ndarray:
         """Per party: how far internal need (with reserve) exceeds the capacity it will have
@@ -726,12 +741,15 @@ class ComputeMarket(mesa.Model):
         forward = np.where(self._seller_product >= 0,
                            np.append(self.term_index, self.spot_index)[self._seller_product],
                            self.spot_index)
+        sellers = np.array([s.party for s in self.sellers], dtype=np.int64)
+        invests = should_invest(forward, utilization[sellers], levelized, self._hurdle)
+        wants = build_signal(self._seller_kind, invests, self._reserves(margin=True)[sellers],
+                             online[sellers], backlog[sellers], self._presale_ratio)
+        wants &= ~self._defaulted_mask()[sellers]
         new_sites = []
-        for j, seller in enumerate(self.sellers):
+        for j in np.flatnonzero(wants):
+            seller = self.sellers[j]
             i = seller.party
-            if seller.defaulted or not seller.wants_to_build(
-                    float(forward[j]), float(utilization[i]), levelized, float(backlog[i])):
-                continue
             cfg = seller.cfg
             capex = cfg.build_site_mw * gen.h100e_per_mw * gen.capex_usd_per_h100e
             affordable = isinstance(seller, Neocloud) or capex <= self.cash[i]
@@ -804,11 +822,13 @@ class ComputeMarket(mesa.Model):
         self.cash[party] += usd
         self.external_usd[kind] += usd
 
+    EVENT_COLUMNS = ("month", "event", "agent", "counterparty", "contract", "site", "h100e",
+                     "detail")
+
     def _event(self, kind: str, agent: str, *, counterparty: str = "", contract: int = -1,
                site: str = "", h100e: float = 0.0, detail: str = "") -> None:
-        self._events.append({"month": self.month, "event": kind, "agent": agent,
-                             "counterparty": counterparty, "contract": contract, "site": site,
-                             "h100e": h100e, "detail": detail})
+        self._events.append((self.month, kind, agent, counterparty, contract, site, h100e,
+                             detail))
 
     # invariants ----------------------------------------------------------
     def check_invariants(self) -> None:
@@ -843,7 +863,7 @@ class ComputeMarket(mesa.Model):
         if table == "market":
             return self._rows_market[start:]
         if table == "events":
-            return self._events[start:]
+            return [dict(zip(self.EVENT_COLUMNS, e, strict=True)) for e in self._events[start:]]
         if table == "agents":
             n = len(self.parties)
             out = []
@@ -886,8 +906,7 @@ class ComputeMarket(mesa.Model):
 
     def events_frame(self) -> pd.DataFrame:
         """Notices, recalls, defaults, site events and signings, in order."""
-        df = pd.DataFrame(self._events, columns=["month", "event", "agent", "counterparty",
-                                                 "contract", "site", "h100e", "detail"])
+        df = pd.DataFrame(self._events, columns=list(self.EVENT_COLUMNS))
         if not df.empty:
             df["month"] = self._months_to_timestamps(df["month"])
         return df

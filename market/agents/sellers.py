@@ -6,6 +6,8 @@ functions that MODEL.md gives them:
 
 - ``Owner`` builds for its own models, leases the surplus, recalls it when its need rises, and may
   exit a lease when spot prices run well above it (``opportunism``).
+
+Which of them starts a site in a month is ``build_signal``, one rule per kind over arrays.
 - ``Hyperscaler`` sells at cost x markup and invests when the forward price times expected
   utilization beats levelized cost x (1 + hurdle), within an annual capex budget.
 - ``Neocloud`` builds to lease on debt, only once term contracts cover ``presale_ratio`` of its
@@ -46,10 +48,28 @@ def internal_need_next(need_h100e, growth, volatility, shock):
     return need_h100e * np.exp(growth + volatility * shock - 0.5 * volatility**2)
 
 
-def should_invest(forward_price: float, utilization: float, levelized: float,
-                  hurdle: float) -> bool:
+def should_invest(forward_price, utilization, levelized, hurdle):
     """Invest when expected revenue per H100e-month beats levelized cost x (1 + hurdle)."""
     return forward_price * utilization > levelized * (1.0 + hurdle)
+
+
+OWN_NEED_BUILD_TRIGGER = 0.8
+"""Owners build for themselves once internal need plus reserve passes this share of capacity."""
+
+
+def build_signal(kind: np.ndarray, invests: np.ndarray, reserve_h100e: np.ndarray,
+                 online_h100e: np.ndarray, backlog_share: np.ndarray,
+                 presale_ratio: np.ndarray) -> np.ndarray:
+    """Which sellers want to start a site this month (arrays over sellers).
+
+    Hyperscalers follow the investment rule (``invests``); owners also build when their own
+    need nears their capacity; neoclouds only once term contracts cover ``presale_ratio`` of
+    their capacity.
+    """
+    own_short = (online_h100e > 0) & (reserve_h100e > OWN_NEED_BUILD_TRIGGER * online_h100e)
+    return np.where(kind == "owner", invests | own_short,
+                    np.where(kind == "neocloud", invests & (backlog_share >= presale_ratio),
+                             invests))
 
 
 def recall_order(price: np.ndarray) -> np.ndarray:
@@ -120,11 +140,6 @@ class Seller(mesa.Agent):
         """Lowest term price: the full levelized cost."""
         return levelized
 
-    def wants_to_build(self, forward_price: float, utilization: float, levelized: float,
-                       backlog_share: float) -> bool:
-        """Investment rule of its kind (overridden below)."""
-        return should_invest(forward_price, utilization, levelized, self.cfg.hurdle_rate)
-
     def capex_room_usd(self, year: int) -> float:
         """Capex it may still start this calendar year."""
         if year != self.capex_year:
@@ -136,14 +151,6 @@ class Owner(Seller):
     """Builds for its own models, leases the surplus, may recall it."""
 
     kind = "owner"
-
-    def wants_to_build(self, forward_price: float, utilization: float, levelized: float,
-                       backlog_share: float) -> bool:
-        """Expand when lease prices beat its hurdle, or when its own need nears capacity."""
-        own_capacity = float(self.model.online_by_party[self.party])
-        short = own_capacity > 0 and self.reserve_h100e() > 0.8 * own_capacity
-        return short or should_invest(forward_price, utilization, levelized,
-                                      self.cfg.hurdle_rate)
 
     def wants_to_exit(self, contract_price: np.ndarray, spot_index: float) -> np.ndarray:
         """Leases it exits on notice because spot runs well above them (random, model RNG)."""
@@ -172,12 +179,6 @@ class Neocloud(Seller):
     """Builds to lease on debt; defaults when cash stays negative."""
 
     kind = "neocloud"
-
-    def wants_to_build(self, forward_price: float, utilization: float, levelized: float,
-                       backlog_share: float) -> bool:
-        """Build only with enough presold capacity and prices above the hurdle."""
-        return backlog_share >= self.cfg.presale_ratio and should_invest(
-            forward_price, utilization, levelized, self.cfg.hurdle_rate)
 
     def borrow(self, capex_usd: float) -> None:
         """Finance new capex with an amortizing loan."""

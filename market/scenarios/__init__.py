@@ -4,25 +4,42 @@ Layout of a file (see ``colossus-2026.toml``): top-level world fields, then name
 ``[regions.NAME]``, ``[labs.NAME]``, ``[sellers.NAME]`` with ``[sellers.NAME.sites.SITE]``,
 ``[terms.TEMPLATE]`` (overrides of a contract template), ``[market]``, ``[costs]``, and arrays of
 tables ``[[contracts]]`` and ``[[shocks]]``. ``extends = "colossus-2026"`` starts from another
-scenario and changes only what differs (tables merge key by key; a key set to ``"__delete__"``
-removes it). Any key can be overridden with ``KEY.PATH=VALUE`` (the command line's ``--set``).
+scenario and changes only what differs (tables merge key by key, arrays and other values replace;
+a key set to ``"__delete__"`` removes it). A file that does not set ``name`` is named after itself.
+Any key can be overridden with ``KEY.PATH=VALUE`` (the command line's ``--set``; array elements as
+``contracts[0].h100e``). A key that may be absent (e.g. ``seller_notice_days`` of a side that
+cannot exit) takes the string ``"none"``.
 
-Every error names the file, the key path and the value, and suggests the nearest valid key.
+Validation is strict and happens before anything runs: an unknown key, a wrong type, an
+impossible value (negative MW, a contract larger than its site), an unknown name (template,
+generation, region, lab, seller, site, strategy) or dates out of order (a site online before its
+GPU generation exists, an "online" site that comes online after the start, funding out of date
+order, a contract or shock before the start) raise ``ScenarioError``. Every message names the
+file, the key path and the value, and suggests the nearest valid key or name.
+
+Comments are data too: the ``# ... cal:TAG`` comment next to a key is its source, and
+:func:`parameters` returns every parameter with its value, its comment and the file that set it
+(following ``extends``).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
 import difflib
+import json
 import math
+import re
 import tomllib
 import types
 import typing
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from market.calendar import month_index, month_label
 from market.config import (
     Funding,
     LabConfig,
@@ -34,29 +51,65 @@ from market.config import (
     SiteConfig,
     WorldConfig,
 )
-from market.hardware import CostParams
+from market.hardware import CostParams, generations
+from market.strategies import STRATEGIES
 from market.terms import ContractTerms, template
 
+__all__ = [
+    "DEFAULT",
+    "Parameter",
+    "ScenarioError",
+    "apply_override",
+    "available",
+    "build_world",
+    "cal_tags",
+    "file_comments",
+    "load_raw",
+    "load_scenario",
+    "parameters",
+    "scenario_dir",
+    "to_toml",
+]
+
+DEFAULT = "colossus-2026"
 DELETE = "__delete__"
-NAMED_TABLES = {"labs": LabConfig, "sellers": SellerConfig, "regions": RegionConfig}
+NONE = "none"
+"""Written for a value that may be absent (notice days of a side that cannot exit)."""
+NAMED_TABLES: dict[str, type] = {"labs": LabConfig, "sellers": SellerConfig,
+                                 "regions": RegionConfig}
+ARRAYS: dict[str, type] = {"contracts": PreloadedContract, "shocks": ShockConfig}
+TABLES: dict[str, type] = {"market": MarketConfig, "costs": CostParams}
+HIDDEN: dict[type, frozenset[str]] = {
+    LabConfig: frozenset({"name"}), SellerConfig: frozenset({"name"}),
+    RegionConfig: frozenset({"name"}), SiteConfig: frozenset({"name"}),
+    ContractTerms: frozenset({"name"}), MarketConfig: frozenset({"term_overrides"}),
+}
+"""Fields a file may not set: names come from table keys, term overrides from ``[terms.X]``."""
+
+_CAL_RE = re.compile(r"cal:([a-z_][a-z0-9_]*(?:\.[a-z0-9_*]+)+)")
 
 
 class ScenarioError(ValueError):
     """A scenario file or override that cannot be used; the message says where and why."""
 
 
+# ----------------------------------------------------------------------------- files
 def scenario_dir() -> Path:
     """The folder of the scenarios shipped with the package."""
     return Path(str(resources.files("market").joinpath("scenarios")))
 
 
 def available() -> dict[str, str]:
-    """Shipped scenario names and their one-line descriptions."""
+    """Shipped scenario names and their one-line descriptions (a broken file says so)."""
     out = {}
     for path in sorted(scenario_dir().glob("*.toml")):
-        raw = _read(path)
-        out[path.stem] = str(raw.get("description", "")).strip().splitlines()[0:1][0] if raw.get(
-            "description") else ""
+        try:
+            raw, _ = load_raw(path)
+        except ScenarioError as exc:
+            out[path.stem] = f"(invalid: {exc})"
+            continue
+        lines = str(raw.get("description", "")).strip().splitlines()
+        out[path.stem] = lines[0] if lines else ""
     return out
 
 
@@ -66,6 +119,8 @@ def _read(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def _resolve(name_or_path: str | Path) -> Path:
@@ -73,15 +128,35 @@ def _resolve(name_or_path: str | Path) -> Path:
     if path.suffix == ".toml" or path.exists():
         if not path.exists():
             raise ScenarioError(f"scenario file {str(path)!r} does not exist")
+        if path.is_dir():
+            raise ScenarioError(f"{str(path)!r} is a folder, not a scenario file")
         return path
     shipped = scenario_dir() / f"{name_or_path}.toml"
     if shipped.exists():
         return shipped
-    names = [p.stem for p in scenario_dir().glob("*.toml")]
-    near = difflib.get_close_matches(str(name_or_path), names, n=1)
-    hint = f" (did you mean {near[0]!r}?)" if near else ""
-    raise ScenarioError(f"unknown scenario {str(name_or_path)!r}{hint}; shipped: "
-                        f"{', '.join(sorted(names))}, or pass a path to a .toml file")
+    names = sorted(p.stem for p in scenario_dir().glob("*.toml"))
+    raise ScenarioError(f"unknown scenario {str(name_or_path)!r}{_hint(str(name_or_path), names)}"
+                        f"; shipped: {', '.join(names)}, or pass a path to a .toml file")
+
+
+def _chain(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict]]:
+    """The files of a scenario from the root of its ``extends`` chain to itself, each with its
+    own (unmerged) contents."""
+    path = _resolve(name_or_path)
+    if path.resolve() in _seen:
+        raise ScenarioError(f"{path}: 'extends' forms a cycle")
+    raw = _read(path)
+    parent = raw.get("extends")
+    if parent is None:
+        return [(path, raw)]
+    if not isinstance(parent, str):
+        raise ScenarioError(f"{path}: extends = {parent!r}: must be a scenario name or path")
+    target: str | Path = (path.parent / parent) if parent.endswith(".toml") else parent
+    try:
+        base = _chain(target, (*_seen, path.resolve()))
+    except ScenarioError as exc:
+        raise ScenarioError(f"{path}: extends = {parent!r}: {exc}") from None
+    return [*base, (path, raw)]
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -97,22 +172,22 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_raw(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> tuple[dict, Path]:
-    """The scenario as a plain dict with ``extends`` resolved, and the file it came from."""
-    path = _resolve(name_or_path)
-    if path.resolve() in _seen:
-        raise ScenarioError(f"{path}: 'extends' forms a cycle")
-    raw = _read(path)
-    parent = raw.pop("extends", None)
-    if parent is not None:
-        if not isinstance(parent, str):
-            raise ScenarioError(f"{path}: extends = {parent!r}: must be a scenario name or path")
-        target = (path.parent / parent) if parent.endswith(".toml") else parent
-        base, _ = load_raw(target, (*_seen, path.resolve()))
-        raw = merge(base, raw)
+def load_raw(name_or_path: str | Path) -> tuple[dict[str, Any], Path]:
+    """The scenario as a plain dict with ``extends`` resolved, and the file it came from.
+
+    ``name`` is the file's own ``name`` or, when it sets none, its file name (a variant does not
+    inherit its parent's name).
+    """
+    chain = _chain(name_or_path)
+    raw: dict[str, Any] = {}
+    for _, own in chain:
+        raw = merge(raw, {k: v for k, v in own.items() if k != "extends"})
+    path, own = chain[-1]
+    raw["name"] = own.get("name", path.stem)
     return raw, path
 
 
+# ----------------------------------------------------------------------------- overrides
 def parse_value(text: str) -> Any:
     """Parse an override's value as TOML (numbers, booleans, arrays, quoted strings) or keep it
     as a bare string."""
@@ -122,76 +197,206 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def split_key(key: str) -> list[str]:
+    """``contracts[0].h100e`` -> ``["contracts", "0", "h100e"]``."""
+    parts = []
+    for part in key.strip().split("."):
+        m = re.fullmatch(r"([^\[\]]*)((?:\[\d+\])*)", part)
+        if m is None:
+            raise ScenarioError(f"cannot read key {key!r}: expected names joined by dots")
+        if m.group(1):
+            parts.append(m.group(1))
+        parts += re.findall(r"\[(\d+)\]", m.group(2))
+    if not parts or any(not p for p in parts):
+        raise ScenarioError(f"cannot read key {key!r}: expected names joined by dots")
+    return parts
+
+
+def _path(parts: Sequence[str]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out
+
+
+def schema(parts: Sequence[str]) -> type | None:
+    """The config class of the table at key path ``parts`` (``[]`` is the world), or None."""
+    n = len(parts)
+    if n == 0:
+        return WorldConfig
+    head = parts[0]
+    if head in NAMED_TABLES and n == 2:
+        return NAMED_TABLES[head]
+    if head == "sellers" and n == 4 and parts[2] == "sites":
+        return SiteConfig
+    if head == "labs" and n == 4 and parts[2] == "funding":
+        return Funding
+    if head in ARRAYS and n == 2:
+        return ARRAYS[head]
+    if head in TABLES and n == 1:
+        return TABLES[head]
+    if head == "terms" and n == 2:
+        return ContractTerms
+    return None
+
+
+def valid_keys(cls: type) -> list[str]:
+    """Keys a scenario may set in a table of class ``cls``."""
+    if cls is WorldConfig:
+        return [*(f.name for f in dataclasses.fields(WorldConfig)), "terms"]
+    hidden = HIDDEN.get(cls, frozenset())
+    return [f.name for f in dataclasses.fields(cls) if f.name not in hidden]
+
+
 def apply_override(raw: dict[str, Any], assignment: str, source: str = "--set") -> None:
-    """Apply ``a.b.c=VALUE`` to the raw scenario dict (validated later with the rest)."""
+    """Apply ``a.b.c=VALUE`` to the raw scenario dict; the key must exist or be a valid key of
+    its table (the value is validated later with the rest of the scenario)."""
     if "=" not in assignment:
         raise ScenarioError(f"{source} {assignment!r}: expected KEY.PATH=VALUE")
     key, text = assignment.split("=", 1)
-    parts = key.strip().split(".")
-    node = raw
+    try:
+        parts = split_key(key)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{source} {assignment!r}: {exc}") from None
+    node: Any = raw
     for i, part in enumerate(parts[:-1]):
-        if part not in node or not isinstance(node[part], dict):
-            where = ".".join(parts[: i + 1])
-            options = [k for k, v in node.items() if isinstance(v, dict)]
-            near = difflib.get_close_matches(part, options, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise ScenarioError(f"{source} {key}: no table {where!r}{hint}; "
-                                f"tables here: {', '.join(options) or 'none'}")
-        node = node[part]
-    node[parts[-1]] = parse_value(text.strip())
+        where = _path(parts[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ScenarioError(f"{source} {key}: no element {where!r}; "
+                                    f"{_path(parts[:i])} has {len(node)} element(s)")
+            node = node[int(part)]
+        elif isinstance(node, dict) and isinstance(node.get(part), (dict, list)):
+            node = node[part]
+        elif isinstance(node, dict) and part not in node and _creatable(parts[: i + 1], source,
+                                                                        key):
+            node = node.setdefault(part, {})
+        else:
+            options = [k for k, v in node.items() if isinstance(v, (dict, list))] if isinstance(
+                node, dict) else []
+            group = {"labs": "lab", "sellers": "seller", "regions": "region",
+                     "sites": "site", "terms": "template override"}.get(parts[i - 1] if i else "")
+            what = f"no {group} {part!r} in {_path(parts[:i])}" if group else f"no table {where!r}"
+            extra = "; new agents, sites or regions need a scenario file" if group else ""
+            raise ScenarioError(f"{source} {key}: {what}{_hint(part, options)}; "
+                                f"here: {', '.join(options) or 'none'}{extra}")
+        if not isinstance(node, (dict, list)):
+            raise ScenarioError(f"{source} {key}: {where!r} is not a table")
+    last = parts[-1]
+    if isinstance(node, list):
+        raise ScenarioError(f"{source} {key}: set a key of an element, e.g. "
+                            f"{_path(parts)}.KEY=VALUE, or the whole array with "
+                            f"{_path(parts[:-1])}=[...]")
+    cls = schema(parts[:-1])
+    if cls is not None and last not in node:
+        valid = valid_keys(cls)
+        if last not in valid:
+            raise ScenarioError(f"{source} {key}: unknown key {_path(parts)!r}"
+                                f"{_hint(last, valid)}; valid keys: {', '.join(valid)}")
+    if isinstance(node.get(last), dict):
+        raise ScenarioError(f"{source} {key}: {_path(parts)!r} is a table; set one of its keys "
+                            f"({', '.join(node[last])})")
+    node[last] = parse_value(text.strip())
 
 
-def load_scenario(name_or_path: str | Path = "colossus-2026",
-                  overrides: typing.Iterable[str] = ()) -> WorldConfig:
+def _creatable(parts: Sequence[str], source: str, key: str) -> bool:
+    """Tables that ``--set`` may create: ``market``, ``costs``, ``terms`` and ``terms.X`` for a
+    registered template X (agents, sites and regions need a scenario file)."""
+    from market.terms import TEMPLATES
+
+    if len(parts) == 1:
+        return parts[0] in (*TABLES, "terms")
+    if len(parts) == 2 and parts[0] == "terms":
+        if parts[1] not in TEMPLATES:
+            raise ScenarioError(f"{source} {key}: no contract template {parts[1]!r}"
+                                f"{_hint(parts[1], TEMPLATES)} (templates: "
+                                f"{', '.join(TEMPLATES)})")
+        return True
+    return False
+
+
+def load_scenario(name_or_path: str | Path = DEFAULT,
+                  overrides: Iterable[str] = ()) -> WorldConfig:
     """Load, merge, override and validate a scenario into a ``WorldConfig``."""
     raw, path = load_raw(name_or_path)
+    overrides = list(overrides)
     for assignment in overrides:
-        apply_override(raw, assignment)
-    return build_world(raw, str(path))
+        try:
+            apply_override(raw, assignment)
+        except ScenarioError as exc:
+            raise ScenarioError(f"{path}: {exc}") from None
+    try:
+        return build_world(raw, str(path))
+    except ScenarioError as exc:
+        msg = str(exc)
+        for assignment in overrides:
+            key = assignment.split("=", 1)[0].strip()
+            try:
+                key = _path(split_key(key))
+            except ScenarioError:
+                continue
+            if re.search(rf"(?<![\w.\[]){re.escape(key)}(?!\w)", msg):
+                msg += f" (set by --set {assignment})"
+                break
+        raise ScenarioError(msg) from None
 
 
+# ----------------------------------------------------------------------------- validation
 def build_world(raw: dict[str, Any], source: str = "<dict>") -> WorldConfig:
     """Validate a raw scenario dict and build the world; errors name ``source`` and the key."""
     raw = copy.deepcopy(raw)
     try:
+        _need_table(raw, "the scenario")
+        _check_keys(WorldConfig, raw, "")
         data: dict[str, Any] = {}
         for key, cls in NAMED_TABLES.items():
             tables = raw.pop(key, {})
             _need_table(tables, key)
             items = []
             for name, body in tables.items():
-                _need_table(body, f"{key}.{name}")
-                body = dict(body)
+                where = f"{key}.{name}"
+                body = dict(_table(body, where))
+                _check_keys(cls, body, where)
                 if key == "sellers":
                     sites = body.pop("sites", {})
-                    _need_table(sites, f"{key}.{name}.sites")
-                    body["sites"] = tuple(
-                        _build(SiteConfig, {**_table(s, f"{key}.{name}.sites.{n}"), "name": n},
-                               f"{key}.{name}.sites.{n}") for n, s in sites.items())
+                    _need_table(sites, f"{where}.sites")
+                    body["sites"] = tuple(_site(n, s, f"{where}.sites.{n}")
+                                          for n, s in sites.items())
                 if key == "labs" and "funding" in body:
                     body["funding"] = tuple(
-                        _build(Funding, _table(f, f"{key}.{name}.funding[{i}]"),
-                               f"{key}.{name}.funding[{i}]")
-                        for i, f in enumerate(_list(body["funding"], f"{key}.{name}.funding")))
-                items.append(_build(cls, {**body, "name": name}, f"{key}.{name}"))
+                        _build(Funding, _table(f, f"{where}.funding[{i}]"),
+                               f"{where}.funding[{i}]")
+                        for i, f in enumerate(_list(body["funding"], f"{where}.funding")))
+                items.append(_build(cls, {**body, "name": name}, where, check=False))
             data[key] = tuple(items)
         terms = raw.pop("terms", {})
         _need_table(terms, "terms")
         overrides = tuple(_build_terms(name, body) for name, body in terms.items())
         market = _table(raw.pop("market", {}), "market")
-        data["market"] = _build(MarketConfig, {**market, "term_overrides": overrides}, "market")
+        _check_keys(MarketConfig, market, "market")
+        data["market"] = _build(MarketConfig, {**market, "term_overrides": overrides}, "market",
+                                check=False)
         data["costs"] = _build(CostParams, _table(raw.pop("costs", {}), "costs"), "costs")
-        data["contracts"] = tuple(
-            _build(PreloadedContract, _table(c, f"contracts[{i}]"), f"contracts[{i}]")
-            for i, c in enumerate(_list(raw.pop("contracts", []), "contracts")))
-        data["shocks"] = tuple(
-            _build(ShockConfig, _table(s, f"shocks[{i}]"), f"shocks[{i}]")
-            for i, s in enumerate(_list(raw.pop("shocks", []), "shocks")))
-        return _build(WorldConfig, {**raw, **data}, "")
-    except ScenarioError as exc:
+        for key, cls in ARRAYS.items():
+            data[key] = tuple(
+                _build(cls, _table(c, f"{key}[{i}]"), f"{key}[{i}]")
+                for i, c in enumerate(_list(raw.pop(key, []), key)))
+        _check_references(data)
+        world = _build(WorldConfig, {**raw, **data}, "", check=False)
+        _check_dates_and_sizes(world)
+        return world
+    except (ScenarioError, ValueError, TypeError) as exc:
         raise ScenarioError(f"{source}: {exc}") from None
-    except ValueError as exc:
-        raise ScenarioError(f"{source}: {exc}") from None
+
+
+def _site(name: str, body: Any, where: str) -> SiteConfig:
+    _check_keys(SiteConfig, _table(body, where), where)
+    return _build(SiteConfig, {**body, "name": name}, where, check=False)
+
+
+def _hint(word: str, options: Iterable[str]) -> str:
+    near = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.5)
+    return f"; did you mean {near[0]!r}?" if near else ""
 
 
 def _table(value: Any, where: str) -> dict[str, Any]:
@@ -219,23 +424,54 @@ def _build_terms(name: str, body: Any) -> ContractTerms:
         raise ScenarioError(f"{where}: {exc}") from None
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(ContractTerms)}
     _check_keys(ContractTerms, body, where)
-    return _build(ContractTerms, {**fields, **body}, where)
+    return _build(ContractTerms, {**fields, **body}, where, check=False)
 
 
 def _check_keys(cls: type, body: dict[str, Any], where: str) -> None:
-    valid = [f.name for f in dataclasses.fields(cls)]
+    valid = valid_keys(cls)
     for key in body:
+        path = f"{where}.{key}" if where else key
+        if key in HIDDEN.get(cls, ()) and key == "name":
+            raise ScenarioError(f"{path} = {body[key]!r}: the name is the table's key "
+                                f"({where}); remove this line")
         if key not in valid:
-            near = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
-            path = f"{where}.{key}" if where else key
-            raise ScenarioError(f"unknown key {path!r} = {body[key]!r}{hint} "
+            raise ScenarioError(f"unknown key {path!r} = {body[key]!r}{_hint(key, valid)} "
                                 f"(valid keys: {', '.join(valid)})")
 
 
-def _build(cls: type, body: dict[str, Any], where: str) -> Any:
-    """Construct ``cls`` from ``body`` after checking keys and value types."""
-    _check_keys(cls, body, where)
+_OWN_PREFIX = {Funding: "funding", PreloadedContract: "contracts", ShockConfig: "shocks",
+               ContractTerms: "ContractTerms", WorldConfig: "world"}
+
+
+def _relabel(msg: str, cls: type, where: str) -> str:
+    """Rewrite a config class's own key prefix (``sites.X``, ``contracts``) as the full path."""
+    own = f"sites.{where.rsplit('.', 1)[-1]}" if cls is SiteConfig else _OWN_PREFIX.get(cls)
+    if own and msg.startswith(own + "."):
+        rest = msg[len(own) + 1:]
+        return f"{where}.{rest}" if where else rest
+    if where and not msg.startswith(where):
+        return f"{where}: {msg}"
+    return msg
+
+
+def _choices() -> dict[tuple[type, str], list[str]]:
+    """String fields with a closed set of values, for suggestions."""
+    from market.config import SHOCK_KINDS, SITE_STATUSES
+
+    return {(ShockConfig, "kind"): list(SHOCK_KINDS), (SiteConfig, "status"): list(SITE_STATUSES),
+            (SiteConfig, "generation"): list(generations()),
+            (MarketConfig, "rule"): ["uniform", "pay_as_bid"]}
+
+
+def _build(cls: type, body: dict[str, Any], where: str, check: bool = True) -> Any:
+    """Construct ``cls`` from ``body`` after checking keys, value types and named choices."""
+    if check:
+        _check_keys(cls, body, where)
+    for (owner, key), options in _choices().items():
+        value = body.get(key)
+        if owner is cls and isinstance(value, str) and value not in options:
+            raise ScenarioError(f"{where}.{key} = {value!r}: must be one of {', '.join(options)}"
+                                f"{_hint(value, options)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in body.items():
@@ -243,10 +479,8 @@ def _build(cls: type, body: dict[str, Any], where: str) -> Any:
         kwargs[key] = _coerce(value, hints[key], path)
     try:
         return cls(**kwargs)
-    except ValueError as exc:
-        msg = str(exc)
-        raise ScenarioError(msg if msg.startswith(where.split(".")[0] or "~") else
-                            f"{where}: {msg}" if where else msg) from None
+    except (ValueError, TypeError) as exc:
+        raise ScenarioError(_relabel(str(exc), cls, where)) from None
 
 
 def _coerce(value: Any, hint: Any, path: str) -> Any:
@@ -254,13 +488,14 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
+        if type(None) in args and (value is None or value == NONE):
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(value, inner[0], path)
     if origin is typing.Literal:
         if value not in args:
-            raise ScenarioError(f"{path} = {value!r}: must be one of {', '.join(map(str, args))}")
+            raise ScenarioError(f"{path} = {value!r}: must be one of "
+                                f"{', '.join(map(str, args))}{_hint(str(value), map(str, args))}")
         return value
     if origin is tuple:
         if isinstance(value, tuple) and all(dataclasses.is_dataclass(v) for v in value):
@@ -275,6 +510,8 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
             raise ScenarioError(f"{path} = {value!r}: must be true or false")
         return value
     if hint is int:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScenarioError(f"{path} = {value!r}: must be an integer")
         return value
@@ -285,7 +522,392 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
             raise ScenarioError(f"{path} = {value!r}: must be finite")
         return float(value)
     if hint is str:
+        if isinstance(value, datetime.date):  # an unquoted TOML date: 2026-05-01
+            return value.isoformat()[:10]
         if not isinstance(value, str):
             raise ScenarioError(f"{path} = {value!r}: must be a string")
         return value
     return value
+
+
+def _check_references(data: dict[str, Any]) -> None:
+    """Names that point elsewhere (regions, labs, sellers, sites, generations, strategies)
+    must exist; the error suggests the nearest one."""
+    regions = [r.name for r in data["regions"]]
+    labs = [x.name for x in data["labs"]]
+    sellers = {s.name: s for s in data["sellers"]}
+    gens = list(generations())
+
+    def need(value: str, options: list[str], path: str, what: str) -> None:
+        if value not in options:
+            raise ScenarioError(f"{path} = {value!r}: unknown {what}{_hint(value, options)} "
+                                f"(known: {', '.join(options) or 'none'})")
+
+    for lab in data["labs"]:
+        need(lab.strategy, list(STRATEGIES), f"labs.{lab.name}.strategy", "strategy")
+    for s in data["sellers"]:
+        need(s.region, regions, f"sellers.{s.name}.region", "region")
+        need(s.strategy, list(STRATEGIES), f"sellers.{s.name}.strategy", "strategy")
+        for site in s.sites:
+            where = f"sellers.{s.name}.sites.{site.name}"
+            need(site.region, regions, f"{where}.region", "region")
+            need(site.generation, gens, f"{where}.generation", "GPU generation")
+    for i, c in enumerate(data["contracts"]):
+        need(c.buyer, labs, f"contracts[{i}].buyer", "lab")
+        need(c.seller, list(sellers), f"contracts[{i}].seller", "seller")
+        need(c.site, [x.name for x in sellers[c.seller].sites], f"contracts[{i}].site",
+             f"site of seller {c.seller}")
+    for i, sh in enumerate(data["shocks"]):
+        need(sh.seller, list(sellers), f"shocks[{i}].seller", "seller")
+
+
+def _check_dates_and_sizes(world: WorldConfig) -> None:
+    """Dates in order and sizes that fit: sites against their generation and the start,
+    funding in date order, contracts and shocks within the run and within their sites."""
+    start = world.start_month
+    gens = generations()
+    site_of: dict[str, tuple[str, SiteConfig]] = {}
+    for s in world.sellers:
+        for site in s.sites:
+            where = f"sellers.{s.name}.sites.{site.name}"
+            site_of[site.name] = (where, site)
+            online = month_index(site.online)
+            gen = gens[site.generation]
+            if site.status in ("online", "construction", "scheduled") and \
+                    online < gen.available_month:
+                raise ScenarioError(
+                    f"{where}.online = {site.online!r}: dates out of order: {site.generation} is "
+                    f"first available in {month_label(gen.available_month)}")
+            if site.status == "online" and online > start:
+                raise ScenarioError(
+                    f"{where}.online = {site.online!r}: dates out of order: after the start "
+                    f"{world.start!r}, but status = 'online' means online at the start (use "
+                    "status = 'construction' or 'scheduled')")
+            if site.status in ("construction", "scheduled") and online < start:
+                raise ScenarioError(
+                    f"{where}.online = {site.online!r}: dates out of order: before the start "
+                    f"{world.start!r}, but status = {site.status!r} means it is not online yet "
+                    "(use status = 'online' or a later month)")
+    for lab in world.labs:
+        prev = None
+        for i, f in enumerate(lab.funding):
+            m = month_index(f.month)
+            where = f"labs.{lab.name}.funding[{i}].month"
+            if m < start:
+                raise ScenarioError(f"{where} = {f.month!r}: dates out of order: before the "
+                                    f"start {world.start!r}, so it would never arrive")
+            if prev is not None and m <= prev:
+                raise ScenarioError(f"{where} = {f.month!r}: dates out of order: not after "
+                                    f"funding[{i - 1}] ({month_label(prev)}); list raises in "
+                                    "date order, one per month")
+            prev = m
+    for i, sh in enumerate(world.shocks):
+        if month_index(sh.month) < start:
+            raise ScenarioError(f"shocks[{i}].month = {sh.month!r}: dates out of order: before "
+                                f"the start {world.start!r}")
+    used: dict[str, float] = {}
+    for i, c in enumerate(world.contracts):
+        where, site = site_of[c.site]
+        gen = gens[site.generation]
+        capacity = site.mw * gen.h100e_per_mw
+        if month_index(c.start) < start:
+            raise ScenarioError(f"contracts[{i}].start = {c.start!r}: dates out of order: before "
+                                f"the start {world.start!r}")
+        if site.status not in ("online", "construction") or month_index(c.start) < month_index(
+                site.online):
+            raise ScenarioError(
+                f"contracts[{i}].start = {c.start!r}: dates out of order: site {c.site} "
+                f"({where}) is {site.status!r}, online {site.online!r}; a preloaded contract "
+                "starts on a built site once it is online")
+        if c.usd_per_month is not None and c.usd_per_month < 0:
+            raise ScenarioError(f"contracts[{i}].usd_per_month = {c.usd_per_month!r}: must be "
+                                ">= 0")
+        if c.mw > site.mw:
+            raise ScenarioError(f"contracts[{i}].mw = {c.mw!r}: more than site {c.site} has "
+                                f"({site.mw:g} MW, {where}.mw)")
+        used[c.site] = used.get(c.site, 0.0) + c.h100e
+        if used[c.site] > capacity * (1 + 1e-9):
+            raise ScenarioError(
+                f"contracts[{i}].h100e = {c.h100e!r}: contracts on site {c.site} total "
+                f"{used[c.site]:,.0f} H100e, more than it holds ({capacity:,.0f} H100e = "
+                f"{site.mw:g} MW x {gen.h100e_per_mw:g} H100e/MW of {site.generation})")
+
+
+# ----------------------------------------------------------------------------- comments
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    """One key of a resolved scenario: its value, the comment next to it, and who set it."""
+
+    path: str
+    """Key path, e.g. ``labs.frontier_a.growth_per_month`` or ``contracts[0].h100e``; a table's
+    own entry (its header comment) has a dict value."""
+    value: Any
+    comment: str
+    """The comment on (or directly above) the key in the file that set it; "" when none."""
+    origin: str
+    """The file that set the value (a path), or ``--set`` for a command-line override."""
+
+    @property
+    def tags(self) -> list[str]:
+        """The ``cal:`` tags cited in the comment."""
+        return cal_tags(self.comment)
+
+
+def cal_tags(text: str) -> list[str]:
+    """The CALIBRATION.md tags cited as ``cal:TAG`` in a text, in order, without duplicates."""
+    return list(dict.fromkeys(m.rstrip(".") for m in _CAL_RE.findall(text)))
+
+
+def _split_comment(line: str) -> tuple[str, str]:
+    """Split a TOML line into code and comment, ignoring ``#`` inside strings."""
+    quote = ""
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            return line[:i].rstrip(), line[i + 1:].strip()
+        i += 1
+    return line.rstrip(), ""
+
+
+def _key_parts(key: str) -> list[str]:
+    parts, buf, quote = [], "", ""
+    for ch in key.strip():
+        if quote:
+            if ch == quote:
+                quote = ""
+            else:
+                buf += ch
+        elif ch in "\"'":
+            quote = ch
+        elif ch == ".":
+            parts.append(buf.strip())
+            buf = ""
+        else:
+            buf += ch
+    parts.append(buf.strip())
+    return parts
+
+
+def _depth(code: str) -> int:
+    depth, quote = 0, ""
+    for ch in code:
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+    return depth
+
+
+def file_comments(text: str) -> dict[str, str]:
+    """Comments of a TOML text by key path: the comment at the end of a key's line (and of the
+    lines of a multi-line value) plus a comment block directly above it; table headers likewise.
+
+    The comment block that opens the file is stored under ``""``; separator comments (starting
+    with ``---``) and blocks followed by a blank line belong to no key.
+    """
+    out: dict[str, str] = {}
+    table: list[str] = []
+    counts: dict[str, int] = {}
+    pending: list[str] = []
+    lines = text.splitlines()
+    i = 0
+    opening = True
+    while i < len(lines):
+        stripped = lines[i].strip()
+        if not stripped:
+            if opening and pending:
+                out[""] = " ".join(pending)
+            opening = opening and not pending
+            pending = []
+            i += 1
+            continue
+        if stripped.startswith("#"):
+            body = stripped.lstrip("#").strip()
+            if body.startswith("---") or body.startswith("==="):
+                pending = []
+            else:
+                pending.append(body)
+            i += 1
+            continue
+        if opening and pending and i == len(pending):
+            out[""] = " ".join(pending)
+            pending = []
+        opening = False
+        code, comment = _split_comment(lines[i])
+        notes = [*pending, comment]
+        if code.startswith("[["):
+            name = ".".join(_key_parts(code.strip()[2:-2]))
+            index = counts.get(name, 0)
+            counts[name] = index + 1
+            table = [f"{name}[{index}]"]
+            out[table[0]] = " ".join(n for n in notes if n)
+        elif code.startswith("["):
+            table = [".".join(_key_parts(code.strip()[1:-1]))]
+            out[table[0]] = " ".join(n for n in notes if n)
+        elif "=" in code:
+            key, _, value = code.partition("=")
+            depth = _depth(value)
+            triple = value.count('"""') % 2 == 1 or value.count("'''") % 2 == 1
+            while (depth > 0 or triple) and i + 1 < len(lines):
+                i += 1
+                more, more_comment = _split_comment(lines[i])
+                if triple:
+                    triple = (more.count('"""') + more.count("'''")) % 2 == 0
+                    continue
+                depth += _depth(more)
+                notes.append(more_comment)
+            path = ".".join([*table, ".".join(_key_parts(key))])
+            out[path] = " ".join(n for n in notes if n)
+        pending = []
+        i += 1
+    return out
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any], top: bool = False) -> None:
+    if isinstance(value, dict):
+        if prefix:
+            out[prefix] = value
+        for k, v in value.items():
+            _flatten(v, f"{prefix}.{k}" if prefix else k, out, top=not prefix)
+    elif top and prefix in ARRAYS and isinstance(value, list) and value and all(
+            isinstance(v, dict) for v in value):
+        out[prefix] = value
+        for i, v in enumerate(value):
+            _flatten(v, f"{prefix}[{i}]", out)
+    else:
+        out[prefix] = value
+
+
+def parameters(name_or_path: str | Path = DEFAULT,
+               overrides: Iterable[str] = ()) -> list[Parameter]:
+    """Every key of a scenario (``extends`` resolved, overrides applied), in file order, with the
+    comment next to it in the file that set it (so inherited keys keep their parent's source).
+
+    Tables appear as entries of their own (value: the table) carrying their header comment.
+    """
+    chain = _chain(name_or_path)
+    raw, path = load_raw(name_or_path)
+    overrides = list(overrides)
+    for assignment in overrides:
+        try:
+            apply_override(raw, assignment)
+        except ScenarioError as exc:
+            raise ScenarioError(f"{path}: {exc}") from None
+    owner: dict[str, tuple[str, str]] = {}
+    for file, own in chain:
+        flat: dict[str, Any] = {}
+        _flatten({k: v for k, v in own.items() if k != "extends"}, "", flat)
+        comments = file_comments(file.read_text(encoding="utf-8"))
+        for key in ARRAYS:  # an array of tables replaces its parent's whole array
+            if key in own:
+                owner = {k: v for k, v in owner.items() if not k.startswith(f"{key}[")}
+        for key in flat:
+            owner[key] = (comments.get(key, ""), str(file))
+    for assignment in overrides:
+        key = _path(split_key(assignment.split("=", 1)[0]))
+        owner[key] = ("", "--set")
+    flat = {}
+    _flatten(raw, "", flat)
+    return [Parameter(k, v, *owner.get(k, ("", str(path)))) for k, v in flat.items()]
+
+
+def header_comment(name_or_path: str | Path) -> str:
+    """The comment block that opens a scenario file ("" if none)."""
+    path = _resolve(name_or_path)
+    return file_comments(path.read_text(encoding="utf-8")).get("", "")
+
+
+# ----------------------------------------------------------------------------- writing TOML
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def toml_value(value: Any) -> str:
+    """A value as TOML text (readable numbers: ``1_200_000``, ``15_000_000_000.0``)."""
+    if value is None:
+        return json.dumps(NONE)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value:_}" if abs(value) >= 10_000 else str(value)
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer() and 1e4 <= abs(value) < 1e18:
+            return f"{int(value):_}.0"
+        return repr(value) if math.isfinite(value) else ("nan" if value != value else
+                                                         ("inf" if value > 0 else "-inf"))
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (datetime.date, datetime.datetime, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {toml_value(v)}"
+                                for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def to_toml(params: Sequence[Parameter], header: Sequence[str] = (),
+            origin_of: typing.Callable[[Parameter], str] | None = None,
+            width: int = 44) -> str:
+    """Write parameters (as returned by :func:`parameters`) back as a TOML document, each key
+    followed by its comment; ``origin_of`` may add a note on where a value came from."""
+    lines = [f"# {h}" if h else "#" for h in header]
+    by_path = {p.path: p for p in params}
+    raw: dict[str, Any] = {}
+    for p in params:
+        if "." not in p.path and "[" not in p.path:
+            raw[p.path] = p.value
+
+    def note(p: Parameter | None) -> str:
+        if p is None:
+            return ""
+        extra = origin_of(p) if origin_of and not isinstance(p.value, dict) else ""
+        return " ".join(t for t in (extra, p.comment) if t)
+
+    def emit_table(prefix: str, table: dict[str, Any], header_line: str | None) -> None:
+        n = note(by_path.get(prefix))
+        own_keys = any(not isinstance(v, dict) for v in table.values())
+        if header_line is not None and (own_keys or n or not table):
+            if lines:
+                lines.append("")
+            lines.append(f"{header_line}{'  # ' + n if n else ''}")
+        subtables = []
+        for key, value in table.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if isinstance(value, dict):
+                subtables.append((key, value))
+                continue
+            if not prefix and key in ARRAYS and value and all(isinstance(v, dict) for v in value):
+                continue
+            text = f"{_toml_key(key)} = {toml_value(value)}"
+            n = note(by_path.get(path))
+            lines.append(f"{text:<{width}}  # {n}" if n else text)
+        for key, value in subtables:
+            path = f"{prefix}.{_toml_key(key)}" if prefix else _toml_key(key)
+            emit_table(f"{prefix}.{key}" if prefix else key, value, f"[{path}]")
+        if not prefix:
+            for key in ARRAYS:
+                items = table.get(key)
+                if isinstance(items, list) and items and all(isinstance(v, dict) for v in items):
+                    for i, item in enumerate(items):
+                        emit_table(f"{key}[{i}]", item, f"[[{key}]]")
+
+    emit_table("", raw, None)
+    return "\n".join(lines) + "\n"

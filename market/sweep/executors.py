@@ -21,6 +21,9 @@ Task = dict[str, Any]
 OnResult = Callable[[Task, dict[str, Any]], None]
 PRELOAD = ["market.sweep.worker"]
 """Imported once by the fork server, so each worker starts without importing the model."""
+SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""Worker processes run one simulation each: nested BLAS thread pools would only oversubscribe
+the cores (Dask's nanny sets the same for its workers). Values already set are kept."""
 MAX_ATTEMPTS_AFTER_CRASH = 2
 """A run in flight when a worker process dies is retried; after this many deaths it is failed."""
 
@@ -49,6 +52,7 @@ def run_local(tasks: Sequence[Task], on_result: OnResult, workers: int,
     """
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
+    _start_forkserver()
     queue = deque(tasks)
     attempts: dict[str, int] = {}
     window = 2 * workers
@@ -75,6 +79,19 @@ def run_local(tasks: Sequence[Task], on_result: OnResult, workers: int,
                     break
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_forkserver() -> None:
+    """Start the fork server (once per process) with single-threaded numerical libraries."""
+    from multiprocessing import forkserver
+
+    added = {k: v for k, v in SINGLE_THREADED.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        forkserver.ensure_running()
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 def _crashed(task: Task, attempts: dict[str, int], queue: deque, on_result: OnResult) -> None:
@@ -105,7 +122,7 @@ def run_dask(tasks: Sequence[Task], on_result: OnResult, scheduler: str,
         threads = sum(client.nthreads().values())
         window = max(16, 4 * threads)
         meta: dict[str, Task] = {}
-        pending = as_completed()
+        pending = as_completed(loop=client.loop)
 
         def submit() -> None:
             task = queue.popleft()

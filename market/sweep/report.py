@@ -71,8 +71,6 @@ def _factors(frame: pd.DataFrame, plan: Plan) -> dict[str, tuple[pd.Series, pd.S
     out = {}
     for p in plan.study.parameters:
         x = frame[p.path]
-        if plan.param_types[p.path] == "json":
-            x = x.map(lambda v: v)  # already JSON text
         levels = _levels(x, len(frame), p.range is not None)
         order = x if plan.param_types[p.path] in ("int64", "float64", "bool") else x.rank(
             method="dense")
@@ -109,22 +107,22 @@ def effects(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=["metric", "unit", "parameter", "low", "high",
                                       "mean_at_low", "mean_at_high", "effect", "study_mean",
                                       "n_low", "n_high"])
-    if len(out):
-        out["abs_effect"] = out["effect"].abs()
-        out = out.sort_values(["metric", "abs_effect"], ascending=[True, False],
-                              key=lambda c: c.map({m: i for i, m in enumerate(plan.metrics)})
-                              if c.name == "metric" else c).drop(columns="abs_effect")
-    return out.reset_index(drop=True)
+    rank = out["metric"].map({m: i for i, m in enumerate(plan.metrics)})
+    out = out.assign(_rank=rank, _abs=out["effect"].abs()).sort_values(
+        ["_rank", "_abs"], ascending=[True, False], kind="stable")
+    return out.drop(columns=["_rank", "_abs"]).reset_index(drop=True)
 
 
 def _span(values: pd.Series) -> str:
     """A level as text: the value, or 'lo..hi' for a bin of a range."""
     vals = values.unique()
-    if len(vals) == 1:
-        v = vals[0]
-        return json.dumps(v.item() if hasattr(v, "item") else v) if not isinstance(
-            v, str) else v
-    return f"{float(np.min(vals)):.4g}..{float(np.max(vals)):.4g}"
+    if len(vals) > 1:
+        return f"{float(np.min(vals)):.4g}..{float(np.max(vals)):.4g}"
+    v = vals[0]
+    v = v.item() if hasattr(v, "item") else v
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return v if isinstance(v, str) else json.dumps(v)
 
 
 def sensitivity(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
@@ -161,6 +159,7 @@ def tornado(table: pd.DataFrame, plan: Plan, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     metrics = [m for m in plan.metrics if (table["metric"] == m).any()]
     n = max(1, len(metrics))
@@ -180,15 +179,18 @@ def tornado(table: pd.DataFrame, plan: Plan, path: Path) -> None:
         ax.barh(yy, lo, color="tab:blue", label="parameter at its lowest level")
         ax.barh(yy, hi, color="tab:orange", alpha=0.8, label="parameter at its highest level")
         ax.axvline(0, color="black", lw=0.8)
+        ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.set_yticks(yy, [f"{p}\n[{a} .. {b}]" for p, a, b in
                            zip(t["parameter"], t["low"], t["high"], strict=True)], fontsize=7)
         ax.set_xlabel(f"change from study mean ({mean:.4g}), {t['unit'].iloc[0]}")
         ax.set_ylabel("parameter [low .. high]")
         ax.set_title(metric, fontsize=9)
-        ax.legend(fontsize=7, loc="best")
-    fig.suptitle(f"Study {plan.study.name}: effect of each parameter on each metric "
-                 f"(means over other parameters and {len(plan.study.seeds)} seeds)", fontsize=10)
-    fig.tight_layout()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", fontsize=8, ncols=2)
+    fig.suptitle(f"Study {plan.study.name}: effect of each parameter on each metric\n"
+                 f"(means over the other parameters and {len(plan.study.seeds)} seeds)",
+                 fontsize=10, x=0.02, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=90)
     plt.close(fig)
 

@@ -13,13 +13,13 @@ gets its own model (``Page`` memoizes it per session).
 
 from __future__ import annotations
 
+import html
 import inspect
 import zlib
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import solara
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
@@ -38,7 +38,7 @@ ALL_TEMPLATES = "all term templates"
 RULE_TEMPLATES = tuple(name for name in TEMPLATES if name != "spot")
 NO_EXIT = "no early exit"
 NOTICE_CHOICES = (NO_EXIT, "0", "30", "60", "90", "180", "365")
-ORBITAL_SELLER = "orbital"
+ORBITAL_SITE = "orbital_from_controls"
 SELLER_KINDS = ("owner", "hyperscaler", "neocloud")
 KIND_COLOURS = {"owner": "darkorange", "hyperscaler": "steelblue", "neocloud": "seagreen"}
 LAB_COLOURS = ("crimson", "royalblue", "darkgoldenrod", "mediumpurple", "teal", "slategray",
@@ -89,7 +89,8 @@ def world_from_controls(
     defaults are the Colossus lease's own. Permit delays and opposition probabilities of every
     region are scaled. Shock and arrival months count from the scenario's first month (1 = the
     first month; 0 = none). A recall shock acts for every owner of the scenario; orbital supply
-    is a scheduled site of a new seller that sells spot capacity.
+    is a scheduled site of the scenario's first owner (as in ``orbital-2028``), of the newest GPU
+    generation at its arrival, outside the grid and GPU supply caps.
     """
     raw, path = load_raw(scenario_name)
     notes: list[str] = []
@@ -134,17 +135,17 @@ def world_from_controls(
             notes.append(f"seller exit: no seller {exit_shock_seller!r} in {scenario_name}")
     raw["shocks"] = shocks
     if orbital_month > 0:
-        regions = list(raw.get("regions", {})) or ["us-south"]
-        arrival = label(orbital_month)
-        sellers[ORBITAL_SELLER] = {
-            "kind": "neocloud", "cash_usd": 1e9, "markup": 0.1, "lease_template": "spot",
-            "capex_budget_usd_per_year": 0.0, "region": regions[0],
-            "sites": {"orbital_1": {
-                "mw": float(orbital_mw), "region": regions[0], "status": "scheduled",
-                "online": arrival, "arrival_probability": float(orbital_probability),
-                "generation": newest_generation(first + int(orbital_month) - 1).name}},
-        }
-        raw["sellers"] = sellers
+        # like the orbital-2028 scenario: an owner's scheduled site, outside the grid caps
+        owners = [n for n, s in sellers.items() if s.get("kind") == "owner"]
+        if owners:
+            owner = sellers[owners[0]]
+            region = owner.get("region") or next(iter(raw.get("regions", {})), "us-south")
+            owner.setdefault("sites", {})[ORBITAL_SITE] = {
+                "mw": float(orbital_mw), "region": region, "status": "scheduled",
+                "online": label(orbital_month), "arrival_probability": float(orbital_probability),
+                "generation": newest_generation(first + int(orbital_month) - 1).name}
+        else:
+            notes.append("orbital supply: this scenario has no owner to bring it online")
     return build_world(raw, str(path)), notes
 
 
@@ -400,8 +401,7 @@ def capacity_spec(history: History) -> dict:
             "resolve": {"scale": {"y": "independent"}}}
 
 
-def demand_spec(history: History) -> dict:
-    """Per lab: share of demand served (%) and unmet demand (H100e), two panels."""
+def _lab_encoding(history: History) -> tuple[dict, list[dict]]:
     labs = history.lab_names
     colour = {"field": "lab", "type": "nominal", "title": None,
               "scale": {"domain": labs, "range": [LAB_COLOURS[i % len(LAB_COLOURS)]
@@ -412,25 +412,30 @@ def demand_spec(history: History) -> dict:
                {"field": "served_h100e", "title": "served H100e", "format": ",.0f"},
                {"field": "unmet_h100e", "title": "unmet H100e", "format": ",.0f"},
                {"field": "served_pct", "title": "served %", "format": ".1f"}]
-    base = _base("Served versus unmet demand by lab", history.lab_rows)
-    base.pop("height")
-    return {**base,
-            "vconcat": [
-                {"width": "container", "height": CHART_HEIGHT // 2 - 10,
-                 "mark": {"type": "line"},
-                 "encoding": {"x": {**_month_axis(), "axis": {
-                     **_month_axis()["axis"], "title": None, "labels": False}},
-                              "y": {"field": "served_pct", "type": "quantitative",
-                                    "axis": {"title": "Served (% of demand)"},
-                                    "scale": {"domain": [0, 100]}},
-                              "color": colour, "tooltip": tooltip}},
-                {"width": "container", "height": CHART_HEIGHT // 2 - 10,
-                 "mark": {"type": "area", "opacity": 0.8},
-                 "encoding": {"x": _month_axis(),
-                              "y": {"field": "unmet_h100e", "type": "quantitative",
-                                    "stack": "zero", "axis": {"title": "Unmet (H100e)",
-                                                              "format": "~s"}},
-                              "color": colour, "tooltip": tooltip}}]}
+    return colour, tooltip
+
+
+def served_spec(history: History) -> dict:
+    """Per lab: share of its demand served (%)."""
+    colour, tooltip = _lab_encoding(history)
+    return {**_base("Served share of demand by lab (%)", history.lab_rows),
+            "height": CHART_HEIGHT // 2, "mark": {"type": "line"},
+            "encoding": {"x": _month_axis(),
+                         "y": {"field": "served_pct", "type": "quantitative",
+                               "axis": {"title": "Served (% of demand)"},
+                               "scale": {"domain": [0, 100]}},
+                         "color": {**colour, "legend": None}, "tooltip": tooltip}}
+
+
+def unmet_spec(history: History) -> dict:
+    """Per lab: unmet demand (H100e), stacked."""
+    colour, tooltip = _lab_encoding(history)
+    return {**_base("Unmet demand by lab (H100e)", history.lab_rows),
+            "height": CHART_HEIGHT // 2, "mark": {"type": "area", "opacity": 0.8},
+            "encoding": {"x": _month_axis(),
+                         "y": {"field": "unmet_h100e", "type": "quantitative", "stack": "zero",
+                               "axis": {"title": "Unmet (H100e)", "format": "~s"}},
+                         "color": colour, "tooltip": tooltip}}
 
 
 def events_spec(history: History) -> dict:
@@ -449,30 +454,37 @@ def events_spec(history: History) -> dict:
                             {"field": "example"}]}}
 
 
-def live_contracts(model: ComputeMarket, limit: int = 200) -> pd.DataFrame:
-    """Contracts live in the last simulated month, largest first (at most ``limit`` rows)."""
+def _labels(months: np.ndarray) -> np.ndarray:
+    return np.asarray(month_label(np.asarray(months, dtype=np.int64)), dtype=object).reshape(-1)
+
+
+LIVE_COLUMNS = ("buyer", "seller", "template", "H100e", "$/H100e-hour", "start", "end",
+                "recall", "notice")
+
+
+def live_contracts(model: ComputeMarket, limit: int = 200) -> dict[str, list]:
+    """Contracts live in the last simulated month, largest first (at most ``limit``), as
+    columns of ``LIVE_COLUMNS``."""
     month = model.month - 1
     book = model.book
-    columns = ["buyer", "seller", "template", "H100e", "$/H100e-hour", "start", "end",
-               "recall", "notice"]
     if len(book) == 0 or month < model.start_month:
-        return pd.DataFrame(columns=columns)
+        return {c: [] for c in LIVE_COLUMNS}
     ids = np.flatnonzero(book.live(month))
     ids = ids[np.argsort(-book.h100e[ids], kind="stable")][:limit]
     names = [p.name for p in model.parties]
     templates = book.template_names
     notice = book.notice_month[ids]
-    return pd.DataFrame({
+    return {
         "buyer": [names[i] for i in book.buyer[ids]],
         "seller": [names[i] for i in book.seller[ids]],
         "template": [templates[i] for i in book.template[ids]],
-        "H100e": np.round(book.h100e[ids]).astype(int),
-        "$/H100e-hour": np.round(book.usd_per_h100e_month[ids] / HOURS_PER_MONTH, 2),
-        "start": [month_label(int(m)) for m in book.start_month[ids]],
-        "end": [month_label(int(m)) for m in book.ended_month[ids]],
+        "H100e": [f"{q:,.0f}" for q in book.h100e[ids]],
+        "$/H100e-hour": [f"{p / HOURS_PER_MONTH:.2f}" for p in book.usd_per_h100e_month[ids]],
+        "start": list(_labels(book.start_month[ids])),
+        "end": list(_labels(book.ended_month[ids])),
         "recall": ["yes" if r else "no" for r in book.has_recall[ids]],
-        "notice": [month_label(int(m)) if m >= 0 else "" for m in notice],
-    }, columns=columns)
+        "notice": list(np.where(notice >= 0, _labels(np.maximum(notice, 0)), "")),
+    }
 
 
 def metrics(model: VizMarket) -> dict[str, str]:
@@ -516,61 +528,120 @@ def month_readout(model: VizMarket) -> str:
     return f"{month_label(model.month - 1)} (month {model.months_done} of {total})"
 
 
+def cards_html(model: VizMarket) -> str:
+    """The month readout and the metric cards as one HTML fragment (one widget to update)."""
+    cards = "".join(
+        f'<div class="metric-card" style="border:1px solid lightgray;border-radius:6px;'
+        f'padding:6px 10px;background:whitesmoke"><div style="font-size:12px;color:dimgray">'
+        f'{html.escape(name)}</div><div class="metric-value" style="font-size:17px;'
+        f'font-weight:600">{html.escape(value)}</div></div>'
+        for name, value in metrics(model).items())
+    notes = "".join(f'<div style="color:darkorange">{html.escape(n)}</div>' for n in model.notes)
+    return (f'<div class="month-readout" style="font-size:20px;font-weight:600;'
+            f'margin-bottom:8px">Month: {html.escape(month_readout(model))}</div>'
+            f'<div style="display:grid;gap:8px;grid-template-columns:'
+            f'repeat(auto-fill,minmax(170px,1fr))">{cards}</div>{notes}')
+
+
+def table_html(columns: dict[str, list]) -> str:
+    """A plain HTML table of equal-length columns (it scrolls inside its card)."""
+    head = "".join(f'<th style="text-align:left;padding:2px 8px;position:sticky;top:0;'
+                   f'background:white">{html.escape(str(c))}</th>' for c in columns)
+    rows = zip(*columns.values(), strict=True)
+    body = "".join("<tr>" + "".join(f'<td style="padding:1px 8px">{html.escape(str(v))}</td>'
+                                    for v in row) + "</tr>" for row in rows)
+    return (f'<table class="live-contracts" style="border-collapse:collapse;font-size:12px">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def waiting_spec(title: str) -> dict:
+    """What a chart shows before the first step."""
+    return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "title": title,
+            "width": "container", "height": 40,
+            "data": {"values": [{"text": "press Step or \u25b6 to run the market"}]},
+            "mark": {"type": "text", "fontSize": 13, "color": "gray"},
+            "encoding": {"text": {"field": "text", "type": "nominal"}}}
+
+_CARD = {"border": "1px solid lightgray", "border-radius": "6px", "padding": "6px",
+         "min-width": "0", "background": "white"}
+
+
 @solara.component
-def StatusCards(model: VizMarket):
-    """The calendar month and the key metric cards."""
-    update_counter.get()
-    with solara.Column(style={"padding": "8px"}):
-        solara.Markdown(f"### Month: {month_readout(model)}", style={"margin": "0"})
-        with solara.Div(style={"display": "grid", "gap": "8px",
-                               "grid-template-columns": "repeat(auto-fill, minmax(170px, 1fr))"}):
-            for name, value in metrics(model).items():
-                with solara.Div(classes=["metric-card"], style={
-                        "border": "1px solid lightgray", "border-radius": "6px",
-                        "padding": "6px 10px", "background": "whitesmoke"}):
-                    solara.Text(name, style={"font-size": "12px", "color": "dimgray"})
-                    solara.Div(children=[value], style={"font-size": "17px",
-                                                        "font-weight": "600"})
-        for note in model.notes:
-            solara.Warning(note, dense=True)
-
-
-def _chart(spec_of):
-    @solara.component
-    def Chart(model: VizMarket):
-        update_counter.get()
-        solara.widgets.VegaLite.element(spec=spec_of(model.history))
-
-    Chart.__name__ = spec_of.__name__.replace("_spec", "").title() + "Chart"
-    return Chart
-
-
-PriceChart = _chart(price_spec)
-CapacityChart = _chart(capacity_spec)
-DemandChart = _chart(demand_spec)
-EventsChart = _chart(events_spec)
+def StatusCards(model: VizMarket, count: int):
+    """The calendar month and the key metric cards (one HTML widget, rebuilt once a step)."""
+    fragment = solara.use_memo(lambda: cards_html(model), [count, model])
+    solara.HTML(tag="div", unsafe_innerHTML=fragment, classes=["status-cards"])
 
 
 @solara.component
-def ContractsTable(model: VizMarket):
+def VegaView(model: VizMarket, spec_of, count: int):
+    """A Vega-Lite chart of ``spec_of(model.history)``. The spec goes to the widget in an
+    effect, once a step; the element never names it, so the data does not pass through the
+    element tree (a re-render neither walks the growing data nor resets the widget's spec)."""
+    element = solara.widgets.VegaLite.element()
+
+    def push():
+        spec = spec_of(model.history)
+        if not model.history.months:
+            spec = waiting_spec(spec.get("title", ""))
+        solara.get_widget(element).spec = spec
+
+    solara.use_effect(push, [count, model, spec_of])
+    return element
+
+
+def _table_fragment(model: VizMarket) -> tuple[int, str]:
+    columns = live_contracts(model)
+    return len(columns["buyer"]), table_html(columns)
+
+
+@solara.component
+def ContractsTable(model: VizMarket, count: int):
     """Contracts live in the last simulated month."""
-    update_counter.get()
-    df = live_contracts(model)
-    with solara.Column(style={"padding": "8px"}):
-        solara.Text(f"Live contracts ({len(df)} shown; H100e, $/H100e-hour, months YYYY-MM)",
-                    style={"font-weight": "600"})
-        solara.DataFrame(df, items_per_page=8)
+    n, fragment = solara.use_memo(lambda: _table_fragment(model), [count, model])
+    solara.Text(f"Live contracts: {n} (H100e; $/H100e-hour; months YYYY-MM)",
+                style={"font-weight": "600"})
+    solara.HTML(tag="div", unsafe_innerHTML=fragment,
+                style={"max-height": f"{CHART_HEIGHT + 60}px", "overflow-y": "auto"})
 
 
-COMPONENTS = [StatusCards, PriceChart, CapacityChart, DemandChart, EventsChart, ContractsTable]
+@solara.component
+def Dashboard(model: VizMarket):
+    """The market views. The only component that listens to Mesa's step counter: the views
+    below get the count as a prop, so a step costs one render pass, whatever the number of
+    views (one listener per view would cost one pass each)."""
+    count = update_counter.get()
+    grid = {"display": "grid", "gap": "12px", "width": "100%",
+            "grid-template-columns": "repeat(auto-fit, minmax(480px, 1fr))"}
+    with solara.Column(style={"padding": "4px 12px", "width": "100%"}, gap="12px"):
+        StatusCards(model, count)
+        with solara.Div(style=grid):
+            with solara.Div(style=_CARD, classes=["view-prices"]):
+                VegaView(model, price_spec, count)
+            with solara.Div(style=_CARD, classes=["view-capacity"]):
+                VegaView(model, capacity_spec, count)
+            with solara.Div(style=_CARD, classes=["view-demand"]):
+                VegaView(model, served_spec, count)
+                VegaView(model, unmet_spec, count)
+            with solara.Div(style=_CARD, classes=["view-events"]):
+                VegaView(model, events_spec, count)
+        with solara.Div(style=_CARD, classes=["view-contracts"]):
+            ContractsTable(model, count)
 
 
 @solara.component
 def Page():
-    """The app: one model per browser session, Mesa's sidebar, the market views."""
-    model = solara.use_memo(VizMarket, [])
-    SolaraViz(model, components=COMPONENTS, model_params=MODEL_PARAMS,
-              name="compute-market: the market for AI compute", play_interval=50)
+    """The app: Mesa's ``SolaraViz`` for the app bar and the sidebar (step, play, pause, reset,
+    the controls), and the market views beside it. One model per browser session: the
+    reactive model is created here, per session, and Mesa's Reset replaces its value."""
+    first = solara.use_memo(VizMarket, [])
+    model = solara.use_reactive(first)
+    with solara.Column(style={"width": "100%"}, gap="0px"):
+        # components=[]: Mesa's draggable grid gives every view half the width and one render
+        # pass per view and step; Dashboard lays the views out itself
+        SolaraViz(model, components=[], model_params=MODEL_PARAMS,
+                  name="compute-market: the market for AI compute", play_interval=50)
+        Dashboard(model.value)
 
 
 page = Page

@@ -1,0 +1,5 @@
+"""``python -m market``: the ``compute-market`` command."""
+
+from market.cli import main
+
+raise SystemExit(main())

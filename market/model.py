@@ -40,6 +40,7 @@ from market.book import END_REASONS, ContractBook
 from market.calendar import month_index, month_start
 from market.clearing import clear
 from market.config import WorldConfig
+from market.terms import ContractTerms
 from market.hardware import (
     HOURS_PER_MONTH,
     capital_usd_per_h100e_month,
@@ -628,11 +629,16 @@ class ComputeMarket(mesa.Model):
         self.book.sign(buyer, seller, site, h100e, start_month=start, terms=terms,
                        usd_per_h100e_month=price, mw=mw, signed_month=self.month,
                        site_capacity_h100e=self.sites.online_h100e() if check else None)
-        terms = terms if isinstance(terms, list) else [terms] * len(buyer)
-        for b, s, q, p, t in zip(buyer, seller, h100e, price, terms, strict=True):
-            self._event("contract_signed", self.parties[b].name,
-                        counterparty=self.parties[s].name, h100e=float(q),
-                        detail=f"{t.name} {t.tenor_months}m at ${p:,.0f}/H100e-month")
+        # one event per buyer and month (the contracts table holds each contract)
+        buyers, first, count = np.unique(buyer, return_index=True, return_counts=True)
+        volume = np.bincount(np.searchsorted(buyers, buyer), weights=h100e)
+        spend = np.bincount(np.searchsorted(buyers, buyer), weights=h100e * price)
+        for b, i, c, q, usd in zip(buyers, first, count, volume, spend, strict=True):
+            name = terms.name if isinstance(terms, ContractTerms) else terms[i].name
+            self._event("contracts_signed", self.parties[b].name,
+                        counterparty=self.parties[seller[i]].name if c == 1 else f"{c} sellers",
+                        h100e=float(q), detail=f"{name}: {c} contract(s) at "
+                        f"${usd / q:,.0f}/H100e-month on average")
 
     # 6 ------------------------------------------------------------------
     def _settle(self) -> None:
@@ -674,6 +680,10 @@ class ComputeMarket(mesa.Model):
         unmet_inference = np.maximum(state["inference_h100e"] - state["served_h100e"], 0.0)
         state["inference_h100e"] = next_inference_need(
             state["inference_h100e"], unmet_inference, self._lab_growth(), param["churn"])
+        committed_out = self.book.committed_h100e(m, by="seller", n=n)
+        self._own_need_now = self.own_need.copy()
+        self._own_used = np.minimum(self._own_need_now, np.maximum(
+            self.online_by_party - committed_out - self._spot_sold, 0.0))
         self._grow_own_need()
 
     def _grow_own_need(self) -> None:
@@ -779,8 +789,7 @@ class ComputeMarket(mesa.Model):
         labs, sellers = self.labs, self.sellers
         committed_out = self.book.committed_h100e(m, by="seller", n=n)
         committed_in = self.book.committed_h100e(m, by="buyer", n=n)
-        own_need = self._reserves(margin=False)
-        own_used = np.minimum(own_need, np.maximum(self.online_by_party - committed_out, 0.0))
+        own_need, own_used = self._own_need_now, self._own_used
         served = np.array([lab.served_h100e for lab in labs] + [0.0] * len(sellers))
         unmet = np.array([lab.unmet_h100e for lab in labs] + [0.0] * len(sellers))
         is_lab = np.arange(n) < len(labs)

@@ -6,8 +6,10 @@ trying ``--scheduler`` without a real cluster)::
 
 The scheduler and each worker (``--nworkers 1 --nthreads 1``, no dashboard) are started with
 ``python -m distributed.cli.dask_{scheduler,worker}`` in their own process groups, bound to
-127.0.0.1; the scheduler picks a free port and writes its address to a scheduler file. On exit
-every process group is terminated (SIGTERM, then SIGKILL after a grace period).
+127.0.0.1; the scheduler picks a free port and writes its address to a scheduler file. Workers
+import ``market.sweep.worker`` when they start (``--preload``; the same flag serves a real
+cluster), so the first run of a study does not pay for importing the model. On exit every process
+group is terminated (SIGTERM, then SIGKILL after a grace period).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -26,8 +29,10 @@ class LoopbackCluster:
     """A Dask scheduler and ``n_workers`` single-threaded workers on 127.0.0.1."""
 
     def __init__(self, n_workers: int = 2, timeout_s: float = 60.0,
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable,
+                 preload: Sequence[str] = ("market.sweep.worker",)) -> None:
         self.n_workers = n_workers
+        self.preload = list(preload)
         self.timeout_s = timeout_s
         self.python = python
         self.procs: list[subprocess.Popen] = []
@@ -87,7 +92,8 @@ class LoopbackCluster:
             self._spawn(f"worker-{i}", [
                 "distributed.cli.dask_worker", self.address, "--host", "127.0.0.1",
                 "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
-                "--name", f"worker-{i}", "--local-directory", str(self.dir / f"w{i}")])
+                "--name", f"worker-{i}", "--local-directory", str(self.dir / f"w{i}"),
+                *[arg for module in self.preload for arg in ("--preload", module)]])
         self.wait_for_workers(deadline)
 
     def wait_for_workers(self, deadline: float) -> None:

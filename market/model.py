@@ -307,13 +307,19 @@ class ComputeMarket(mesa.Model):
 
     # 2 ------------------------------------------------------------------
     def _expire(self) -> None:
+        """End contracts whose end month has come; early ends become events (expiries are in
+        the contracts table)."""
         ended = self.book.expire(self.month)
-        if len(ended):
-            for cid in ended:
-                reason = END_REASONS[self.book.end_reason[cid]]
-                self._event(f"contract_ended_{reason}", self.parties[self.book.buyer[cid]].name,
-                            counterparty=self.parties[self.book.seller[cid]].name,
-                            contract=int(cid), h100e=float(self.book.h100e[cid]))
+        if not len(ended):
+            return
+        b = self.book
+        reason = b.end_reason[ended]
+        early = ended[reason != END_REASONS.index("expired")]
+        for cid, code, buyer, seller, h100e in zip(early, b.end_reason[early], b.buyer[early],
+                                                   b.seller[early], b.h100e[early], strict=True):
+            self._event(f"contract_ended_{END_REASONS[code]}", self.parties[buyer].name,
+                        counterparty=self.parties[seller].name, contract=int(cid),
+                        h100e=float(h100e))
 
     # 3 ------------------------------------------------------------------
     def _decide_notices(self) -> None:
@@ -381,24 +387,29 @@ class ComputeMarket(mesa.Model):
                              & (b.notice_month[: len(b)] < 0))
         if ids.size:
             exit_ids = ids[owner.wants_to_exit(b.usd_per_h100e_month[ids], self.spot_index)]
-            self._notice(exit_ids, "seller", owner.name, "opportunism")
+            self._notice(exit_ids, "seller", "opportunism")
 
     def _seller_exit(self, seller: Seller) -> None:
         b = self.book
         ids = np.flatnonzero((b.live(self.month) | (b.start_month > self.month))
                              & (b.seller[: len(b)] == seller.party)
                              & (b.notice_month[: len(b)] < 0))
-        self._notice(ids, "seller", seller.name, "seller_exit_shock")
+        self._notice(ids, "seller", "seller_exit_shock")
 
-    def _notice(self, ids: np.ndarray, by: str, who: str, reason: str) -> None:
+    def _notice(self, ids: np.ndarray, by: str, reason: str) -> None:
+        """Give notice on ``ids`` (by "buyer" or "seller"); accepted ones become events."""
         if not ids.size:
             return
         result = self.book.give_notice(ids, by=by, month=self.month)
         self._apply(result.transfers)
-        for cid in result.ids[result.accepted]:
-            other = self.book.seller[cid] if by == "buyer" else self.book.buyer[cid]
-            self._event(f"{by}_notice", who, counterparty=self.parties[other].name,
-                        contract=int(cid), h100e=float(self.book.h100e[cid]), detail=reason)
+        b = self.book
+        done = result.ids[result.accepted]
+        who, other = (b.buyer[done], b.seller[done]) if by == "buyer" else (b.seller[done],
+                                                                            b.buyer[done])
+        for cid, w, o, h100e in zip(done, who, other, b.h100e[done], strict=True):
+            self._event(f"{by}_notice", self.parties[w].name,
+                        counterparty=self.parties[o].name, contract=int(cid),
+                        h100e=float(h100e), detail=reason)
 
     def _lab_exits(self) -> None:
         """Buyers exit contracts priced above spot x (1 + exit premium) for too long, or their
@@ -426,10 +437,7 @@ class ComputeMarket(mesa.Model):
             mine = np.flatnonzero(candidates & (b.buyer == lab_pos))
             if mine.size:
                 exits[mine[np.argmax(b.usd_per_h100e_month[mine])]] = True
-        ids = np.flatnonzero(exits)
-        for lab_pos in np.unique(b.buyer[ids]):
-            self._notice(ids[b.buyer[ids] == lab_pos], "buyer", self.labs[lab_pos].name,
-                         "price_or_runway")
+        self._notice(np.flatnonzero(exits), "buyer", "price_or_runway")
 
     def _committed_usd_by_party(self) -> np.ndarray:
         """Full monthly fees of each buyer's live contracts this month."""
@@ -790,8 +798,12 @@ class ComputeMarket(mesa.Model):
         committed_out = self.book.committed_h100e(m, by="seller", n=n)
         committed_in = self.book.committed_h100e(m, by="buyer", n=n)
         own_need, own_used = self._own_need_now, self._own_used
-        served = np.array([lab.served_h100e for lab in labs] + [0.0] * len(sellers))
-        unmet = np.array([lab.unmet_h100e for lab in labs] + [0.0] * len(sellers))
+
+        def pad(lab_values: np.ndarray) -> np.ndarray:
+            return np.concatenate([lab_values, np.zeros(len(sellers))])
+
+        served = pad(self.lab_state["served_h100e"])
+        unmet = pad(self.lab_state["unmet_h100e"])
         is_lab = np.arange(n) < len(labs)
         self._agent_cols.append({
             "month": np.full(n, m),
@@ -801,10 +813,10 @@ class ComputeMarket(mesa.Model):
             "used_h100e": np.where(is_lab, served, committed_out + self._spot_sold + own_used),
             "demand_h100e": np.where(is_lab, served + unmet, own_need),
             "unmet_h100e": np.where(is_lab, unmet, own_need - own_used),
-            "revenue_usd": np.array([p.revenue_usd for p in self.parties]),
-            "cost_usd": np.where(is_lab, self._paid,
-                                 np.array([0.0] * len(labs) + [s.cost_usd for s in sellers])),
-            "value_usd": np.array([lab.value_usd for lab in labs] + [0.0] * len(sellers)),
+            "revenue_usd": np.where(is_lab, pad(self.lab_state["revenue_usd"]),
+                                    self.seller_revenue),
+            "cost_usd": np.where(is_lab, self._paid, self.seller_cost),
+            "value_usd": pad(self.lab_state["value_usd"]),
             "cash_usd": self.cash.copy(),
             "defaulted": self._defaulted_mask(),
         })

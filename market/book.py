@@ -527,7 +527,9 @@ class ContractBook:
             )
         m0, m1 = int(start.min()), int(end.max())
         span = m1 - m0
-        n_sites = len(cap)
+        # only the sites this batch touches, renumbered 0..n_sites-1
+        touched = np.unique(site)
+        n_sites = len(touched)
 
         def profile(s: Int64Array, q: FloatArray, a: Int64Array, b: Int64Array) -> FloatArray:
             """H100e committed per (site, month in [m0, m1)) by contracts live in [a, b)."""
@@ -540,15 +542,21 @@ class ContractBook:
 
         s_old, q_old = self._col("site"), self._col("h100e")
         a_old, b_old = self._col("start_month"), self._col("ended_month")
-        keep = (b_old > m0) & (a_old < m1) & (s_old < n_sites)
-        old = profile(s_old[keep], q_old[keep], a_old[keep], b_old[keep])
-        new = profile(site, qty, start, end)
-        over = (new > 0) & (old + new > cap[:, None] * (1 + 1e-9) + 1e-9)
+        keep = np.flatnonzero((b_old > m0) & (a_old < m1))
+        pos = np.searchsorted(touched, s_old[keep])
+        hit = pos < n_sites
+        hit[hit] = touched[pos[hit]] == s_old[keep][hit]
+        keep, pos = keep[hit], pos[hit]
+        old = profile(pos, q_old[keep], a_old[keep], b_old[keep])
+        new = profile(np.searchsorted(touched, site), qty, start, end)
+        cap_t = cap[touched]
+        over = (new > 0) & (old + new > cap_t[:, None] * (1 + 1e-9) + 1e-9)
         if over.any():
-            t, s = np.argwhere(over.T)[0]  # earliest month, then lowest site
+            t, j = np.argwhere(over.T)[0]  # earliest month, then lowest site
+            s = touched[j]
             raise ValueError(
                 f"sign: refused, site {s} over-committed in {month_label(m0 + int(t))}: "
-                f"committed {old[s, t]:,.1f} H100e + requested {new[s, t]:,.1f} H100e "
+                f"committed {old[j, t]:,.1f} H100e + requested {new[j, t]:,.1f} H100e "
                 f"> capacity {cap[s]:,.1f} H100e"
             )
 

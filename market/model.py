@@ -119,6 +119,15 @@ class ComputeMarket(mesa.Model):
                                       for j, cfg in enumerate(world.sellers)]
         self.parties: list[Lab | Seller] = [*self.labs, *self.sellers]
         self.by_name = {p.name: p for p in self.parties}
+        self.defaulted = np.zeros(len(self.parties), dtype=bool)
+        self.unsold = {"spot": np.zeros(len(self.sellers)), "term": np.zeros(len(self.sellers))}
+        self._seller_markup = np.array([s.cfg.markup for s in self.sellers])
+        self._seller_strategy = np.array([s.strategy.name for s in self.sellers])
+        self._seller_party = np.array([s.party for s in self.sellers], dtype=np.int64)
+        self._default_patience = np.array([s.cfg.default_patience_months for s in self.sellers])
+        self.negative_cash_months = np.zeros(len(self.sellers), dtype=np.int64)
+        self._own_growth = np.array([s.cfg.own_need_growth_per_month for s in self.sellers])
+        self._own_volatility = np.array([s.cfg.own_need_volatility for s in self.sellers])
         self.lab_state = {name: np.zeros(n_labs) for name in LAB_STATE}
         self.lab_state["inference_h100e"] = np.array([c.inference_h100e for c in world.labs])
         self._lab_param = {f: np.array([getattr(c, f) for c in world.labs], dtype=float)
@@ -432,7 +441,7 @@ class ComputeMarket(mesa.Model):
         revenue = np.array([lab.revenue_usd for lab in self.labs])
         floor = self._lab_runway_floor
         short = (spend > 0) & (self.cash[: len(self.labs)] < floor * (spend - revenue))
-        short &= ~np.array([lab.defaulted for lab in self.labs])
+        short &= ~self.defaulted[: len(self.labs)]
         for lab_pos in np.flatnonzero(short):
             mine = np.flatnonzero(candidates & (b.buyer == lab_pos))
             if mine.size:
@@ -467,7 +476,7 @@ class ComputeMarket(mesa.Model):
                                        self.book.committed_h100e(int(m), by="site", n=n_sites))
         spare = np.maximum(online - committed, 0.0)
         owner = self.sites.owner
-        spare[self._defaulted_mask()[owner]] = 0.0
+        spare[self.defaulted[owner]] = 0.0
         # keep each owner's reserve on its first sites: cumulative spare within each owner
         order = np.argsort(owner, kind="stable")
         cum = np.cumsum(spare[order])
@@ -477,9 +486,6 @@ class ComputeMarket(mesa.Model):
         kept = np.clip(within - reserve[owner[order]], 0.0, spare[order])
         spare[order] = kept
         return spare
-
-    def _defaulted_mask(self) -> np.ndarray:
-        return np.array([p.defaulted for p in self.parties])
 
     def _reserves(self, margin: bool) -> np.ndarray:
         """Own capacity each party keeps: internal need, with the reserve margin for term."""
@@ -535,8 +541,8 @@ class ComputeMarket(mesa.Model):
         asks = np.zeros(sites.size)
         for p in np.unique(prod):
             rows = prod == p
-            asks[rows] = seller_asks(self.sellers, owner_pos[rows], opex[sites[rows]],
-                                     levelized[sites[rows]], float(self.term_index[p]), "term")
+            asks[rows] = self._asks(owner_pos[rows], opex[sites[rows]],
+                                    levelized[sites[rows]], float(self.term_index[p]), "term")
         parts.append((prod, -np.ones(sites.size, np.int64), asks, spare[sites],
                       self.sites.owner[sites], sites))
         result, pairs, orders = self._auction(parts, "term")
@@ -558,8 +564,8 @@ class ComputeMarket(mesa.Model):
                                np.full(n_labs, self.spot_index), budget)
         opex, levelized = self._site_costs()
         sites = np.flatnonzero(spare > 0)
-        asks = seller_asks(self.sellers, self.sites.owner[sites] - n_labs, opex[sites],
-                           levelized[sites], self.spot_index, "spot")
+        asks = self._asks(self.sites.owner[sites] - n_labs, opex[sites], levelized[sites],
+                          self.spot_index, "spot")
         parts = [(np.full(pos.size, sp), np.ones(pos.size, np.int64), lim, q, pos, -1),
                  (np.full(sites.size, sp), -np.ones(sites.size, np.int64), asks, spare[sites],
                   self.sites.owner[sites], sites)]
@@ -572,6 +578,13 @@ class ComputeMarket(mesa.Model):
         np.add.at(self._spot_bought, buyer, pairs.quantity)
         np.add.at(self._spot_sold, seller, pairs.quantity)
         self._pay(buyer, seller, pairs.quantity * price)
+
+    def _asks(self, pos: np.ndarray, opex: np.ndarray, levelized: np.ndarray, index: float,
+              market: str) -> np.ndarray:
+        """Sellers' asks for offers whose seller positions are ``pos``."""
+        return seller_asks(self._seller_kind[pos], self._seller_markup[pos],
+                           self._seller_strategy[pos], self.unsold[market][pos], opex, levelized,
+                           index, market)
 
     def _auction(self, parts, market: str):
         """Clear one market's orders (all its products in one call), pair the fills, record the
@@ -586,9 +599,8 @@ class ComputeMarket(mesa.Model):
         n = len(self.parties)
         offered = np.bincount(orders.who[sell], weights=orders.qty[sell], minlength=n)
         sold = np.bincount(orders.who[sell], weights=result.filled[sell], minlength=n)
-        for seller in self.sellers:
-            o = offered[seller.party]
-            seller.unsold_share[market] = 1.0 - sold[seller.party] / o if o > 0 else 0.0
+        o, q = offered[self._seller_party], sold[self._seller_party]
+        self.unsold[market] = np.where(o > 0, 1.0 - q / np.where(o > 0, o, 1.0), 0.0)
         self._record_market(result, orders, term=market == "term")
         return result, pairs, orders
 
@@ -658,7 +670,7 @@ class ComputeMarket(mesa.Model):
         self._apply(self.book.bill(m).transfers)
         held = (self.book.committed_h100e(m, by="buyer", n=n) + self._spot_bought)[:n_labs]
         state, param = self.lab_state, self._lab_param
-        held = np.where(self._defaulted_mask()[:n_labs], 0.0, held)
+        held = np.where(self.defaulted[:n_labs], 0.0, held)
         (state["served_h100e"], state["unmet_h100e"], state["revenue_usd"],
          state["value_usd"]) = serve(held, state["inference_h100e"], param["training_share"],
                                      param["usd_per_served_h100e_month"],
@@ -673,8 +685,7 @@ class ComputeMarket(mesa.Model):
                            minlength=n)
         capital = np.bincount(self.sites.owner,
                               weights=online * self._capital_by_gen[self.sites.gen], minlength=n)
-        active = np.array([not s.defaulted for s in self.sellers])
-        parties = np.array([s.party for s in self.sellers], dtype=np.int64)[active]
+        parties = self._seller_party[~self.defaulted[self._seller_party]]
         self._external_many(parties, "opex", -opex[parties])
         for seller in self.sellers:
             if seller.debt_usd > 0 and not seller.defaulted:
@@ -697,25 +708,24 @@ class ComputeMarket(mesa.Model):
     def _grow_own_need(self) -> None:
         """Random growth of sellers' internal need: one draw per seller from the model RNG."""
         shocks = self.rng.standard_normal(len(self.sellers))
-        parties = np.array([s.party for s in self.sellers], dtype=np.int64)
-        growth = np.array([s.cfg.own_need_growth_per_month for s in self.sellers])
-        vol = np.array([s.cfg.own_need_volatility for s in self.sellers])
-        self.own_need[parties] = internal_need_next(self.own_need[parties], growth, vol, shocks)
+        parties = self._seller_party
+        self.own_need[parties] = internal_need_next(self.own_need[parties], self._own_growth,
+                                                    self._own_volatility, shocks)
 
     def _defaults(self) -> None:
         """Labs default when cash turns negative; sellers after ``default_patience_months``."""
-        for lab in self.labs:
-            if not lab.defaulted and self.cash[lab.party] < 0:
-                lab.defaulted = True
-                self.book.default_buyer(lab.party, self.month + 1)
-                self._event("lab_default", lab.name, detail=f"cash ${self.cash[lab.party]:,.0f}")
-        for seller in self.sellers:
-            if seller.defaulted:
-                continue
-            seller.negative_cash_months = (seller.negative_cash_months + 1
-                                           if self.cash[seller.party] < 0 else 0)
-            if seller.negative_cash_months >= seller.cfg.default_patience_months:
-                self._default_seller(seller)
+        n_labs = len(self.labs)
+        for i in np.flatnonzero(~self.defaulted[:n_labs] & (self.cash[:n_labs] < 0)):
+            self.defaulted[i] = True
+            self.book.default_buyer(i, self.month + 1)
+            self._event("lab_default", self.labs[i].name, detail=f"cash ${self.cash[i]:,.0f}")
+        parties = self._seller_party
+        negative = self.cash[parties] < 0
+        self.negative_cash_months = np.where(negative, self.negative_cash_months + 1, 0)
+        due = (~self.defaulted[parties] & negative
+               & (self.negative_cash_months >= self._default_patience))
+        for j in np.flatnonzero(due):
+            self._default_seller(self.sellers[j])
 
     def _default_seller(self, seller: Seller) -> None:
         """Contracts end; sites go at a discount to the richest other seller, or offline."""
@@ -759,11 +769,11 @@ class ComputeMarket(mesa.Model):
         forward = np.where(self._seller_product >= 0,
                            np.append(self.term_index, self.spot_index)[self._seller_product],
                            self.spot_index)
-        sellers = np.array([s.party for s in self.sellers], dtype=np.int64)
+        sellers = self._seller_party
         invests = should_invest(forward, utilization[sellers], levelized, self._hurdle)
         wants = build_signal(self._seller_kind, invests, self._reserves(margin=True)[sellers],
                              online[sellers], backlog[sellers], self._presale_ratio)
-        wants &= ~self._defaulted_mask()[sellers]
+        wants &= ~self.defaulted[sellers]
         new_sites = []
         for j in np.flatnonzero(wants):
             seller = self.sellers[j]
@@ -818,7 +828,7 @@ class ComputeMarket(mesa.Model):
             "cost_usd": np.where(is_lab, self._paid, self.seller_cost),
             "value_usd": pad(self.lab_state["value_usd"]),
             "cash_usd": self.cash.copy(),
-            "defaulted": self._defaulted_mask(),
+            "defaulted": self.defaulted.copy(),
         })
 
     # money ---------------------------------------------------------------
@@ -870,7 +880,7 @@ class ComputeMarket(mesa.Model):
             assert self.cash[p.party] >= 0 or p.defaulted or isinstance(p, Seller), (
                 f"{p.name} has negative cash without a default")
             if isinstance(p, Seller) and self.cash[p.party] < 0:
-                assert p.negative_cash_months > 0 or p.defaulted
+                assert p.negative_cash_months > 0 or p.defaulted, f"{p.name} cash not tracked"
         for lab in self.labs:
             assert lab.unmet_h100e >= -1e-6, f"{lab.name} unmet demand negative"
 

@@ -117,7 +117,7 @@ def lab_bids(labs: list[Lab], held_h100e: np.ndarray, target_h100e: np.ndarray,
     for name in np.unique(names):
         rows = names == name
         limits[rows] = strategy(str(name)).bid(values[rows], tranche[rows], ref[rows])
-    alive = np.array([not lab.defaulted for lab in labs])
+    alive = ~np.array([lab.defaulted for lab in labs])
     keep = (qty > 0) & alive[:, None]
     pos = np.broadcast_to(np.arange(len(labs))[:, None], qty.shape)
     return pos[keep], qty[keep], limits[keep]
@@ -163,7 +163,15 @@ class Lab(mesa.Agent):
         self.strategy = strategy(cfg.strategy)
         self.funding = {month_index(f.month): f.usd for f in cfg.funding}
         self.values = tranche_values(cfg)
-        self.defaulted = False
+
+    @property
+    def defaulted(self) -> bool:
+        """Whether it has defaulted (cash ran out; its contracts ended)."""
+        return bool(self.model.defaulted[self.party])
+
+    @defaulted.setter
+    def defaulted(self, value: bool) -> None:
+        self.model.defaulted[self.party] = value
 
     @property
     def need_h100e(self) -> float:

@@ -102,6 +102,26 @@ class Seller(mesa.Agent):
         self.model.own_need[self.party] = value
 
     @property
+    def defaulted(self) -> bool:
+        """Whether it has defaulted (its contracts ended, its sites sold or offline)."""
+        return bool(self.model.defaulted[self.party])
+
+    @defaulted.setter
+    def defaulted(self, value: bool) -> None:
+        self.model.defaulted[self.party] = value
+
+    @property
+    def negative_cash_months(self) -> int:
+        """Consecutive months with negative cash (default after ``default_patience_months``)."""
+        return int(self.model.negative_cash_months[self.party - len(self.model.labs)])
+
+    @property
+    def unsold_share(self) -> dict[str, float]:
+        """Share of its last offer that did not sell, per market ("spot", "term")."""
+        j = self.party - len(self.model.labs)
+        return {m: float(v[j]) for m, v in self.model.unsold.items()}
+
+    @property
     def revenue_usd(self) -> float:
         """Revenue this month: bills, fees and spot sales received (USD)."""
         return float(self.model.seller_revenue[self.party])
@@ -120,11 +140,8 @@ class Seller(mesa.Agent):
         self.debt_usd = cfg.debt_usd
         self.debt_payment_usd = amortizing_payment(cfg.debt_usd, cfg.interest_per_year,
                                                    NEOCLOUD_LOAN_MONTHS)
-        self.negative_cash_months = 0
-        self.defaulted = False
         self.capex_year = -1
         self.capex_this_year_usd = 0.0
-        self.unsold_share = {"term": 0.0, "spot": 0.0}
 
     def reserve_h100e(self) -> float:
         """Own capacity kept back from the market: internal need plus the reserve margin."""
@@ -187,27 +204,24 @@ class Neocloud(Seller):
                                                     NEOCLOUD_LOAN_MONTHS)
 
 
-def seller_asks(sellers: list[Seller], owner_pos: np.ndarray, opex: np.ndarray,
-                levelized: np.ndarray, index: float, market: str) -> np.ndarray:
-    """Limit prices for offers of all sellers at once, one per offered site.
+def seller_asks(kind: np.ndarray, markup: np.ndarray, strategy_name: np.ndarray,
+                unsold_share: np.ndarray, opex: np.ndarray, levelized: np.ndarray,
+                index: float, market: str) -> np.ndarray:
+    """Limit prices for many offers at once (all arrays are per offer).
 
-    ``owner_pos`` is each offer's seller position in ``sellers``; the floor is the seller kind's
-    ``spot_floor`` or ``term_floor``, the anchor ``ask_reference`` of the index and the seller's
-    unsold share in this ``market`` ("spot" or "term"), and the seller's strategy sets the ask.
+    The floor is the seller kind's ``spot_floor`` or ``term_floor`` (``market`` is "spot" or
+    "term"), the anchor is ``ask_reference`` of the index and the seller's unsold share, and the
+    seller's registered strategy turns floor and anchor into the ask.
     """
-    markup = np.array([s.cfg.markup for s in sellers])[owner_pos]
-    unsold = np.array([s.unsold_share[market] for s in sellers])[owner_pos]
-    kinds = np.array([s.kind for s in sellers])[owner_pos]
-    names = np.array([s.strategy.name for s in sellers])[owner_pos]
-    floor = np.empty(owner_pos.shape)
-    for kind, cls in _CLASSES.items():
-        rows = kinds == kind
+    floor = np.empty(kind.shape)
+    for name, cls in _CLASSES.items():
+        rows = kind == name
         fn = cls.spot_floor if market == "spot" else cls.term_floor
         floor[rows] = fn(opex[rows], levelized[rows], markup[rows])
-    anchor = ask_reference(index, unsold)
-    asks = np.empty(owner_pos.shape)
-    for name in np.unique(names):
-        rows = names == name
+    anchor = ask_reference(index, unsold_share)
+    asks = np.empty(kind.shape)
+    for name in np.unique(strategy_name):
+        rows = strategy_name == name
         asks[rows] = strategy(str(name)).ask(floor[rows], anchor[rows])
     return asks
 

@@ -98,11 +98,11 @@ def run_study(study: Study | str | Path, *, workers: int | None = None,
     from market.sweep.store import Store
 
     t0 = time.perf_counter()
+    if workers is not None and workers < 1:
+        raise StudyError(f"workers = {workers}: must be >= 1")
     study = load_study(study)
     plan = prepare(study)
     out = Path(out) if out is not None else default_out(study)
-    if workers is not None and workers < 1:
-        raise StudyError(f"workers = {workers}: must be >= 1")
     store = Store(out, plan)
     store.open()
     try:

@@ -15,6 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from market.sweep.study import StudyError
 from market.sweep.worker import run_one
 
 Task = dict[str, Any]
@@ -105,7 +106,7 @@ def _crashed(task: Task, attempts: dict[str, int], queue: deque, on_result: OnRe
 
 
 def run_dask(tasks: Sequence[Task], on_result: OnResult, scheduler: str,
-             fn: Callable[[Task], dict[str, Any]] = run_one, timeout_s: float = 60.0) -> None:
+             fn: Callable[[Task], dict[str, Any]] = run_one, timeout_s: float = 30.0) -> None:
     """Run tasks on the Dask cluster at ``scheduler`` (``tcp://HOST:PORT``).
 
     The workers need this package importable (the same version as here). A task whose worker
@@ -114,11 +115,18 @@ def run_dask(tasks: Sequence[Task], on_result: OnResult, scheduler: str,
     """
     import uuid
 
-    from distributed import Client, as_completed
-
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:
+        raise StudyError(f"--scheduler needs Dask: pip install 'compute-market[dask]' "
+                         f"({exc})") from None
     token = uuid.uuid4().hex[:8]
     queue = deque(tasks)
-    with Client(scheduler, timeout=timeout_s, set_as_default=False) as client:
+    try:
+        client = Client(scheduler, timeout=timeout_s, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise StudyError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
+    with client:
         threads = sum(client.nthreads().values())
         window = max(16, 4 * threads)
         meta: dict[str, Task] = {}

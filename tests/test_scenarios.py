@@ -119,22 +119,66 @@ def test_orbital_scenario_says_it_is_speculative():
     assert "SPECULATIVE" in text
 
 
-@pytest.mark.parametrize("name", VARIANTS)
-def test_every_figure_of_a_variant_cites_its_source(name):
-    """Each number a variant sets has a comment citing cal:TAG, or saying it is a choice."""
+_MONTH_RE = re.compile(r"^\d{4}-\d{2}$")
+
+
+def _is_figure(value) -> bool:
+    """A number, a "YYYY-MM" date, or an inline array holding one (funding, tenors)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    if isinstance(value, str):
+        return bool(_MONTH_RE.match(value))
+    if isinstance(value, list):
+        return any(_is_figure(v) for v in value)
+    if isinstance(value, dict):  # only reached inside an array: tables are not figures
+        return any(_is_figure(v) for v in value.values())
+    return False
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_figure_of_a_scenario_cites_its_source(name):
+    """Every number or date a shipped file sets (the default world and each variant) has a
+    comment citing an existing cal:TAG, or saying it is a choice or derived (issue 5)."""
     path = scenario_dir() / f"{name}.toml"
     comments = file_comments(path.read_text())
     own: dict = {}
     from market.scenarios import _flatten
 
     _flatten(tomllib.loads(path.read_text()), "", own)
-    numbers = [k for k, v in own.items() if isinstance(v, (int, float))
-               and not isinstance(v, bool)]
-    for key in numbers:
+    # tables, and arrays of tables whose elements are flattened as KEY[i] (contracts, shocks),
+    # are not figures themselves
+    figures = [k for k, v in own.items()
+               if not isinstance(v, dict) and f"{k}[0]" not in own and _is_figure(v)]
+    assert figures or name == "no-deal", name
+    tags = _calibration_tags()
+    for key in figures:
         note = comments.get(key, "")
-        assert "cal:" in note or "choice" in note, f"{name}: {key} has no source: {note!r}"
-    for key in ("description", "extends"):
-        assert key in own
+        cited = cal_tags(note)
+        assert cited or "choice" in note or "derived" in note, (
+            f"{name}: {key} = {own[key]!r} has no source: {note!r}")
+        for tag in cited if tags is not None else []:
+            known = (any(t.startswith(tag[:-1]) for t in tags) if tag.endswith(".*")
+                     else tag in tags)
+            assert known, f"{name}: {key} cites unknown tag cal:{tag}"
+    if name in VARIANTS:
+        for key in ("description", "extends"):
+            assert key in own
+
+
+def test_default_scenario_figures_include_dates_and_site_sizes():
+    """The source check above reaches every kind of figure of colossus-2026.toml."""
+    text = (scenario_dir() / "colossus-2026.toml").read_text()
+    comments = file_comments(text)
+    for key in ("start", "market.k", "regions.us-south.permit_months_sigma",
+                "labs.frontier_a.term_share", "labs.small_3.churn", "labs.frontier_a.funding",
+                "sellers.neocloud_1.debt_usd", "sellers.neocloud_1.presale_ratio",
+                "sellers.hyperscaler_1.capex_budget_usd_per_year",
+                "sellers.colossus_owner.sites.colossus_2b.mw",
+                "sellers.hyperscaler_3.sites.hs3_h100.online", "contracts[0].start"):
+        note = comments.get(key, "")
+        assert cal_tags(note) or "choice" in note or "derived" in note, (key, note)
 
 
 def _calibration_tags() -> set[str] | None:

@@ -1,0 +1,204 @@
+"""Question 1, price discovery: is ~$4.2M per MW-month a plausible market price for a large block?
+
+    python experiments/q1_price_discovery.py [--quick] [--seeds N] [--workers N] [--out DIR]
+
+MODEL.md section 1, question 1: is ~$1.25B a month for ~300 MW (~$4.2M per MW-month, ~$7.8 per
+GPU-hour) a plausible market price for a large block of capacity when demand outruns supply?
+
+Setup: the ``no-deal`` world (the default world without the preloaded Colossus lease) lets the
+market price 36-month blocks on its own; ``colossus-2026`` (the lease preloaded) is shown beside
+it. The block price is the volume-weighted clearing price of the 36-month term product, converted
+to $ per MW-month with the lease's own density (280,000 H100e on 300 MW, so x 933.3), over the
+tight years (2026-02 to 2027-12: the opening month, whose book starts empty, is left out) and
+over the whole run; the largest single 36-month block a frontier lab signs is reported too.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+from common import KeyNumber  # noqa: E402
+
+from market.scenarios import load_scenario  # noqa: E402
+
+NAME = "q1_price_discovery"
+NO_DEAL = "no-deal"
+DEAL = "colossus-2026 (lease preloaded)"
+TIGHT = ("2026-02", "2028-01")
+"""The tight years: demand outruns supply before the 2027-2028 build-out lands."""
+DEAL_M = common.DEAL_USD_PER_MW_MONTH / 1e6
+
+
+def measure(frames: dict[str, pd.DataFrame], label: str):
+    """Block prices ($M per MW-month), spot prices ($/H100e-hour), the largest frontier block."""
+    market, contracts = frames["market"], frames["contracts"]
+    scalars = {
+        "block_tight_m": common.per_mw_month_m(common.vwap(market, "term_36m", *TIGHT)),
+        "block_all_m": common.per_mw_month_m(common.vwap(market, "term_36m")),
+        "term12_tight_m": common.per_mw_month_m(common.vwap(market, "term_12m", *TIGHT)),
+        "spot_tight_h": common.per_hour(common.vwap(market, "spot", *TIGHT)),
+        "spot_all_h": common.per_hour(common.vwap(market, "spot")),
+    }
+    # the largest block a frontier lab signed on the market in the tight years (preloaded
+    # contracts and the opening month excluded): one buyer, one seller, one month, 36 months
+    c = contracts[(contracts["tenor_months"] == 36) & contracts["buyer"].str.startswith("frontier")
+                  & (contracts["signed"] >= pd.Timestamp(TIGHT[0]))
+                  & (contracts["signed"] < pd.Timestamp(TIGHT[1]))]
+    if label == DEAL:
+        c = c[c["id"] > 0]  # contract 0 is the preloaded lease
+    if len(c):
+        c = c.assign(usd=c["h100e"] * c["usd_per_h100e_month"])
+        blocks = c.groupby(["buyer", "seller", "signed"])[["h100e", "usd"]].sum()
+        top = blocks.sort_values("h100e").iloc[-1]
+        scalars["largest_block_h100e"] = float(top["h100e"])
+        scalars["largest_block_m"] = common.per_mw_month_m(float(top["usd"] / top["h100e"]))
+    else:
+        scalars["largest_block_h100e"] = 0.0
+        scalars["largest_block_m"] = float("nan")
+    series = {
+        "term36_index_m": common.market_series(market, "term_36m", "index_usd_per_h100e_month")
+        * common.H100E_PER_LEASE_MW / 1e6,
+        "spot_index_m": common.market_series(market, "spot", "index_usd_per_h100e_month")
+        * common.H100E_PER_LEASE_MW / 1e6,
+    }
+    return scalars, series
+
+
+def configs() -> list[tuple[str, object]]:
+    return [(NO_DEAL, load_scenario("no-deal")), (DEAL, load_scenario("colossus-2026"))]
+
+
+def plot(res: common.Results, opts: common.Options) -> str:
+    fig, (ax, ax2) = common.figure(ncols=2, width=6.0)
+    common.plot_band(ax, res.frame(NO_DEAL, "term36_index_m"), "36-month block, no-deal world",
+                     common.COLORS[0])
+    common.plot_band(ax, res.frame(NO_DEAL, "spot_index_m"), "spot, no-deal world",
+                     common.COLORS[2], linestyle="--")
+    common.plot_band(ax, res.frame(DEAL, "term36_index_m"), "36-month block, lease preloaded",
+                     common.COLORS[3], linestyle=":")
+    ax.axhline(DEAL_M, color=common.COLORS[1], linewidth=2)
+    ax.axhspan(DEAL_M / 2, DEAL_M * 2, color=common.COLORS[1], alpha=0.05)
+    ax.text(ax.get_xlim()[0], DEAL_M * 1.03, "  the deal: $4.17M per MW-month",
+            color=common.COLORS[1], fontsize=9, va="bottom")
+    ax.set_ylim(0, DEAL_M * 1.6)
+    common.date_axis(ax)
+    ax.set_xlabel("month")
+    ax.set_ylabel("price index, $M per MW-month")
+    ax.set_title("Market price of capacity vs the Colossus lease")
+    ax.legend(loc="lower left")
+
+    labels = ["block price 2026-27\n(no-deal)", "block price all run\n(no-deal)",
+              "largest frontier block\n(no-deal)", "block price 2026-27\n(lease preloaded)"]
+    values = [res.values(NO_DEAL, "block_tight_m"), res.values(NO_DEAL, "block_all_m"),
+              res.values(NO_DEAL, "largest_block_m"), res.values(DEAL, "block_tight_m")]
+    common.bar_band(ax2, labels, values, colors=[common.COLORS[0], common.COLORS[0],
+                                                  common.COLORS[4], common.COLORS[3]])
+    for i, v in enumerate(values):
+        ax2.plot(common.finite(v), np.full(common.finite(v).size, i + 0.3), "k|",
+                 markersize=6, alpha=0.7)
+    ax2.axvline(DEAL_M, color=common.COLORS[1], linewidth=2, label="the deal ($4.17M)")
+    ax2.axvspan(DEAL_M / 2, DEAL_M * 2, color=common.COLORS[1], alpha=0.06,
+                label="within a factor of two")
+    ax2.set_xlim(0, DEAL_M * 2.1)
+    ax2.set_xlabel("$M per MW-month (ticks: one seed each)")
+    ax2.set_title("36-month block price, mean and 90% band")
+    ax2.legend(loc="lower right")
+    return common.save(fig, opts, "price_discovery.png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = common.parse_args(NAME, __doc__, argv)
+    res = common.run_configs(configs(), opts, measure)
+    tight = res.values(NO_DEAL, "block_tight_m")
+    numbers = [
+        KeyNumber("block_price_tight_no_deal", tight, "$M per MW-month", (DEAL_M / 2, DEAL_M * 2),
+                  "36-month block price 2026-02 to 2027-12, no-deal world"),
+        KeyNumber("block_price_ratio_to_deal", tight / DEAL_M, "x the deal's $4.17M",
+                  (0.5, 2.0), "that price over the deal's"),
+        KeyNumber("block_price_all_no_deal", res.values(NO_DEAL, "block_all_m"),
+                  "$M per MW-month", (0.5, DEAL_M * 2), "36-month block price, whole run, "
+                  "no-deal world"),
+        KeyNumber("largest_block_h100e_no_deal", res.values(NO_DEAL, "largest_block_h100e"),
+                  "H100e", (1e3, 2e6), "largest 36-month block one frontier lab signed with one "
+                  "seller in one month of 2026-02 to 2027-12, no-deal world", digits=0),
+        KeyNumber("largest_block_price_no_deal", res.values(NO_DEAL, "largest_block_m"),
+                  "$M per MW-month", (0.5, DEAL_M * 2), "its price"),
+        KeyNumber("term12_price_tight_no_deal", res.values(NO_DEAL, "term12_tight_m"),
+                  "$M per MW-month", (0.3, DEAL_M * 2), "12-month term price 2026-02 to 2027-12, "
+                  "no-deal world"),
+        KeyNumber("spot_price_tight_no_deal", res.values(NO_DEAL, "spot_tight_h"),
+                  "$ per H100e-hour", (1.0, 10.0), "spot price 2026-02 to 2027-12, no-deal "
+                  "world"),
+        KeyNumber("block_price_tight_with_deal", res.values(DEAL, "block_tight_m"),
+                  "$M per MW-month", (0.5, DEAL_M * 2), "36-month block price 2026-02 to "
+                  "2027-12 with the lease preloaded"),
+    ]
+    m, lo, hi = common.band(tight)
+    ratio = m / DEAL_M
+    spot = common.band(res.values(NO_DEAL, "spot_tight_h"))[0]
+    spot_m = common.per_mw_month_m(spot * common.HOURS_PER_MONTH)
+    within = "within" if DEAL_M / 2 <= m <= DEAL_M * 2 else "outside"
+    tenant = load_scenario("no-deal").lab("frontier_a")
+    must_serve_m = common.per_mw_month_m(tenant.usd_per_served_h100e_month
+                                         * (1 + tenant.growth_premium))
+    answer = (
+        f"Without the deal, the model's market clears 36-month blocks at ${m:.2f}M per MW-month "
+        f"in 2026-27 (90% band ${lo:.2f}M to ${hi:.2f}M), {ratio:.2f} times the deal's $4.17M, "
+        f"{within} a factor of two of it, and {'below' if m < spot_m else 'above'} spot "
+        f"(${spot:.2f} per H100e-hour, ${spot_m:.2f}M per MW-month) while demand outruns supply. "
+        f"The deal's price is therefore plausible only as an upper-end price, not as what "
+        f"competitive clearing produces: it is {1 / ratio:.1f}x the emergent block price and "
+        f"{DEAL_M / spot_m:.1f}x spot, a premium the tenant can afford (its must-serve capacity "
+        f"is worth ${must_serve_m:.1f}M per MW-month to it) but that the model's market does not "
+        f"charge.")
+    caveats = [
+        "Conversion: every H100e-month is priced at the lease's density (933 H100e per MW). "
+        "Blocks of newer GPUs carry more H100e per MW, so per-MW prices of GB200/GB300 blocks "
+        "would be higher than shown at the same price per H100e.",
+        "The market clears each tenor as one uniform-price call auction: a 300 MW block and a "
+        "small block clear at the same price per H100e in the same month. The model has no "
+        "bilateral negotiation, no premium for capacity available at once in one place, and no "
+        "price for the exit and recall options (the lease has both).",
+        "The whole-run block price includes 2028-29, when the build-out lands and prices fall; "
+        "the tight-years window is the one the question asks about.",
+        "Labs' willingness to pay is calibrated (revenue per H100e x (1 + growth premium)); the "
+        "block price is bounded above by it and below by sellers' levelized cost (about $1.1M "
+        "per MW-month for an H100 site).",
+    ]
+    if opts.quick:
+        caveats.insert(0, "QUICK MODE: 3 seeds and 24 months; a smoke test, not a finding.")
+    fig = plot(res, opts)
+    common.write_report(
+        opts, res, title="Q1 Price discovery: what does a large 36-month block clear at?",
+        question="Is ~$1.25B a month for ~300 MW (~$4.2M per MW-month, ~$7.8 per GPU-hour) a "
+                 "plausible market price for a large block of capacity when demand outruns "
+                 "supply? (MODEL.md section 1, question 1)",
+        setup=[
+            "`no-deal`: the default world without the preloaded Colossus lease; the owner's "
+            "idle Colossus capacity, the hyperscalers and the neoclouds offer 12- and 36-month "
+            "blocks and spot, labs bid (reference strategy); `colossus-2026` with the lease "
+            "preloaded beside it.",
+            "Block price: volume-weighted clearing price of the 36-month term product, "
+            "$/H100e-month x 280,000 / 300 = $ per MW-month (the lease's density), over "
+            "2026-02 to 2027-12 (tight years; the opening month is left out because the book "
+            "starts empty) and over the whole run.",
+            "Largest block: the biggest 36-month purchase by one frontier lab from one seller "
+            "in one month (the preloaded lease excluded).",
+        ],
+        numbers=numbers, answer=answer, caveats=caveats,
+        figures=[(fig, "Left: 36-month block and spot price indices in $M per MW-month, the "
+                       "deal's $4.17M and the factor-of-two range. Right: block prices per "
+                       "seed, mean and 90% band.")])
+    print(f"{NAME}: block price 2026-27 ${m:.2f}M per MW-month (90% band {lo:.2f} to {hi:.2f}); "
+          f"report in {opts.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

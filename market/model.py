@@ -59,9 +59,10 @@ PREFERRED_TENOR_TILT = 1.0
 """Extra weight a lab puts on its preferred tenor when splitting term demand."""
 SITE_SALE_DISCOUNT = 0.5
 """A defaulted seller's sites sell at this share of their remaining book value."""
-TERM_DISCOUNT_PER_YEAR = 0.05
-"""Sellers' term asks track the spot index less this much per year of tenor (longer is cheaper,
-cal:px.blocks)."""
+TERM_DISCOUNT_PER_YEAR = 0.1
+"""Sellers anchor term asks on the spot index less this much per year of tenor: committed
+revenue is worth a discount, and longer blocks cost less per unit (cal:px.blocks; reserved
+capacity is 30-50% below on-demand list prices, cal:px.h100_2026)."""
 
 
 def tenor_weights(ask_depth_h100e: np.ndarray, preferred: np.ndarray) -> np.ndarray:
@@ -140,6 +141,8 @@ class ComputeMarket(mesa.Model):
             for i, dt in ((0, np.int64), (1, np.int64), (2, float)))
         self.own_need = np.array([0.0 if isinstance(p, Lab) else p.cfg.own_need_h100e
                                   for p in self.parties])
+        self.own_need_fixed = np.zeros(len(self.parties))
+        """Part of internal need that does not grow (capacity recalled for a fixed project)."""
         self.seller_revenue = np.zeros(len(self.parties))
         self._seller_kind = np.array([s.kind for s in self.sellers])
         self._hurdle = np.array([s.cfg.hurdle_rate for s in self.sellers])
@@ -176,7 +179,10 @@ class ComputeMarket(mesa.Model):
         self._seller_product = np.array([self._product_of(s) for s in self.sellers])
         self._lab_product = np.array([tenors.index(lab.cfg.tenor_months) for lab in self.labs])
         self._ask_depth = np.zeros(len(tenors))
-        self._lease_terms = [self.market_cfg.terms(s.cfg.lease_template) for s in self.sellers]
+        self._bid_depth = np.zeros(len(tenors))
+        # each seller's template at each term tenor (one object per pair, shared by contracts)
+        self._lease_terms = [[self.market_cfg.terms(s.cfg.lease_template).with_tenor(int(t))
+                              for t in tenors] for s in self.sellers]
         self._lab_exit_premium = np.array([lab.cfg.exit_premium for lab in self.labs])
         self._lab_exit_patience = np.array([lab.cfg.exit_patience_months for lab in self.labs])
         self._lab_runway_floor = np.array([lab.cfg.runway_floor_months for lab in self.labs])
@@ -309,8 +315,9 @@ class ComputeMarket(mesa.Model):
             if shock.kind == "recall":
                 # the owner takes capacity back for its own models: its internal need rises by
                 # what it recalls
-                seller.own_need_h100e += self._recall(seller, share=shock.share,
-                                                      reason="recall_shock")
+                recalled = self._recall(seller, share=shock.share, reason="recall_shock")
+                self.own_need[seller.party] += recalled
+                self.own_need_fixed[seller.party] += recalled
             elif shock.kind == "seller_exit":
                 self._seller_exit(seller)
 
@@ -512,18 +519,15 @@ class ComputeMarket(mesa.Model):
         return need, inference, budget
 
     def _clear_term(self) -> None:
-        """Term market: labs bid for tenors (mostly their preferred one), sellers offer spare
-        capacity in their template's tenor; contracts start next month."""
+        """Term market: labs and sellers split their term demand and spare capacity across
+        tenors (mostly their preferred one: a lab's own, a seller's template tenor) in
+        proportion to the other side's depth last month; contracts start next month."""
         nxt = self.month + 1
         if not len(self.sites) or not self.labs:
             return
         spare = self._spare_by_site(nxt, self._reserves(margin=True),
                                     until=nxt + int(self.tenors[:-1].max()))
         n_labs = len(self.labs)
-        product_of_site = self._seller_product[self.sites.owner - n_labs]
-        tenor_of_site = np.where(product_of_site >= 0, self.tenors[product_of_site], 10**6)
-        # a term offer must not outlive its site
-        spare[(product_of_site < 0) | (self.sites.retire_month < nxt + tenor_of_site)] = 0.0
         held_next = self.book.committed_h100e(nxt, by="buyer", n=len(self.parties))[:n_labs]
         share = np.array([lab.cfg.term_share for lab in self.labs])
         target, inference, budget = self._lab_arrays(FORECAST_MONTHS, share)
@@ -537,14 +541,17 @@ class ComputeMarket(mesa.Model):
         opex, levelized = self._site_costs()
         sites = np.flatnonzero(spare > 0)
         owner_pos = self.sites.owner[sites] - n_labs
-        prod = product_of_site[sites]
-        asks = np.zeros(sites.size)
-        for p in np.unique(prod):
-            rows = prod == p
-            asks[rows] = self._asks(owner_pos[rows], opex[sites[rows]],
-                                    levelized[sites[rows]], float(self.term_index[p]), "term")
-        parts.append((prod, -np.ones(sites.size, np.int64), asks, spare[sites],
-                      self.sites.owner[sites], sites))
+        sells_term = self._seller_product[owner_pos] >= 0
+        sites, owner_pos = sites[sells_term], owner_pos[sells_term]
+        split = tenor_weights(self._bid_depth, self._seller_product[owner_pos])
+        for p in range(self.spot_product):
+            # a term offer must not outlive its site
+            offer = spare[sites] * split[:, p] * (
+                self.sites.retire_month[sites] >= nxt + self.tenors[p])
+            anchor = self.spot_index * (1.0 - TERM_DISCOUNT_PER_YEAR * self.tenors[p] / 12)
+            asks = self._asks(owner_pos, opex[sites], levelized[sites], anchor, "term")
+            parts.append((np.full(sites.size, p), -np.ones(sites.size, np.int64), asks, offer,
+                          self.sites.owner[sites], sites))
         result, pairs, orders = self._auction(parts, "term")
         if pairs.quantity.size:
             self._sign_pairs(result, pairs, orders, start=nxt)
@@ -612,9 +619,11 @@ class ComputeMarket(mesa.Model):
         asks = np.bincount(orders.product[sell], weights=orders.qty[sell],
                            minlength=len(self.products))
         products = range(self.spot_product) if term else [self.spot_product]
-        if term:
-            self._ask_depth = asks[: self.spot_product].copy()
         w = self.market_cfg.price_memory
+        if term:
+            # smoothed depths: splitting on last month's alone makes both sides chase each other
+            self._ask_depth = (1 - w) * self._ask_depth + w * asks[: self.spot_product]
+            self._bid_depth = (1 - w) * self._bid_depth + w * bids[: self.spot_product]
         for p in products:
             price = float(result.price[p])
             if not math.isnan(price):
@@ -637,7 +646,9 @@ class ComputeMarket(mesa.Model):
         seller = orders.who[pairs.sell]
         price = (result.price[orders.product[pairs.buy]] if result.paid is None
                  else result.paid[pairs.buy])
-        terms = [self._lease_terms[s - len(self.labs)] for s in seller]
+        product = orders.product[pairs.sell]
+        terms = [self._lease_terms[s - len(self.labs)][p] for s, p in zip(seller, product,
+                                                                          strict=True)]
         self._sign(orders.who[pairs.buy], seller, orders.site[pairs.sell], pairs.quantity,
                    price, terms, start=start)
 
@@ -709,8 +720,9 @@ class ComputeMarket(mesa.Model):
         """Random growth of sellers' internal need: one draw per seller from the model RNG."""
         shocks = self.rng.standard_normal(len(self.sellers))
         parties = self._seller_party
-        self.own_need[parties] = internal_need_next(self.own_need[parties], self._own_growth,
-                                                    self._own_volatility, shocks)
+        fixed = self.own_need_fixed[parties]
+        self.own_need[parties] = fixed + internal_need_next(
+            self.own_need[parties] - fixed, self._own_growth, self._own_volatility, shocks)
 
     def _defaults(self) -> None:
         """Labs default when cash turns negative; sellers after ``default_patience_months``."""

@@ -1,12 +1,14 @@
 """Uniform-price call auctions for many products at once (pure numpy).
 
 ``clear`` clears a batch of divisible limit orders, each for one of ``P`` products, in a
-single vectorized pass: one sort of the orders by ``(product, priority class, price)`` (a
-quicksort of the prices refined by stable radix sorts of the small integer keys, i.e. the
-order ``np.lexsort((price, priority, product))`` gives) followed by O(N) numpy passes
-(segment-wise cumulative sums, ``reduceat``). There is no Python loop over orders or over
-products. ``clear_reference`` is a slow, loop-based
-reference with the same semantics, written independently for tests and benchmarks.
+single vectorized pass: one sort of the orders by ``(product, priority class, price)`` (one
+``np.sort`` of packed 64-bit keys, checked, with an exact fallback; see ``_sort_orders``),
+a few O(N) numpy passes (signed quantities, tie-group starts, one cumulative sum holding both
+sides) and, for all products at once, searches over the price levels for the crossing point
+and the marginal tie groups (a checked first guess, then galloping/bisection: O(log levels)
+numpy steps on arrays of length P). There is no Python loop over orders or over products.
+``clear_reference`` is a slow, loop-based reference with the same semantics, written
+independently for tests and benchmarks.
 
 Orders and classes
 ------------------
@@ -82,7 +84,9 @@ from the margin are filled exactly (``quantity`` or 0), so the interval conditio
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -150,6 +154,18 @@ def _as_float(name: str, a: np.ndarray) -> np.ndarray:
 
 
 def _validate(product, side, price, quantity, n_products, priority, k, rule):
+    product, side, price, quantity, n_products, prio, k, _ = _check(
+        product, side, price, quantity, n_products, priority, k, rule
+    )
+    return product, side == 1, price, quantity, n_products, prio, k
+
+
+def _check(product, side, price, quantity, n_products, priority, k, rule):
+    """Validate and convert the inputs; returns the (numeric, +-1) ``side`` array itself and
+    the (min, max) of the prices.
+
+    Each array is checked by a few reductions (min, max, count); the element-wise masks that
+    locate the first bad entry are built only when a check fails."""
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; valid rules: {', '.join(map(repr, RULES))}")
     k = float(k)
@@ -171,27 +187,37 @@ def _validate(product, side, price, quantity, n_products, priority, k, rule):
             )
 
     price = _as_float("price", arrays["price"])
-    bad = ~np.isfinite(price)
-    if bad.any():
+    prange = (float(price.min()), float(price.max())) if n else (0.0, 0.0)
+    if not (math.isfinite(prange[0]) and math.isfinite(prange[1])):
+        bad = ~np.isfinite(price)
         i = _first_bad(bad)
         raise ValueError(f"price[{i}] is {price[i].item()!r}: prices must be finite")
 
     quantity = _as_float("quantity", arrays["quantity"])
-    bad = ~(np.isfinite(quantity) & (quantity >= 0))
-    if bad.any():
+    if n and not (quantity.min() >= 0 and quantity.max() < math.inf):  # NaN fails too
+        bad = ~(np.isfinite(quantity) & (quantity >= 0))
         i = _first_bad(bad)
         raise ValueError(
             f"quantity[{i}] is {quantity[i].item()!r}: quantities must be finite and >= 0"
         )
 
-    side = _as_1d("side", arrays["side"])
+    side = arrays["side"]
     if side.size and not np.issubdtype(side.dtype, np.number):
         raise ValueError(f"side must be a numeric array, got dtype {side.dtype}")
-    bad = (side != 1) & (side != -1)
-    if bad.any():
-        i = _first_bad(bad)
-        raise ValueError(f"side[{i}] is {side[i].item()!r}: side must be +1 (buy) or -1 (sell)")
-    is_buy = side == 1
+    ok = (
+        n == 0
+        or side.dtype.kind in "iu"
+        and side.min() >= -1
+        and side.max() <= 1
+        and np.count_nonzero(side) == n
+    )
+    if not ok:
+        bad = (side != 1) & (side != -1)
+        if bad.any():
+            i = _first_bad(bad)
+            raise ValueError(
+                f"side[{i}] is {side[i].item()!r}: side must be +1 (buy) or -1 (sell)"
+            )
 
     product = _as_int("product", arrays["product"], "products")
     if n_products is None:
@@ -201,27 +227,26 @@ def _validate(product, side, price, quantity, n_products, priority, k, rule):
         if int(n_products) != n_products or n_products < 0:
             raise ValueError(f"n_products={n_products!r} must be an integer >= 0")
         n_products = int(n_products)
-    if n:
+    if n and (product.min() < 0 or product.max() >= n_products):
         bad = (product < 0) | (product >= n_products)
-        if bad.any():
-            i = _first_bad(bad)
-            raise ValueError(
-                f"product[{i}] is {product[i].item()!r}: products must be integers in "
-                f"0..{n_products - 1} (n_products={n_products})"
-            )
+        i = _first_bad(bad)
+        raise ValueError(
+            f"product[{i}] is {product[i].item()!r}: products must be integers in "
+            f"0..{n_products - 1} (n_products={n_products})"
+        )
     product = product.astype(np.intp, copy=False)
 
     if priority is not None:
         prio = _as_int("priority", arrays["priority"], "priority classes")
-        bad = prio < 0
-        if bad.any():
+        if n and prio.min() < 0:
+            bad = prio < 0
             i = _first_bad(bad)
             raise ValueError(f"priority[{i}] is {prio[i].item()!r}: priority classes must be >= 0")
         if n == 0 or not prio.any():
             prio = None
     else:
         prio = None
-    return product, is_buy, price, quantity, n_products, prio, k
+    return product, side, price, quantity, n_products, prio, k, prange
 
 
 # ---------------------------------------------------------------------------------------
@@ -236,12 +261,74 @@ def _stable_key_sort(order: np.ndarray, key: np.ndarray, kmax: int) -> np.ndarra
     return order[np.argsort(kk, kind="stable")]
 
 
-def _sort_orders(product, price, prio, n_products):
-    """Order of the batch by (product, class, price); deterministic."""
+_TWO52_BITS = int(np.float64(2.0**52).view(np.int64))
+
+
+def _sort_orders(product, price, prio, n_products, prange):
+    """Order of the batch by (product, class, price); deterministic.
+
+    Returns ``(order, gkey, p, gchg)``: the permutation, the group key ``product << bc |
+    class`` and the price at each sorted position (``bc`` bits hold the class), and where the
+    group key changes between neighbours. ``prio`` must be int64 (or None).
+
+    Fast path: one ``np.sort`` of packed int64 keys ``group | bucket | index``, where
+    ``bucket`` is a monotone (non-decreasing) integer image of the price with as many bits as
+    are left, and the low bits hold the original index (so the permutation comes back with
+    the sorted keys, and ties keep index order). A monotone bucket can only merge distinct
+    prices, never reverse them, so the result is exact whenever the sorted prices come out
+    non-decreasing within every group; that is checked, and in the (rare) case of a collision
+    the batch is sorted again exactly by a quicksort of the prices refined by stable radix
+    sorts of the group keys.
+    """
+    n = len(price)
+    bn = max((n - 1).bit_length(), 1)
+    bc = int(prio.max()).bit_length() if prio is not None else 0
+    bg = (n_products - 1).bit_length() + bc
+    bits = min(62 - bn - bg, 51)
+    if bits >= 16:
+        lo, hi = prange
+        span = hi - lo
+        scale = 2.0**bits * (1.0 - 2.0**-10) / span if span > 0 else 0.0
+        if math.isfinite(span) and math.isfinite(scale):
+            key = np.subtract(price, lo)
+            np.multiply(key, scale, out=key)  # in [0, 2**bits), monotone in the price
+            # rounded to an integer by adding 2**52 (a float in [2**52, 2**53) holds its
+            # rounded value in its mantissa), then the exponent bits are cleared
+            np.add(key, 2.0**52, out=key)
+            key = key.view(np.int64)
+            np.bitwise_xor(key, _TWO52_BITS, out=key)
+            if bg:
+                if bc:
+                    g = np.left_shift(product, bc)
+                    np.bitwise_or(g, prio, out=g)
+                    np.left_shift(g, bits, out=g)
+                else:
+                    g = np.left_shift(product, bits)
+                np.bitwise_or(key, g, out=key)
+                del g
+            np.left_shift(key, bn, out=key)
+            order = np.arange(n, dtype=np.intp)
+            np.bitwise_or(key, order, out=key)
+            key.view(np.float64).sort()  # keys < 2**62: positive floats, same order
+            np.bitwise_and(key, (1 << bn) - 1, out=order)
+            np.right_shift(key, bits + bn, out=key)  # key now holds the group keys
+            p = np.take(price, order)
+            gchg = key[1:] != key[:-1]
+            down = p[1:] < p[:-1]  # where the price falls, the group must change
+            np.greater(down, gchg, out=down)
+            if not down.any():
+                return order, key, p, gchg
+            del key, order, p, down, gchg
+
     order = np.argsort(price)
     if prio is not None:
         order = _stable_key_sort(order, prio, int(prio.max()))
-    return _stable_key_sort(order, product, n_products - 1)
+    order = _stable_key_sort(order, product, n_products - 1)
+    gkey = product[order].astype(np.int64)
+    if bc:
+        np.left_shift(gkey, bc, out=gkey)
+        np.bitwise_or(gkey, prio[order], out=gkey)
+    return order, gkey, price[order], gkey[1:] != gkey[:-1]
 
 
 def clear(
@@ -274,151 +361,358 @@ def clear(
     ClearingResult with ``price`` and ``volume`` (P,), ``filled`` (N,), ``paid`` and
     ``surplus``. Raises ValueError naming the field and first bad index on invalid input.
     """
-    product, is_buy, price, quantity, P, prio, k = _validate(
+    product, side, price, quantity, P, prio, k, prange = _check(
         product, side, price, quantity, n_products, priority, k, rule
     )
     n = len(price)
     out_price = np.full(P, np.nan)
     volume = np.zeros(P)
-    filled = np.zeros(n)
     if n == 0 or P == 0:
         paid = np.full(n, np.nan) if rule == "pay_as_bid" else None
-        return ClearingResult(out_price, volume, filled, paid, 0.0)
+        return ClearingResult(out_price, volume, np.zeros(n), paid, 0.0)
 
-    order = _sort_orders(product, price, prio, P)
-    counts = np.bincount(product, minlength=P)
-    ps = np.zeros(P + 1, np.intp)  # product j occupies sorted positions ps[j]:ps[j+1]
-    np.cumsum(counts, out=ps[1:])
-    g = np.repeat(np.arange(P), counts)  # == product[order]
-    del counts
-    p = price[order]
-    q = quantity[order]
-    b = is_buy[order]
-
-    # segment-wise cumulative quantities: cb[i] (cs[i]) = buy (sell) quantity at sorted
-    # positions < i; a segment's sums are differences, so no per-product offsets are stored.
-    qb = np.where(b, q, 0.0)
-    cb = np.empty(n + 1)
-    cb[0] = 0.0
-    np.cumsum(qb, out=cb[1:])
-    np.subtract(q, qb, out=qb)  # qb now holds the sell quantities
-    cs = np.empty(n + 1)
-    cs[0] = 0.0
-    np.cumsum(qb, out=cs[1:])
-    del qb
-
-    # class blocks and levels (tie groups of both sides at one product, class and price)
-    new_level = np.empty(n, bool)
-    new_level[0] = True
-    np.not_equal(g[1:], g[:-1], out=new_level[1:])
+    if prio is not None and int(prio.max()).bit_length() + (P - 1).bit_length() > 40:
+        prio = np.unique(prio, return_inverse=True)[1]  # only the order of classes matters
     if prio is not None:
-        c = prio[order]
-        new_level[1:] |= c[1:] != c[:-1]
-        new_block = new_level.copy()
-    new_level[1:] |= p[1:] != p[:-1]
-    del g
-
-    s = np.flatnonzero(new_level)  # level starts
-    del new_level
-    nl = len(s)
-    e = np.empty(nl, np.intp)  # level ends (exclusive)
-    e[:-1] = s[1:]
-    e[-1] = n
-    pos = q > 0
-    has_b = np.logical_or.reduceat(pos & b, s)  # level holds a buy with positive quantity
-    np.logical_and(pos, ~b, out=pos)
-    has_s = np.logical_or.reduceat(pos, s)
-    del pos
-    gl = np.repeat(np.arange(P), np.diff(np.searchsorted(s, ps)))  # product of each level
-    first_level = np.searchsorted(s, ps[:-1])  # first level of each product
-    lev_prods = np.flatnonzero(ps[:-1] < ps[1:])  # products with orders
-    first_level = first_level[lev_prods]
-    pl = p[s]  # price of each level
-    del p
-    psl = ps[gl]  # product start of each level
-
-    if prio is not None:
-        bstart = np.flatnonzero(new_block)
-        del new_block
-        bend = np.empty_like(bstart)
-        bend[:-1] = bstart[1:]
-        bend[-1] = n
-        bid = np.searchsorted(bstart, s, side="right") - 1  # class block of each level
-        csl, cel = bstart[bid], bend[bid]
-        del bid, bstart, bend
-        # ordinary class per product: highest class among positive-quantity orders
-        cmax = np.zeros(P, c.dtype)
-        cmax[lev_prods] = np.maximum.reduceat(np.where(q > 0, c, 0), ps[lev_prods])
-        ordinary = c[s] == cmax[gl]
-        del c, cmax
+        prio = prio.astype(np.int64, copy=False)
+    order, gs, p, gchg = _sort_orders(product, price, prio, P, prange)
+    bc = int(prio.max()).bit_length() if prio is not None else 0
+    # signed quantities (+ buys, - sells; the side of a zero quantity does not matter)
+    if side.dtype.kind in "iuf":
+        sq = np.multiply(quantity, side, dtype=np.float64)
     else:
-        csl, cel = psl, ps[gl + 1]
-        ordinary = None
+        sq = np.where(side == 1, quantity, -quantity)
+    sq = np.take(sq, order)
 
-    # queue positions of each level's buy and sell groups: buys are queued by
-    # (class asc, price desc), sells by (class asc, price asc)
-    x = cb[csl] - cb[psl]  # buys of lower classes
-    ahead_b = x + (cb[cel] - cb[e])
-    end_b = np.add(x, cb[cel] - cb[s], out=x)
-    del csl, cel, cb
-    ahead_s = cs[s] - cs[psl]
-    end_s = cs[e] - cs[psl]
-    del psl, cs, e
+    # levels (tie groups of both sides at one product, class and price): level m occupies
+    # sorted positions s[m]:s[m+1]; s ends with n
+    new_level = np.empty(n + 1, bool)
+    new_level[0] = new_level[n] = True
+    np.not_equal(p[1:], p[:-1], out=new_level[1:n])
+    new_level[1:n] |= gchg
+    s = np.flatnonzero(new_level)
+    del new_level, p  # prices are read through ``order`` from here on
 
-    # volume: max over ordinary levels of min(D(p), S(p))
-    f = np.minimum(end_b, end_s)
-    if ordinary is not None:
-        f[~ordinary] = 0.0
-    volume[lev_prods] = np.maximum.reduceat(f, first_level)
-    del f
-    vl = volume[gl]
-    frac_b = _fraction(vl, ahead_b, end_b)
-    del ahead_b, end_b
-    frac_s = _fraction(vl, ahead_s, end_s)
-    del ahead_s, end_s, vl, gl
+    # products with orders occupy positions a:z; their class blocks bs:be, the block of
+    # the ordinary class o:zo
+    ps = np.searchsorted(gs, np.arange(P + 1, dtype=np.int64) << bc)
+    prods = np.flatnonzero(ps[1:] > ps[:-1])
+    a = ps[prods]
+    z = ps[prods + 1]
+    del ps
+    npr = len(prods)
+    if bc:
+        bs = np.flatnonzero(gchg)
+        bs += 1
+        bs = np.concatenate(([0], bs))
+        be = np.empty_like(bs)
+        be[:-1] = bs[1:]
+        be[-1] = n
+        bprod = np.searchsorted(a, bs, side="right") - 1  # product of each block
+        # ordinary class: the class of the last order with positive quantity
+        nz = np.flatnonzero(sq)
+        last = np.searchsorted(nz, z) - 1
+        live = last >= 0
+        if len(nz):
+            live &= nz[np.maximum(last, 0)] >= a
+        o = a.copy()
+        zo = a.copy()
+        okey = gs[nz[last[live]]]
+        o[live] = np.searchsorted(gs, okey, side="left")
+        zo[live] = np.searchsorted(gs, okey, side="right")
+        bo = np.searchsorted(bs, o)  # ordinary block of each product (where live)
+        del nz, last, okey
+        # level ranges: of each block lv_bs:lv_be, product lv_a:lv_z, ordinary block lv_o:lv_zo
+        lv_bs = np.searchsorted(s, np.append(bs, n))
+        lv_be = lv_bs[1:]
+        lv_bs = lv_bs[:-1]
+        lv_a = lv_bs[np.searchsorted(bs, a)]
+        lv_z = np.append(lv_a[1:], len(s) - 1)
+        lv_o = np.where(live, lv_bs[bo], lv_a)
+        lv_zo = np.where(live, lv_be[bo], lv_a)
+    else:
+        bs, be, o, zo = a, z, a, z
+        bprod = bo = np.arange(npr)
+        live = None
+        lv_a = np.searchsorted(s, np.append(a, n))
+        lv_z = lv_a[1:]
+        lv_a = lv_a[:-1]
+        lv_bs, lv_be, lv_o, lv_zo = lv_a, lv_z, lv_a, lv_z
+    del gchg
 
-    size = np.diff(np.append(s, n))
-    del s
-    fill_sorted = np.repeat(frac_b, size)
-    np.copyto(fill_sorted, np.repeat(frac_s, size), where=~b)
-    np.multiply(fill_sorted, q, out=fill_sorted)
-    del size, b, q
-    filled[order] = fill_sorted
-    del fill_sorted, order
+    # cumulative buy (real) and sell (imag) quantity at sorted positions < i
+    cum = np.empty(n + 1, np.complex128)
+    cum[0] = 0.0
+    cq = cum[1:]
+    np.maximum(sq, 0.0, out=cq.real)
+    np.subtract(cq.real, sq, out=cq.imag)
+    np.cumsum(cq, out=cq)
+    del cq
+    cb = cum.real
+    cs = cum.imag
 
-    # price: bounds of the clearing interval from the ordinary levels
-    lo_c = (has_s & (frac_s > 0)) | (has_b & (frac_b < 1))
-    hi_c = (has_b & (frac_b > 0)) | (has_s & (frac_s < 1))
-    if ordinary is not None:
-        lo_c &= ordinary
-        hi_c &= ordinary
-    lo = np.maximum.reduceat(np.where(lo_c, pl, -np.inf), first_level)
-    hi = np.minimum.reduceat(np.where(hi_c, pl, np.inf), first_level)
-    lo_f = np.isfinite(lo)
-    hi_f = np.isfinite(hi)
-    hi = np.where(hi_f, hi, lo)
-    lo = np.where(lo_f, lo, hi)
+    # Queue positions. Buys are queued by (class asc, price desc), sells by (class asc, price
+    # asc). For level m of block (bs, be) of a product starting at a:
+    #   buys:  end = x + (cb[be] - cb[s[m]]), ahead = x + (cb[be] - cb[s[m+1]]), x = cb[bs] - cb[a]
+    #   sells: end = cs[s[m+1]] - cs[a],     ahead = cs[s[m]] - cs[a]
+    # A group is full if end <= V, unfilled if ahead >= V, else pro rata. Rounding is
+    # monotone, so along the queue ``end`` is non-decreasing: the full groups are a prefix of
+    # the queue and the levels can be searched by bisection instead of scanned.
+    csa = cs[a]
+    x_o = cb[o] - cb[a]  # priority buys (lower classes)
+    cb_zo = cb[zo]
+
+    # volume: with D(m) = x_o + (cb[zo] - cb[s[m]]) non-increasing and S(m) = cs[s[m+1]] -
+    # cs[a] non-decreasing over the ordinary levels, max_m min(D, S) is max(D(m*), S(m*-1))
+    # at the first level m* where S >= D.
+    crossed = partial(_crossed, s=s, cb=cb, cs=cs, csa=csa, x_o=x_o, cb_zo=cb_zo)
+    # first guess: in exact arithmetic S >= D iff cs[s[m+1]] + cb[s[m]] >= cs[a] + x_o +
+    # cb[zo]; the left side, taken at positions instead of levels, is a non-decreasing array
+    h = np.add(cs[1:], cb[:-1], out=gs.view(np.float64))  # gs is no longer needed
+    del gs
+    m = np.searchsorted(h, csa + x_o + cb_zo)
+    del h
+    m = np.searchsorted(s, m, side="right") - 1
+    np.clip(m, lv_o, lv_zo, out=m)
+    m = _refine(m, lv_o, lv_zo, crossed)
+    del crossed
+    vol = np.zeros(npr)
+    i = np.flatnonzero(m < lv_zo)
+    vol[i] = x_o[i] + (cb_zo[i] - cb[s[m[i]]])
+    i = np.flatnonzero(m > lv_o)
+    vol[i] = np.maximum(vol[i], cs[s[m[i]]] - csa[i])
+    volume[prods] = vol
+
+    # orders with positive quantity, by side
+    b = sq > 0
+    pos_b = np.flatnonzero(b)
+    pos_s = np.flatnonzero(sq < 0)
+
+    # sells: full levels are those before ts, level ts may be marginal
+    sell_short = partial(_sell_short, s=s, cs=cs, csa=csa, vol=vol)
+    # the first short level is at or after m (S(m - 1) <= V), usually the first level from
+    # m on that holds a sell (the running sum grows there)
+    g = m
+    if len(pos_s):
+        g = np.searchsorted(pos_s, s[m])
+        g = np.searchsorted(s, pos_s[np.minimum(g, len(pos_s) - 1)], side="right") - 1
+        np.clip(g, m, lv_z, out=g)
+    ts = _refine(g, lv_a, lv_z, sell_short)
+    del sell_short
+    fs = s[ts]  # sells at positions a:fs are full
+    ms = np.flatnonzero(fs < z)
+    ahead = cs[fs[ms]] - csa[ms]
+    keep = ahead < vol[ms]
+    ms = ms[keep]
+    r_s = _ratio(vol[ms], ahead[keep], cs[s[ts[ms] + 1]] - csa[ms])
+
+    # buys, per class block: full levels from tb on, level tb - 1 may be marginal
+    x_b = cb[bs] - cb[a[bprod]]
+    cb_be = cb[be]
+    vol_b = vol[bprod]
+
+    buy_full = partial(_buy_full, s=s, cb=cb, x_b=x_b, cb_be=cb_be, vol_b=vol_b)
+    # the first full level of the ordinary block is at or before m (D(m) <= V), usually the
+    # one after the last level before m that holds a buy; priority blocks are usually full
+    g = m
+    if len(pos_b):
+        g = np.searchsorted(pos_b, s[m]) - 1
+        g = np.searchsorted(s, pos_b[np.maximum(g, 0)], side="right")
+        np.clip(g, lv_o, m, out=g)
+    tb = lv_bs.copy()
+    tb[bo] = g
+    tb = _refine(tb, lv_bs, lv_be, buy_full)
+    del buy_full
+    del m, lv_o, lv_zo, lv_a, lv_z, lv_be
+    fb = s[tb]  # buys at positions fb:be are full
+    mb = np.flatnonzero(tb > lv_bs)
+    ahead = x_b[mb] + (cb_be[mb] - cb[fb[mb]])
+    keep = ahead < vol_b[mb]
+    mb = mb[keep]
+    r_b = _ratio(vol_b[mb], ahead[keep], x_b[mb] + (cb_be[mb] - cb[s[tb[mb] - 1]]))
+    del cum, cb, cs, csa, x_o, cb_zo, x_b, cb_be, vol_b, lv_bs, ahead, keep
+
+    # price: bounds of the clearing interval from the ordinary orders. Prices ascend within
+    # the ordinary block, so lower = max(price of the last traded sell, price of the last buy
+    # not fully filled) and upper = min(price of the first traded buy, price of the first
+    # sell not fully filled), among orders with positive quantity in o:zo.
+    ms_end = s[ts[ms] + 1]
+    traded_s = fs.copy()  # traded sells are a:traded_s
+    traded_s[ms[r_s > 0]] = ms_end[r_s > 0]
+    short_s = fs.copy()  # sells not fully filled are short_s:z
+    short_s[ms[r_s >= 1]] = ms_end[r_s >= 1]
+    fb_o = fb[bo]
+    mb_start = np.full(len(fb), -1)
+    mb_start[mb] = s[tb[mb] - 1]
+    r_b_all = np.full(len(fb), np.nan)
+    r_b_all[mb] = r_b
+    r_bo = r_b_all[bo]
+    traded_b = np.where(r_bo > 0, mb_start[bo], fb_o)  # traded ordinary buys: traded_b:zo
+    short_b = np.where(r_bo >= 1, mb_start[bo], fb_o)  # buys not fully filled: o:short_b
+    del r_b_all, r_bo, fb_o, mb_start, ms_end
+    lower = np.maximum(
+        _last_in(pos_s, o, traded_s, price, order), _last_in(pos_b, o, short_b, price, order)
+    )
+    upper = np.minimum(
+        _first_in(pos_b, traded_b, zo, price, order),
+        _first_in(pos_s, np.maximum(short_s, o), zo, price, order),
+    )
+    del pos_b, pos_s, traded_s, short_s, traded_b, short_b
+    lo_f = np.isfinite(lower)
+    hi_f = np.isfinite(upper)
+    upper = np.where(hi_f, upper, lower)
+    lower = np.where(lo_f, lower, upper)
     with np.errstate(invalid="ignore"):  # both bounds infinite only where nothing trades
-        mid = np.clip(k * hi + (1.0 - k) * lo, lo, hi)
-    trades = volume[lev_prods] > 0
-    out_price[lev_prods[trades]] = mid[trades]
+        mid = np.clip(k * upper + (1.0 - k) * lower, lower, upper)
+    trades = vol > 0
+    if live is not None:
+        trades &= live
+    out_price[prods[trades]] = mid[trades]
+
+    # fills: full groups get their quantity, the marginal ones their pro-rata share
+    full = np.repeat(np.tile(np.array([True, False]), npr), _interleave(fs - a, z - fs))
+    full_b = np.repeat(np.tile(np.array([False, True]), len(fb)), _interleave(fb - bs, be - fb))
+    full &= sq < 0
+    full_b &= b
+    full |= full_b
+    del full_b, b
+    fill = np.multiply(sq, full)  # signed: + buys, - sells
+    del full
+    i, rr = _spread(s[ts[ms]], s[ts[ms] + 1], r_s)
+    sel = sq[i] < 0
+    i = i[sel]
+    fill[i] = sq[i] * rr[sel]
+    i, rr = _spread(s[tb[mb] - 1], s[tb[mb]], r_b)
+    sel = sq[i] > 0
+    i = i[sel]
+    fill[i] = sq[i] * rr[sel]
+    del sq, s, i, rr, sel
+    filled = np.empty(n)
+    filled[order] = fill
+    del order
+    surplus = float(np.multiply(filled, price, out=fill).sum())
+    del fill
+    np.abs(filled, out=filled)
 
     paid = None
     if rule == "pay_as_bid":
         paid = np.where(filled > 0, price, np.nan)
-    surplus = float(np.dot(filled, np.where(is_buy, price, -price)))
     return ClearingResult(out_price, volume, filled, paid, surplus)
 
 
-def _fraction(v, ahead, end):
-    """Filled fraction of each tie group: 1 if the group ends by ``v``, 0 if it starts at or
-    after ``v``, else pro rata ``(v - ahead) / (end - ahead)``."""
-    full = end <= v
-    marginal = ~full & (ahead < v)  # implies end > ahead
-    frac = full.astype(np.float64)
-    np.divide(v - ahead, end - ahead, out=frac, where=marginal)
-    np.clip(frac, 0.0, 1.0, out=frac)
-    return frac
+def _crossed(m, i, s, cb, cs, csa, x_o, cb_zo):
+    """S(m) >= D(m) at ordinary level m of product i (see ``clear``)."""
+    return cs[s[m + 1]] - csa[i] >= x_o[i] + (cb_zo[i] - cb[s[m]])
+
+
+def _sell_short(m, i, s, cs, csa, vol):
+    """The sells of level m of product i are not (all) full: end > V."""
+    return cs[s[m + 1]] - csa[i] > vol[i]
+
+
+def _buy_full(m, i, s, cb, x_b, cb_be, vol_b):
+    """The buys of level m of class block i are full: end <= V."""
+    return x_b[i] + (cb_be[i] - cb[s[m]]) <= vol_b[i]
+
+
+def _bisect(lo, hi, pred):
+    """For each i, the first m in lo[i]:hi[i] with ``pred(m, i)`` true (hi[i] if none), for a
+    predicate that is monotone (false, then true) in m; vectorized over i."""
+    lo = lo.copy()
+    hi = hi.copy()
+    act = np.flatnonzero(lo < hi)
+    while len(act):
+        mid = (lo[act] + hi[act]) >> 1
+        t = pred(mid, act)
+        hi[act[t]] = mid[t]
+        t = ~t
+        lo[act[t]] = mid[t] + 1
+        act = act[lo[act] < hi[act]]
+    return lo
+
+
+def _refine(guess, lo, hi, pred):
+    """Like ``_bisect(lo, hi, pred)``, given a guess in lo:hi+1: the guess is checked (two
+    evaluations of ``pred`` when right), else the answer is bracketed by galloping away from
+    it (steps 1, 2, 4, ...) and then bisected, so a close guess costs little."""
+    lo = lo.copy()
+    hi = hi.copy()
+    i = np.flatnonzero(guess < hi)
+    t = pred(guess[i], i)
+    hi[i[t]] = guess[i[t]]  # the answer is at or before the guess
+    right = i[~t]
+    lo[right] = guess[right] + 1  # after it
+    i = np.flatnonzero((guess > lo) & (guess <= hi))
+    t = pred(guess[i] - 1, i)
+    lo[i[~t]] = guess[i[~t]]  # at it
+    left = i[t]
+    hi[left] = guess[left] - 1  # before it
+    step = 1
+    while len(right):  # pred is false before lo: probe at lo + step - 1
+        right = right[lo[right] < hi[right]]
+        x = np.minimum(lo[right] + (step - 1), hi[right] - 1)
+        t = pred(x, right)
+        hi[right[t]] = x[t]
+        right = right[~t]
+        lo[right] = x[~t] + 1
+        step *= 2
+    step = 1
+    while len(left):  # pred is true at hi: probe at hi - step
+        left = left[lo[left] < hi[left]]
+        x = np.maximum(hi[left] - step, lo[left])
+        t = pred(x, left)
+        lo[left[~t]] = x[~t] + 1
+        left = left[t]
+        hi[left] = x[t]
+        step *= 2
+    return _bisect(lo, hi, pred)
+
+
+def _ratio(v, ahead, end):
+    """Pro-rata fraction of a marginal group (``ahead < v < end``), clipped to [0, 1]."""
+    r = np.subtract(v, ahead)
+    np.divide(r, end - ahead, out=r)
+    return np.clip(r, 0.0, 1.0, out=r)
+
+
+def _interleave(x, y):
+    out = np.empty(2 * len(x), np.intp)
+    out[0::2] = x
+    out[1::2] = y
+    return out
+
+
+def _spread(start, end, val):
+    """Positions start[j]:end[j] for all j, with val[j] repeated over each range."""
+    lens = end - start
+    off = np.repeat(start - (np.cumsum(lens) - lens), lens)
+    return np.arange(len(off)) + off, np.repeat(val, lens)
+
+
+def _last_in(pos, lo, hi, price, order):
+    """Price at the last of the sorted positions ``pos`` in lo:hi (-inf if none)."""
+    out = np.full(len(lo), -np.inf)
+    if len(pos):
+        j = np.searchsorted(pos, hi) - 1
+        ok = j >= 0
+        q = pos[j[ok]]
+        ok[ok] = q >= lo[ok]
+        out[ok] = price[order[pos[j[ok]]]]
+    return out
+
+
+def _first_in(pos, lo, hi, price, order):
+    """Price at the first of the sorted positions ``pos`` in lo:hi (+inf if none)."""
+    out = np.full(len(lo), np.inf)
+    if len(pos):
+        j = np.searchsorted(pos, lo)
+        ok = j < len(pos)
+        q = pos[j[ok]]
+        ok[ok] = q < hi[ok]
+        out[ok] = price[order[pos[j[ok]]]]
+    return out
+
+
 
 
 # ---------------------------------------------------------------------------------------

@@ -33,9 +33,13 @@ def _free_port(host: str) -> int:
 
 
 def server_env(assets_dir: str | os.PathLike | None) -> dict[str, str]:
-    """The environment of the server process: the offline folder, no telemetry."""
+    """The environment of the server process: the offline folder, no telemetry, no warning
+    about plain-http cookies."""
     env = dict(os.environ)
     env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "false")
+    # plain http on this machine: solara falls back to samesite=lax cookies, and says so at length
+    quiet = "ignore:Cookies with samesite=none require https:UserWarning"
+    env["PYTHONWARNINGS"] = ",".join(w for w in (env.get("PYTHONWARNINGS"), quiet) if w)
     if assets_dir is not None:
         env["SOLARA_ASSETS_PROXY"] = "true"
         env["SOLARA_ASSETS_PROXY_CACHE_DIR"] = str(assets_dir)
@@ -98,7 +102,7 @@ def cli(argv: list[str]) -> int:
         return 0
 
     port = _free_port(args.host) if args.port == 0 else args.port
-    local = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host  # noqa: S104
+    local = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
     url = f"http://{local}:{port}/"
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)  # stop the server too

@@ -1,14 +1,18 @@
 """The market in the browser: a Solara page built on Mesa's ``SolaraViz``.
 
 Start it with ``compute-market viz`` (which first prepares the front-end files for offline use,
-see ``market.viz.assets``) or ``solara run market.viz.app``.
+see ``market.viz.assets``) or ``solara run market.viz.app`` (offline only with
+``SOLARA_ASSETS_PROXY_CACHE_DIR`` pointing at the prepared folder).
 
-Mesa's ``SolaraViz`` gives the sidebar (step, play, pause, reset and the controls, which apply on
-Reset) and the grid of views. The views are Vega-Lite charts built here as plain spec dicts from a
-``History`` that reads only the model's new output rows after each step (``model.rows(table,
-start)``) and keeps per-month series (a few series x one point per month), so the cost of a
-redraw grows only with the length of the lines, never with the raw history. Every browser session
-gets its own model (``Page`` memoizes it per session).
+Mesa's ``SolaraViz`` gives the app bar and the sidebar: step, play, pause, reset, and the controls
+(``MODEL_PARAMS``), which apply on Reset. The views beside it are this module's ``Dashboard``
+rather than Mesa's draggable grid, which gives every view half the width and costs one render
+pass of the whole page per view and step. The charts are Vega-Lite specs built as plain dicts
+from a ``History`` that reads only the model's new output rows after each step
+(``model.rows(table, start)``) and keeps pre-aggregated per-month series (a few series x one point
+per month); each spec goes to its widget once a step, outside the element tree. So the cost of a
+step grows only with the length of the lines drawn, never with the raw history. Every browser
+session gets its own model (``Page`` creates it per session).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import solara
+import traitlets
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
@@ -265,6 +270,8 @@ class VizMarket(ComputeMarket):
     def __init__(self, seed: str | int = "42", **controls: Any) -> None:
         controls.pop("scenario", None)
         world, notes = world_from_controls(**controls)
+        self.controls = {**{name: p.default for name, p in inspect.signature(
+            world_from_controls).parameters.items()}, **controls}
         self.seed_value = _seed(seed)
         super().__init__(world, rng=self.seed_value)
         self.notes = notes
@@ -345,15 +352,28 @@ def _month_axis() -> dict:
                      "tickCount": 8}}
 
 
-def _base(title: str, rows: list[dict]) -> dict:
-    return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-            "title": title, "width": "container", "height": CHART_HEIGHT,
-            "data": {"values": list(rows)}, "autosize": {"type": "fit-x", "contains": "padding"}}
+def _base(title: str, **datasets: list[dict]) -> dict:
+    """A chart's common part. The rows go in named ``datasets`` (copied: the history keeps
+    growing), so that a redraw with new rows changes only them (``VegaChart`` then reuses its
+    Vega view); the first dataset is the chart's data."""
+    spec = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "title": title,
+            "width": "container", "height": CHART_HEIGHT,
+            "autosize": {"type": "fit-x", "contains": "padding"},
+            "datasets": {name: list(rows) for name, rows in datasets.items()}}
+    if datasets:
+        spec["data"] = {"name": next(iter(datasets))}
+    return spec
+
+
+def dataset_rows(spec: dict) -> int:
+    """Rows of data in a spec (named datasets and inline values)."""
+    inline = len(spec.get("data", {}).get("values", []))
+    return inline + sum(len(rows) for rows in spec.get("datasets", {}).values())
 
 
 def price_spec(history: History) -> dict:
     """Spot and term price indices, $/H100e-hour, one line each."""
-    return {**_base("Price index ($/H100e-hour)", history.price_rows),
+    return {**_base("Price index ($/H100e-hour)", prices=history.price_rows),
             "mark": {"type": "line", "strokeWidth": 2},
             "encoding": {
                 "x": _month_axis(),
@@ -370,9 +390,10 @@ def price_spec(history: History) -> dict:
 def capacity_spec(history: History) -> dict:
     """Online capacity stacked by seller kind (million H100e) and sellers' utilization (%)."""
     kinds = list(SELLER_KINDS)
-    return {**_base("Capacity by seller kind and utilization", []),
+    return {**_base("Capacity by seller kind and utilization",
+                    capacity=history.capacity_rows, utilization=history.utilization_rows),
             "layer": [
-                {"data": {"values": list(history.capacity_rows)},
+                {"data": {"name": "capacity"},
                  "mark": {"type": "area", "opacity": 0.75},
                  "encoding": {
                      "x": _month_axis(),
@@ -387,7 +408,7 @@ def capacity_spec(history: History) -> dict:
                                  {"field": "kind"}, {"field": "million_h100e",
                                                      "title": "million H100e",
                                                      "format": ".3f"}]}},
-                {"data": {"values": list(history.utilization_rows)},
+                {"data": {"name": "utilization"},
                  "mark": {"type": "line", "color": "black", "strokeDash": [4, 3]},
                  "encoding": {
                      "x": _month_axis(),
@@ -418,7 +439,7 @@ def _lab_encoding(history: History) -> tuple[dict, list[dict]]:
 def served_spec(history: History) -> dict:
     """Per lab: share of its demand served (%)."""
     colour, tooltip = _lab_encoding(history)
-    return {**_base("Served share of demand by lab (%)", history.lab_rows),
+    return {**_base("Served share of demand by lab (%)", labs=history.lab_rows),
             "height": CHART_HEIGHT // 2, "mark": {"type": "line"},
             "encoding": {"x": _month_axis(),
                          "y": {"field": "served_pct", "type": "quantitative",
@@ -430,7 +451,7 @@ def served_spec(history: History) -> dict:
 def unmet_spec(history: History) -> dict:
     """Per lab: unmet demand (H100e), stacked."""
     colour, tooltip = _lab_encoding(history)
-    return {**_base("Unmet demand by lab (H100e)", history.lab_rows),
+    return {**_base("Unmet demand by lab (H100e)", labs=history.lab_rows),
             "height": CHART_HEIGHT // 2, "mark": {"type": "area", "opacity": 0.8},
             "encoding": {"x": _month_axis(),
                          "y": {"field": "unmet_h100e", "type": "quantitative", "stack": "zero",
@@ -440,7 +461,7 @@ def unmet_spec(history: History) -> dict:
 
 def events_spec(history: History) -> dict:
     """Contract, site and default events per month: one row per kind, dot size = count."""
-    return {**_base("Contract and market events", history.event_rows),
+    return {**_base("Contract and market events", events=history.event_rows),
             "mark": {"type": "circle", "opacity": 0.7},
             "encoding": {
                 "x": _month_axis(),
@@ -519,6 +540,124 @@ def metrics(model: VizMarket) -> dict[str, str]:
     return out
 
 
+# --------------------------------------------------------------------------- the chart widget
+# The Vue side of Solara's VegaLite widget (solara/widgets/vue/vegalite.vue, MIT licence,
+# Widgetti), changed for a chart that redraws every step: (1) when only the data of a spec
+# changed (its "datasets"), the existing Vega view gets the new rows and reruns, instead of a new
+# embed (no Vega-Lite compile, no new view); (2) a new embed first finalizes the previous view
+# and disconnects its ResizeObserver (the original keeps one view and one observer per redraw
+# alive for the life of the page).
+VEGA_VUE = """
+<template>
+    <div><div ref="plotElement"></div></div>
+</template>
+<script>
+module.exports = {
+    created() {
+        this.vegaLoaded = this.loadVega();
+        this.queue = Promise.resolve();
+        this.do_plot_debounced = _.debounce(() => {
+            this.queue = this.queue.then(async () => {
+                await this.vegaLoaded;
+                await this.do_plot();
+            }).catch((e) => console.error(e));
+        }, 30);
+    },
+    mounted() { this.do_plot_debounced(); },
+    destroyed() { this.release(); },
+    unmounted() { this.release(); },
+    watch: { spec() { this.do_plot_debounced(); } },
+    methods: {
+        release() {
+            if (this.observer) { this.observer.disconnect(); this.observer = null; }
+            if (this.view) { this.view.finalize(); this.view = null; }
+        },
+        async do_plot() {
+            const spec = this.spec;
+            if (!spec || !Object.keys(spec).length) { return; }
+            const {datasets, ...shape} = spec;
+            const key = JSON.stringify(shape);
+            if (this.view && datasets && key === this.key) {
+                for (const [name, values] of Object.entries(datasets)) {
+                    this.view.data(name, values);
+                }
+                await this.view.resize().runAsync();  // resize: redo the autosize layout
+                return;
+            }
+            const [vegaEmbed] = await new Promise(
+                (resolve) => require(['vega-embed'], (...m) => resolve(m)));
+            this.release();
+            const el = this.$refs.plotElement;
+            const { view } = await vegaEmbed(el, JSON.parse(JSON.stringify(spec)),
+                                             {renderer: "canvas"});
+            this.view = view;
+            this.key = key;
+            if (spec.width === "container") {
+                el.classList.add("width-container");
+                this.observer = new ResizeObserver(() => { if (this.view) this.view.resize(); });
+                this.observer.observe(el);
+            }
+        },
+        async loadVega() {
+            await this.loadRequire();
+            requirejs.undef("vega");
+            requirejs.undef("vega-lite");
+            requirejs.undef("vega-embed");
+            require.config({
+                map: {
+                    '*': {
+                        'vega': `${this.getCdn()}/vega@5/build/vega.min.js`,
+                        'vega-lite': `${this.getCdn()}/vega-lite@5/build/vega-lite.min.js`,
+                        'vega-embed': `${this.getCdn()}/vega-embed@6/build/vega-embed.min.js`,
+                    }
+                }
+            });
+            await new Promise((resolve, reject) => {
+                require(['vega', 'vega-lite', 'vega-embed'], () => resolve(), reject);
+            });
+        },
+        loadRequire() {
+            if (window.requirejs) { return Promise.resolve(); }
+            return new Promise((resolve, reject) => {
+                const script = document.createElement('script');
+                script.src = `${this.getCdn()}/requirejs@2.3.6/require.js`;
+                script.onload = resolve;
+                script.onerror = reject;
+                document.head.appendChild(script);
+            });
+        },
+        getJupyterBaseUrl() {
+            if (document.getElementsByTagName("base").length) { return "./"; }
+            const labConfigData = document.getElementById('jupyter-config-data');
+            if (labConfigData) { return JSON.parse(labConfigData.textContent).baseUrl; }
+            let base = document.body.dataset.baseUrl || document.baseURI;
+            if (!base.endsWith('/')) { base += '/'; }
+            return base;
+        },
+        getCdn() {
+            return this.cdn || (window.solara ? window.solara.cdn
+                                : `${this.getJupyterBaseUrl()}_solara/cdn`);
+        }
+    },
+}
+</script>
+<style id="vega-embed-container-width">
+.width-container.vega-embed { width: 100%; }
+</style>
+"""
+
+
+class VegaChart(solara.widgets.VegaLite):
+    """Solara's Vega-Lite widget with ``VEGA_VUE`` as its Vue template: data-only updates
+    reuse the Vega view, and no view or observer outlives its redraw."""
+
+    template_file = None
+
+    @traitlets.default("template")
+    def _default_template(self) -> str:
+        return VEGA_VUE
+
+
 # --------------------------------------------------------------------------- components
 def month_readout(model: VizMarket) -> str:
     """'2026-03 (month 3 of 120)': the last simulated month, or the first month before any."""
@@ -526,6 +665,32 @@ def month_readout(model: VizMarket) -> str:
     if model.months_done == 0:
         return f"{month_label(model.start_month)} (month 0 of {total}, not started)"
     return f"{month_label(model.month - 1)} (month {model.months_done} of {total})"
+
+
+def settings_text(model: VizMarket) -> str:
+    """What the current run uses (the sidebar's controls apply only on Reset)."""
+    c = model.controls
+
+    def notice(choice) -> str:
+        return "no exit" if choice == NO_EXIT else f"{choice} d"
+
+    recall = f"recall on {c['recall_notice_days']} d" if c["recall"] else "no recall"
+    shocks = []
+    if c["recall_shock_month"]:
+        shocks.append(f"recall of {c['recall_shock_share']:.0%} at month "
+                      f"{c['recall_shock_month']}")
+    if c["exit_shock_month"]:
+        shocks.append(f"{c['exit_shock_seller']} exits at month {c['exit_shock_month']}")
+    if c["orbital_month"]:
+        shocks.append(f"orbital {c['orbital_mw']} MW at month {c['orbital_month']} "
+                      f"(p = {c['orbital_probability']:.2f})")
+    return (f"Run: {c['scenario_name']}, seed {model.seed_value}, {c['months']} months. "
+            f"Rules of {c['rules_template']}: buyer notice {notice(c['buyer_notice'])}, "
+            f"seller notice {notice(c['seller_notice'])}, {recall}, ramp {c['ramp_months']} "
+            f"months at {c['ramp_discount']:.0%} off, "
+            f"{'take-or-pay' if c['take_or_pay'] else 'pay for use'}. Permit delay x"
+            f"{c['permit_delay_scale']:g}, opposition x{c['opposition_scale']:g}. Shocks: "
+            f"{'; '.join(shocks) or 'none'}. Controls apply on Reset.")
 
 
 def cards_html(model: VizMarket) -> str:
@@ -538,7 +703,9 @@ def cards_html(model: VizMarket) -> str:
         for name, value in metrics(model).items())
     notes = "".join(f'<div style="color:darkorange">{html.escape(n)}</div>' for n in model.notes)
     return (f'<div class="month-readout" style="font-size:20px;font-weight:600;'
-            f'margin-bottom:8px">Month: {html.escape(month_readout(model))}</div>'
+            f'margin-bottom:2px">Month: {html.escape(month_readout(model))}</div>'
+            f'<div class="run-settings" style="font-size:12px;color:dimgray;margin-bottom:8px">'
+            f'{html.escape(settings_text(model))}</div>'
             f'<div style="display:grid;gap:8px;grid-template-columns:'
             f'repeat(auto-fill,minmax(170px,1fr))">{cards}</div>{notes}')
 
@@ -578,7 +745,7 @@ def VegaView(model: VizMarket, spec_of, count: int):
     """A Vega-Lite chart of ``spec_of(model.history)``. The spec goes to the widget in an
     effect, once a step; the element never names it, so the data does not pass through the
     element tree (a re-render neither walks the growing data nor resets the widget's spec)."""
-    element = solara.widgets.VegaLite.element()
+    element = VegaChart.element()
 
     def push():
         spec = spec_of(model.history)
@@ -590,9 +757,12 @@ def VegaView(model: VizMarket, spec_of, count: int):
     return element
 
 
-def _table_fragment(model: VizMarket) -> tuple[int, str]:
+def _table_fragment(model: VizMarket) -> tuple[str, str]:
     columns = live_contracts(model)
-    return len(columns["buyer"]), table_html(columns)
+    shown = len(columns["buyer"])
+    total = int(model.book.live(model.month - 1).sum()) if model.months_done else 0
+    count = f"{total}" if shown == total else f"{total}, the {shown} largest shown"
+    return count, table_html(columns)
 
 
 @solara.component

@@ -197,7 +197,7 @@ def _download(pin: Pinned, workdir: Path) -> Path:
     base = pin.name.split("/")[-1]
     url = f"{registry}/{pin.name}/-/{base}-{pin.version}.tgz"
     target = workdir / f"{base}-{pin.version}.tgz"
-    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (fixed https URL)
+    with urllib.request.urlopen(url, timeout=120) as response:
         target.write_bytes(response.read())
     return target
 

@@ -1,0 +1,377 @@
+"""The browser app in-process (``solara.render``, no browser): controls to world, the incremental
+history, the chart specs, the page (step, reset, per-session models), the offline-asset
+preparation and the ``viz`` command's arguments. The real-browser test is test_viz_browser.py."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import ipyvuetify as v
+import numpy as np
+import pandas as pd
+import pytest
+import solara
+
+from market import viz
+from market.model import ComputeMarket
+from market.scenarios import available, build_world, load_raw
+from market.viz import app, assets
+
+
+def world_months(months: int = 120):
+    raw, path = load_raw("colossus-2026")
+    raw["months"] = months
+    return build_world(raw, str(path))
+
+
+# ----------------------------------------------------------------------------- controls -> world
+def test_default_controls_reproduce_the_scenario():
+    """With every control at its default the app runs the scenario as written (120 months)."""
+    ours = app.VizMarket()
+    plain = ComputeMarket(world_months(120), rng=42)
+    for _ in range(8):
+        ours.step()
+        plain.step()
+    for table in ("market", "agents", "events"):
+        pd.testing.assert_frame_equal(pd.DataFrame(ours.rows(table)),
+                                      pd.DataFrame(plain.rows(table)))
+
+
+def test_contract_rules_replace_the_chosen_template():
+    world, notes = app.world_from_controls(buyer_notice="no early exit", seller_notice="30",
+                                           recall=False, recall_notice_days=180, ramp_months=4,
+                                           ramp_discount=0.25, take_or_pay=False)
+    terms = world.market.terms("colossus_lease")
+    assert (terms.buyer_notice_days, terms.seller_notice_days) == (None, 30)
+    assert (terms.recall, terms.recall_notice_days) == (False, 180)
+    assert (terms.ramp_months, terms.ramp_discount, terms.take_or_pay) == (4, 0.25, False)
+    assert world.market.terms("hyperscaler_reservation").buyer_notice_days == 90
+    assert notes == []
+    every, _ = app.world_from_controls(rules_template=app.ALL_TEMPLATES, ramp_discount=0.1)
+    for name in app.RULE_TEMPLATES:
+        assert every.market.terms(name).ramp_discount == 0.1
+
+
+def test_friction_and_shocks():
+    base, _ = app.world_from_controls()
+    world, notes = app.world_from_controls(
+        permit_delay_scale=2.0, opposition_scale=3.0, recall_shock_month=14,
+        recall_shock_share=0.5, exit_shock_month=20, exit_shock_seller="neocloud_2",
+        orbital_month=25, orbital_mw=400, orbital_probability=0.5)
+    assert notes == []
+    for a, b in zip(base.regions, world.regions, strict=True):
+        assert b.permit_months_mean == pytest.approx(2 * a.permit_months_mean)
+        assert b.opposition_probability == pytest.approx(min(1.0, 3 * a.opposition_probability))
+    shocks = {(s.kind, s.month, s.seller, s.share) for s in world.shocks}
+    assert ("recall", "2027-02", "colossus_owner", 0.5) in shocks
+    assert ("seller_exit", "2027-08", "neocloud_2", 1.0) in shocks
+    owner = world.seller("colossus_owner")
+    orbital = [s for s in owner.sites if s.name == app.ORBITAL_SITE]
+    assert len(orbital) == 1
+    site = orbital[0]
+    assert (site.status, site.online, site.mw, site.arrival_probability) == (
+        "scheduled", "2028-01", 400.0, 0.5)
+
+
+@pytest.mark.parametrize("scenario", sorted(available()))
+def test_every_scenario_runs_with_extreme_controls(scenario):
+    model = app.VizMarket(
+        scenario_name=scenario, months=12, rules_template=app.ALL_TEMPLATES,
+        buyer_notice="0", seller_notice=app.NO_EXIT, recall=True, recall_notice_days=0,
+        ramp_months=12, ramp_discount=1.0, take_or_pay=False, permit_delay_scale=0.25,
+        opposition_scale=10.0, recall_shock_month=2, exit_shock_month=3, orbital_month=4,
+        orbital_probability=1.0)
+    model.run()
+    assert not model.running and len(model.history.months) == 12
+    assert app.metrics(model)["Spot index"].startswith("$")
+
+
+def test_a_seller_missing_from_the_scenario_is_a_note_not_an_error():
+    world, notes = app.world_from_controls(exit_shock_month=3, exit_shock_seller="nobody")
+    assert not world.shocks and notes and "nobody" in notes[0]
+
+
+def test_seed_text():
+    assert app.VizMarket(seed=" 7 ").seed_value == 7
+    assert app.VizMarket(seed="seven").seed_value == app.VizMarket(seed="seven").seed_value
+
+
+def test_every_control_is_a_keyword_of_the_model():
+    names = set(app.world_from_controls.__code__.co_varnames[
+        :app.world_from_controls.__code__.co_kwonlyargcount])
+    assert set(app.MODEL_PARAMS) == names | {"seed"}
+    for name, spec in app.MODEL_PARAMS.items():
+        if "values" in spec:
+            assert spec["value"] in spec["values"], name
+        if "min" in spec:
+            assert spec["min"] <= spec["value"] <= spec["max"], name
+
+
+# ----------------------------------------------------------------------------- history and specs
+def test_history_reads_each_row_once():
+    model = app.VizMarket(months=12)
+    for _ in range(6):
+        model.step()
+    h = model.history
+    h.sync()  # nothing new: no duplicates
+    n_products = len(model.products)
+    assert len(h.months) == 6
+    assert len(h.price_rows) == 6 * n_products
+    assert len(h.capacity_rows) == 6 * len(app.SELLER_KINDS)
+    assert len(h.lab_rows) == 6 * len(model.labs)
+    assert sum(r["count"] for r in h.event_rows) == len(model.rows("events"))
+    assert len({(r["month"], r["event"]) for r in h.event_rows}) == len(h.event_rows)
+    last_spot = model.rows("market")[-1]
+    assert h.last["spot index"] == pytest.approx(last_spot["index_usd_per_h100e_month"] / 730)
+
+
+def _axes(spec: dict):
+    for part in [spec, *spec.get("layer", []), *spec.get("vconcat", [])]:
+        for channel in ("x", "y"):
+            enc = part.get("encoding", {}).get(channel)
+            if enc is not None:
+                yield channel, enc
+
+
+SPECS = [app.price_spec, app.capacity_spec, app.served_spec, app.unmet_spec, app.events_spec]
+
+
+@pytest.mark.parametrize("spec_of", SPECS, ids=lambda f: f.__name__)
+def test_specs_have_titled_axes_dates_and_small_data(spec_of):
+    model = app.VizMarket(months=24)
+    model.run()
+    spec = spec_of(model.history)
+    json.dumps(spec)  # plain JSON for the widget
+    assert spec["title"]
+    axes = list(_axes(spec))
+    assert axes
+    for channel, enc in axes:
+        title = enc.get("axis", {}).get("title")
+        assert title, (channel, enc)
+        if channel == "x":
+            assert enc["type"] == "temporal" and enc["axis"]["format"] == "%Y-%m"
+            assert "Month" in title
+    rows = app.dataset_rows(spec)
+    assert 0 < rows <= 24 * 20  # pre-aggregated per month, never raw rows
+    names = {p["data"]["name"] for p in [spec, *spec.get("layer", [])] if "data" in p}
+    assert names <= set(spec["datasets"])  # named data: a redraw changes only the datasets
+    colours = json.dumps(spec)
+    assert "#" not in colours  # CSS colour names
+
+
+def test_metrics_and_live_contracts():
+    model = app.VizMarket(months=12)
+    assert app.month_readout(model) == "2026-01 (month 0 of 12, not started)"
+    for _ in range(5):
+        model.step()
+    assert app.month_readout(model) == "2026-05 (month 5 of 12)"
+    cards = app.metrics(model)
+    assert cards["Spot index"].endswith("/H100e-h") and cards["Spot index"].startswith("$")
+    live = app.live_contracts(model)
+    assert set(live) == set(app.LIVE_COLUMNS)
+    n = int(model.book.live(model.month - 1).sum())
+    assert len(live["buyer"]) == min(n, 200) > 0
+    assert "frontier_a" in live["buyer"]  # the Colossus lease, live from 2026-05
+    table = app.table_html(live)
+    assert table.count("<tr>") == len(live["buyer"]) + 1
+
+
+# ----------------------------------------------------------------------------- the page
+def render_page():
+    return solara.render(solara.AppLayout(children=[app.Page()]), handle_error=False)
+
+
+def readout(rc) -> str:
+    fragment = rc.find(solara.widgets.HTML, attributes={"class": "status-cards"}).widget
+    return fragment.unsafe_innerHTML
+
+
+def month_of(rc) -> str:
+    return re.search(r"Month: ([^<]*)", readout(rc)).group(1)
+
+
+def card(rc, name: str) -> str:
+    found = re.search(re.escape(name) + r'</div><div class="metric-value"[^>]*>([^<]*)<',
+                      readout(rc))
+    return found.group(1)
+
+
+def button(rc, label: str):
+    return rc.find(v.Btn, children=[label]).widget
+
+
+def test_hooks_valid():
+    """The app's components pass solara's hook rules (no conditional hooks)."""
+    import warnings
+
+    from solara.validate_hooks import HookValidator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for component in (app.Page, app.Dashboard, app.VegaView, app.StatusCards,
+                          app.ContractsTable):
+            HookValidator(component.f).run()
+
+
+def test_page_steps_resets_and_applies_controls():
+    _, rc = render_page()
+    assert month_of(rc) == "2026-01 (month 0 of 120, not started)"
+    charts = rc.find(app.VegaChart).widgets
+    assert len(charts) == 5
+    for _ in range(5):
+        button(rc, "Step").click()
+    assert month_of(rc) == "2026-05 (month 5 of 120)"
+    assert app.dataset_rows(charts[0].spec) == 5 * 3  # spot + two term indices
+    fees = card(rc, "Contract fees this month")
+    # a contract rule: no ramp discount for the Colossus lease, which starts 2026-05
+    rc.find(v.Slider, label="Ramp discount (share of the fee)").widget.v_model = 0.0
+    button(rc, "Reset").click()
+    assert month_of(rc) == "2026-01 (month 0 of 120, not started)"
+    assert "press Step" in json.dumps(charts[0].spec)
+    for _ in range(5):
+        button(rc, "Step").click()
+    assert month_of(rc) == "2026-05 (month 5 of 120)"
+    assert card(rc, "Contract fees this month") != fees
+    rc.close()
+
+
+def test_each_session_has_its_own_model():
+    _, first = render_page()
+    _, second = render_page()
+    button(first, "Step").click()
+    assert "month 1 of" in month_of(first)
+    assert "month 0 of" in month_of(second)
+    first.close()
+    second.close()
+
+
+# ----------------------------------------------------------------------------- offline assets
+def test_requested_files_are_pinned_packages():
+    files = assets.requested_files()
+    assert any(f.startswith("@widgetti/solara-vuetify-app@") for f in files)
+    for needed in ("vega@5/build/vega.min.js", "vega-lite@5/build/vega-lite.min.js",
+                   "vega-embed@6/build/vega-embed.min.js", "requirejs@2.3.6/require.js"):
+        assert needed in files
+    # a Solara upgrade that requests other packages fails here: update PINNED
+    assert {assets._spec_of(f) for f in files} <= set(assets.PINNED)
+    assert not any("vuetify3" in f for f in files)  # ipyvue<2: the Vue 2 page
+
+
+def _tarball(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"package/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_prepare_unpacks_verifies_and_reports(tmp_path, monkeypatch):
+    files = ["pkg@1/dist/app.js", "pkg@1/dist/app.min.js", "@s/other@2.0.0/x.css"]
+    monkeypatch.setattr(assets, "requested_files", lambda: files)
+    blobs = {"pkg@1": _tarball({"dist/app.js": b"js"}),
+             "@s/other@2.0.0": _tarball({"x.css": b"css"})}
+    digest = "sha512-" + base64.b64encode(hashlib.sha512(blobs["pkg@1"]).digest()).decode()
+    monkeypatch.setattr(assets, "PINNED", {"pkg@1": assets.Pinned("pkg@1", "1.4.0", digest)})
+    asked = []
+
+    def fake_pack(spec, workdir: Path) -> Path:
+        asked.append(spec)
+        key = "pkg@1" if spec.startswith("pkg@") else spec
+        target = workdir / "p.tgz"
+        target.write_bytes(blobs[key])
+        return target
+
+    monkeypatch.setattr(assets, "_npm_pack", fake_pack)
+    folder = tmp_path / "cdn"
+    assert assets.missing_files(folder) == files
+    assert assets.prepare(folder, log=lambda m: None) == folder
+    assert asked == ["@s/other@2.0.0", "pkg@1.4.0"]  # pinned: the exact version
+    assert (folder / "pkg@1/dist/app.min.js").read_bytes() == b"js"  # jsDelivr-style .min
+    assert (folder / "@s/other@2.0.0/x.css").read_bytes() == b"css"
+    assert assets.is_ready(folder)
+    asked.clear()
+    assets.prepare(folder, log=lambda m: None)
+    assert asked == []  # nothing fetched twice
+    # a tarball that does not match its pin is refused
+    blobs["pkg@1"] = _tarball({"dist/app.js": b"evil"})
+    with pytest.raises(assets.AssetsError, match="integrity"):
+        assets.prepare(tmp_path / "other", log=lambda m: None)
+
+
+def test_no_npm_and_no_pin_says_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(assets, "requested_files", lambda: ["unpinned@3/a.js"])
+    monkeypatch.setattr(assets.shutil, "which", lambda name: None)
+    with pytest.raises(assets.AssetsError, match="npm") as err:
+        assets.prepare(tmp_path, log=lambda m: None)
+    assert "\n" not in str(err.value)
+
+
+def test_cache_dir_follows_solara_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("SOLARA_ASSETS_PROXY_CACHE_DIR", str(tmp_path))
+    assert assets.cache_dir() == tmp_path
+    monkeypatch.delenv("SOLARA_ASSETS_PROXY_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert assets.cache_dir() == tmp_path / "xdg" / "compute-market" / "solara-cdn"
+
+
+# ----------------------------------------------------------------------------- the command
+def test_cli_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        viz.cli(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--port" in out and "--host" in out and "compute-market viz" in out
+
+
+def test_cli_missing_assets_is_one_line(capsys, monkeypatch):
+    def fail(*args, **kwargs):
+        raise assets.AssetsError("vega@5 is needed and npm is not installed")
+
+    monkeypatch.setattr(assets, "prepare", fail)
+    assert viz.cli(["--port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "npm" in err
+
+
+def test_server_command_and_env(tmp_path):
+    cmd = viz.server_command("127.0.0.1", 8999)
+    assert cmd[1:5] == ["-m", "solara", "run", "market.viz.app"]
+    assert "--production" in cmd and "8999" in cmd
+    env = viz.server_env(tmp_path)
+    assert env["SOLARA_ASSETS_PROXY_CACHE_DIR"] == str(tmp_path)
+    assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "false"
+
+
+def test_render_time_does_not_grow_with_history():
+    """The Python side of a step (model step, history, specs, render): late steps cost about
+    what early ones do; only the longer lines add (a few series x one point per month)."""
+    import time
+
+    _, rc = render_page()
+    step = button(rc, "Step")
+
+    def timed(n: int) -> float:
+        times = []
+        for _ in range(n):
+            start = time.process_time()  # CPU time: other processes do not count
+            step.click()
+            times.append(time.process_time() - start)
+        return float(np.median(times))
+
+    early = timed(10)
+    interval = rc.find(v.Slider, label="Render Interval (steps)").widget
+    interval.v_model = 100  # Mesa's render interval: one click runs 100 months
+    step.click()
+    interval.v_model = 1
+    late = timed(10)
+    assert "month 120 of 120" in month_of(rc)
+    assert late < 3 * early + 0.05, (early, late)
+    rc.close()

@@ -123,22 +123,23 @@ def run_study(study: Study | str | Path, *, workers: int | None = None,
             bar.update(1)
 
         t_run = time.perf_counter()
-        if todo:
-            tasks = [plan.task(r) for r in todo]
-            if scheduler:
-                executors.run_dask(tasks, on_result, scheduler)
-            else:
-                n = min(workers or executors.default_workers(), len(todo))
-                executors.run_local(tasks, on_result, n)
+        try:
+            if todo:
+                tasks = [plan.task(r) for r in todo]
+                if scheduler:
+                    executors.run_dask(tasks, on_result, scheduler)
+                else:
+                    n = min(workers or executors.default_workers(), len(todo))
+                    executors.run_local(tasks, on_result, n)
+        finally:
+            bar.close()
         run_elapsed = time.perf_counter() - t_run
-        bar.close()
-        runs = store.read_runs()
+        frame = rep.wide(store.read_runs(), plan)
+        summary = sens = None
+        if report:
+            summary, sens = rep.write_report(frame, plan, out)
     finally:
         store.close()
-    frame = rep.wide(runs, plan)
-    summary = sens = None
-    if report:
-        summary, sens = rep.write_report(frame, plan, out)
     return StudyResult(out=out, plan=plan, n_runs=len(plan.runs),
                        n_failed=int((frame["status"] != "ok").sum()), n_executed=len(todo),
                        n_resumed=len(plan.runs) - len(todo), run_elapsed_s=run_elapsed,

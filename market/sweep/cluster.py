@@ -6,9 +6,10 @@ trying ``--scheduler`` without a real cluster)::
 
 The scheduler and each worker (``--nworkers 1 --nthreads 1``, no dashboard) are started with
 ``python -m distributed.cli.dask_{scheduler,worker}`` in their own process groups, bound to
-127.0.0.1; the scheduler picks a free port and writes its address to a scheduler file. Workers
-import ``market.sweep.worker`` when they start (``--preload``; the same flag serves a real
-cluster), so the first run of a study does not pay for importing the model. On exit every process
+127.0.0.1; the scheduler picks a free port and writes its address to a scheduler file. The
+scheduler and the workers import ``market.sweep.worker`` when they start (``--preload``; the same
+flag serves a real cluster): the workers run it, and the scheduler unpickles every submitted
+task, so each would otherwise import the model on a study's first run. On exit every process
 group is terminated (SIGTERM, then SIGKILL after a grace period).
 """
 
@@ -60,6 +61,9 @@ class LoopbackCluster:
         self.procs.append(proc)
         return proc
 
+    def _preload_args(self) -> list[str]:
+        return [arg for module in self.preload for arg in ("--preload", module)]
+
     def logs(self) -> str:
         """The last lines of every process's log (for error messages)."""
         out = []
@@ -73,7 +77,7 @@ class LoopbackCluster:
         sched_file = self.dir / "scheduler.json"
         sched = self._spawn("scheduler", [
             "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
-            "--no-dashboard", "--scheduler-file", str(sched_file)])
+            "--no-dashboard", "--scheduler-file", str(sched_file), *self._preload_args()])
         deadline = time.monotonic() + self.timeout_s
         while True:
             if sched.poll() is not None:
@@ -93,7 +97,7 @@ class LoopbackCluster:
                 "distributed.cli.dask_worker", self.address, "--host", "127.0.0.1",
                 "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
                 "--name", f"worker-{i}", "--local-directory", str(self.dir / f"w{i}"),
-                *[arg for module in self.preload for arg in ("--preload", module)]])
+                *self._preload_args()])
         self.wait_for_workers(deadline)
 
     def wait_for_workers(self, deadline: float) -> None:

@@ -276,6 +276,10 @@ def _parameter(path: Any, body: Any) -> Parameter:
         raise StudyError(f"{where[:-1]} = {body!r}: must be a table with 'values' or 'range'")
     for key in body:
         if key not in PARAMETER_KEYS:
+            if isinstance(body[key], dict):
+                raise StudyError(f"{where[:-1]}: quote the whole key path, e.g. "
+                                 f'[parameters."{path}.{key}..."], not [parameters.{path}.'
+                                 f"{key}...]")
             raise _unknown(key, PARAMETER_KEYS, where)
     if ("values" in body) == ("range" in body):
         raise StudyError(f"{where[:-1]}: give exactly one of 'values' (a grid) or 'range' "

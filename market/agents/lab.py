@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import mesa
 import numpy as np
 
+from market.agents.party import Party
 from market.calendar import month_index
 from market.config import LabConfig
 from market.strategies import GROWTH, MUST_SERVE, OPPORTUNISTIC, strategy
@@ -143,7 +143,7 @@ def _state(name: str, doc: str) -> property:
 LAB_STATE = ("inference_h100e", "served_h100e", "unmet_h100e", "revenue_usd", "value_usd")
 
 
-class Lab(mesa.Agent):
+class Lab(Party):
     """A frontier or small lab. Its demand and money state live in the model's arrays so that
     every lab is settled at once; the properties below read and write them."""
 
@@ -163,15 +163,6 @@ class Lab(mesa.Agent):
         self.strategy = strategy(cfg.strategy)
         self.funding = {month_index(f.month): f.usd for f in cfg.funding}
         self.values = tranche_values(cfg)
-
-    @property
-    def defaulted(self) -> bool:
-        """Whether it has defaulted (cash ran out; its contracts ended)."""
-        return bool(self.model.defaulted[self.party])
-
-    @defaulted.setter
-    def defaulted(self, value: bool) -> None:
-        self.model.defaulted[self.party] = value
 
     @property
     def need_h100e(self) -> float:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import mesa
 import numpy as np
 
+from market.agents.party import Party
 from market.config import SellerConfig
 from market.strategies import strategy
 
@@ -85,7 +85,7 @@ def amortizing_payment(principal: float, rate_per_year: float, months: int) -> f
     return principal * r / (1.0 - (1.0 + r) ** (-months))
 
 
-class Seller(mesa.Agent):
+class Seller(Party):
     """Base seller: cash, internal need, revenue and cost live in the model's per-party arrays
     (``model.cash``, ``model.own_need``...), its sites in ``model.sites``."""
 
@@ -100,15 +100,6 @@ class Seller(mesa.Agent):
     @own_need_h100e.setter
     def own_need_h100e(self, value: float) -> None:
         self.model.own_need[self.party] = value
-
-    @property
-    def defaulted(self) -> bool:
-        """Whether it has defaulted (its contracts ended, its sites sold or offline)."""
-        return bool(self.model.defaulted[self.party])
-
-    @defaulted.setter
-    def defaulted(self, value: bool) -> None:
-        self.model.defaulted[self.party] = value
 
     @property
     def negative_cash_months(self) -> int:

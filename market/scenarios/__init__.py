@@ -315,9 +315,9 @@ def _creatable(parts: Sequence[str], source: str, key: str) -> bool:
     return False
 
 
-def load_scenario(name_or_path: str | Path = DEFAULT,
-                  overrides: Iterable[str] = ()) -> WorldConfig:
-    """Load, merge, override and validate a scenario into a ``WorldConfig``."""
+def _raw_with_overrides(name_or_path: str | Path, overrides: Iterable[str]
+                        ) -> tuple[dict[str, Any], Path, list[str]]:
+    """The raw scenario with ``KEY=VALUE`` overrides applied; errors name the file."""
     raw, path = load_raw(name_or_path)
     overrides = list(overrides)
     for assignment in overrides:
@@ -325,6 +325,13 @@ def load_scenario(name_or_path: str | Path = DEFAULT,
             apply_override(raw, assignment)
         except ScenarioError as exc:
             raise ScenarioError(f"{path}: {exc}") from None
+    return raw, path, overrides
+
+
+def load_scenario(name_or_path: str | Path = DEFAULT,
+                  overrides: Iterable[str] = ()) -> WorldConfig:
+    """Load, merge, override and validate a scenario into a ``WorldConfig``."""
+    raw, path, overrides = _raw_with_overrides(name_or_path, overrides)
     try:
         return build_world(raw, str(path))
     except ScenarioError as exc:
@@ -800,13 +807,7 @@ def parameters(name_or_path: str | Path = DEFAULT,
     Tables appear as entries of their own (value: the table) carrying their header comment.
     """
     chain = _chain(name_or_path)
-    raw, path = load_raw(name_or_path)
-    overrides = list(overrides)
-    for assignment in overrides:
-        try:
-            apply_override(raw, assignment)
-        except ScenarioError as exc:
-            raise ScenarioError(f"{path}: {exc}") from None
+    raw, path, overrides = _raw_with_overrides(name_or_path, overrides)
     owner: dict[str, tuple[str, str]] = {}
     for file, own in chain:
         flat: dict[str, Any] = {}

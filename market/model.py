@@ -202,7 +202,6 @@ class ComputeMarket(mesa.Model):
         self._events: list[tuple] = []
         self._spot_bought = np.zeros(len(self.parties))
         self._spot_sold = np.zeros(len(self.parties))
-        self._served_usd = np.zeros(len(self.parties))
         self.online_by_party = np.zeros(len(self.parties))
         self._paid = np.zeros(len(self.parties))
         self._received = np.zeros(len(self.parties))

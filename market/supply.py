@@ -159,12 +159,3 @@ class Sites:
         self.status[mask] = ONLINE
         self.online_month[mask] = month
         self.retire_month[mask] = month + life_months
-
-    def frame_rows(self) -> list[dict]:
-        """One dict per site (name, owner index, status name, MW, H100e, generation)."""
-        return [
-            {"site": self.names[i], "owner": int(self.owner[i]),
-             "status": STATUS_NAMES[self.status[i]], "generation": GEN_NAMES[self.gen[i]],
-             "mw": float(self.mw[i]), "h100e": float(self.h100e[i])}
-            for i in range(len(self))
-        ]

@@ -168,8 +168,3 @@ class Lab(Party):
     def need_h100e(self) -> float:
         """Inference plus training need this month."""
         return self.inference_h100e * (1.0 + self.cfg.training_share)
-
-    def growth(self) -> float:
-        """This month's demand growth rate."""
-        return growth_rate(self.cfg.growth_per_month, self.cfg.growth_halflife_months,
-                           self.model.months_elapsed)

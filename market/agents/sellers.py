@@ -134,10 +134,6 @@ class Seller(Party):
         self.capex_year = -1
         self.capex_this_year_usd = 0.0
 
-    def reserve_h100e(self) -> float:
-        """Own capacity kept back from the market: internal need plus the reserve margin."""
-        return self.own_need_h100e * (1.0 + self.cfg.reserve_margin)
-
     @staticmethod
     def spot_floor(opex: np.ndarray, levelized: np.ndarray, markup: np.ndarray) -> np.ndarray:
         """Lowest spot price per H100e-month it accepts for sunk capacity: opex x (1 + markup)."""

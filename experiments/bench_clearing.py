@@ -9,7 +9,8 @@ loop-based ``clear_reference`` (up to 1e5 orders), and the peak extra memory of 
 target:
 
 * 1e6 orders over 1e3 products: ``clear`` time <= 3x ``np.lexsort`` time;
-* 1e5 orders: at least 100x faster than the Python reference;
+* 1e5 orders (over 10, 100 and 1,000 products): at least 100x faster than the Python
+  reference at each;
 * peak extra memory <= 10x the input arrays (at every size).
 
 ``--quick`` runs only small sizes (a smoke test, well under 10 s); its PASS/FAIL lines cover
@@ -30,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from market.clearing import clear, clear_reference  # noqa: E402
 
-FULL = [(1_000, 10), (10_000, 100), (100_000, 1_000), (1_000_000, 1_000), (1_000_000, 10_000)]
+FULL = [(1_000, 10), (10_000, 100), (100_000, 10), (100_000, 100), (100_000, 1_000),
+        (1_000_000, 1_000), (1_000_000, 10_000)]
 QUICK = [(1_000, 10), (10_000, 100)]
 REF_MAX = 100_000
 
@@ -120,11 +122,12 @@ def main(argv=None) -> int:
               f"np.lexsort (target <= 3x)")
     ref_rows = [r for r in rows if r[0] == REF_MAX and r[5] is not None]
     if ref_rows:
-        sp = ref_rows[0][5]
-        ok = sp >= 100.0
+        worst = min(ref_rows, key=lambda r: r[5])
+        ok = worst[5] >= 100.0
         ok_all &= ok
-        print(f"{'PASS' if ok else 'FAIL'}: 1e5 orders: {sp:.0f}x faster than the Python "
-              f"reference (target >= 100x)")
+        each = ", ".join(f"{r[5]:.0f}x over {r[1]:,} products" for r in ref_rows)
+        print(f"{'PASS' if ok else 'FAIL'}: 1e5 orders: {each} faster than the Python "
+              f"reference (target >= 100x at every size)")
     worst = max(r[6] for r in rows)
     ok = worst <= 10.0
     ok_all &= ok

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import math
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import market.clearing as clearing_module
 from market.clearing import ClearingResult, clear, clear_reference
 
 INF = float("inf")
@@ -534,6 +535,113 @@ def test_validation_first_bad_index():
 
 # ---------------------------------------------------------------------------------------
 # the benchmark script's quick mode runs
+
+
+# ---------------------------------------------------------------------------------------
+# the windowed path (large batches without priority classes)
+
+
+@contextmanager
+def windowed_path():
+    """Send every batch without priority classes through ``_clear_windowed``."""
+    saved = clearing_module.WINDOW_MIN_ORDERS, clearing_module.WINDOW_MIN_DEPTH
+    clearing_module.WINDOW_MIN_ORDERS, clearing_module.WINDOW_MIN_DEPTH = 1, 0
+    try:
+        yield
+    finally:
+        clearing_module.WINDOW_MIN_ORDERS, clearing_module.WINDOW_MIN_DEPTH = saved
+
+
+def test_large_batches_take_the_windowed_path(monkeypatch):
+    calls = []
+    real = clearing_module._clear_windowed
+    monkeypatch.setattr(clearing_module, "_clear_windowed",
+                        lambda *a: calls.append(len(a[0])) or real(*a))
+    rng = np.random.default_rng(5)
+    n = clearing_module.WINDOW_MIN_ORDERS
+    product = rng.integers(0, n // clearing_module.WINDOW_MIN_DEPTH, n)
+    side = np.where(rng.random(n) < 0.5, 1, -1)
+    price = np.round(100 + rng.normal(0, 10, n), 1)
+    quantity = rng.integers(0, 10, n).astype(float)
+    res = clear(product, side, price, quantity)
+    assert calls == [n]
+    clear(product, side, price, quantity, priority=np.zeros(n, int) + (product % 2))
+    assert calls == [n]  # priority classes: the sorted path
+    ref = clearing_module._clear_sorted(product, side, price, quantity, int(product.max()) + 1,
+                                        None, 0.5, (price.min(), price.max()))
+    same(res, ref)
+    assert res.surplus == pytest.approx(ref[3], rel=1e-12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(books(ties=True, priority=False), KS)
+def test_windowed_matches_naive_reference_with_ties(book, k):
+    product, side, price, quantity, n_products, prio = book
+    with windowed_path():
+        res = clear(product, side, price, quantity, n_products=n_products, k=k)
+    same(res, naive_clear(product, side, price, quantity, n_products, None, k))
+    check_invariants(product, side, price, quantity, res)
+
+
+@settings(max_examples=150, deadline=None)
+@given(books(ties=False, priority=False), KS)
+def test_windowed_matches_naive_reference_distinct_prices(book, k):
+    product, side, price, quantity, n_products, prio = book
+    with windowed_path():
+        res = clear(product, side, price, quantity, n_products=n_products, k=k)
+    same(res, naive_clear(product, side, price, quantity, n_products, None, k))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 12), st.sampled_from([0.01, 0.5, 5.0]), KS)
+def test_windowed_matches_reference_deep_books(seed, n_products, tick, k):
+    """Deep books (hundreds of orders per product) on a price grid of ``tick``, with zero
+    quantities, plus a product with only buys (product P) and one whose buys all sit below
+    its sells (P + 1): the windowed path equals the loop-based reference."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(200, 3000))
+    product = rng.integers(0, n_products, n)
+    side = np.where(rng.random(n) < rng.uniform(0.2, 0.8), 1, -1)
+    centre = np.where(side == 1, 100.0, 100.0 - rng.uniform(-10, 20))
+    price = np.round((centre + rng.normal(0, rng.uniform(0.1, 15), n)) / tick) * tick
+    quantity = rng.integers(0, 20, n) * rng.choice([0.5, 1.0, 7.0])
+    extra = rng.integers(0, 30)
+    product = np.concatenate((product, np.full(extra, n_products), np.full(extra, n_products + 1)))
+    side = np.concatenate((side, np.ones(extra, int), np.r_[np.ones(extra // 2, int),
+                                                            -np.ones(extra - extra // 2, int)]))
+    price = np.concatenate((price, np.full(extra, 50.0),
+                            np.r_[np.full(extra // 2, 10.0), np.full(extra - extra // 2, 20.0)]))
+    quantity = np.concatenate((quantity, np.ones(2 * extra)))
+    P = n_products + 2
+    with windowed_path():
+        res = clear(product, side, price, quantity, n_products=P, k=k)
+    ref = clear_reference(product, side, price, quantity, n_products=P, k=k)
+    np.testing.assert_allclose(res.volume, ref.volume, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(res.filled, ref.filled, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(res.price, ref.price, rtol=1e-12, atol=1e-12, equal_nan=True)
+    assert res.surplus == pytest.approx(ref.surplus, rel=1e-9, abs=1e-6)
+    check_invariants(product, side, price, quantity, res)
+
+
+def test_windowed_rechecks_products_it_cannot_settle(monkeypatch):
+    """A product whose window holds no trade (only buys) is cleared again from all its
+    orders; the crossing product next to it is settled by its window alone."""
+    seen = []
+    real = clearing_module._clear_sorted
+    monkeypatch.setattr(clearing_module, "_clear_sorted",
+                        lambda *a: seen.append(np.unique(a[0]).tolist()) or real(*a))
+    rng = np.random.default_rng(1)
+    n = 400
+    product = np.r_[np.zeros(n, int), np.ones(20, int)]
+    side = np.r_[np.where(rng.random(n) < 0.5, 1, -1), np.ones(20, int)]
+    price = np.r_[np.round(100 + rng.normal(0, 5, n), 2), np.full(20, 90.0)]
+    quantity = np.ones(n + 20)
+    with windowed_path():
+        res = clear(product, side, price, quantity)
+    ref = clear_reference(product, side, price, quantity)
+    same(res, (ref.price, ref.volume, ref.filled))
+    assert len(seen) == 2 and seen[1] == [1]  # the window book, then product 1 alone
+    assert res.volume[0] > 0 and res.volume[1] == 0
 
 
 def test_bench_quick_smoke():

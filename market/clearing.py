@@ -574,16 +574,15 @@ def _clear_sorted(product, side, price, quantity, P, prio, k, prange):
         _first_in(pos_s, np.maximum(short_s, o), zo, price, order),
     )
     del pos_b, pos_s, traded_s, short_s, traded_b, short_b
-    lo_f = np.isfinite(lower)
-    hi_f = np.isfinite(upper)
-    upper = np.where(hi_f, upper, lower)
-    lower = np.where(lo_f, lower, upper)
-    with np.errstate(invalid="ignore"):  # both bounds infinite only where nothing trades
-        mid = np.clip(k * upper + (1.0 - k) * lower, lower, upper)
     trades = vol > 0
     if live is not None:
         trades &= live
-    out_price[prods[trades]] = mid[trades]
+    trades = np.flatnonzero(trades)  # both bounds are infinite only where nothing trades
+    lower = lower[trades]
+    upper = upper[trades]
+    upper = np.where(np.isfinite(upper), upper, lower)
+    lower = np.where(np.isfinite(lower), lower, upper)
+    out_price[prods[trades]] = np.clip(k * upper + (1.0 - k) * lower, lower, upper)
 
     # fills: full groups get their quantity, the marginal ones their pro-rata share
     full = np.repeat(np.tile(np.array([True, False]), npr), _interleave(fs - a, z - fs))
@@ -769,9 +768,25 @@ def _bisect(lo, hi, pred):
 
 
 def _refine(guess, lo, hi, pred):
-    """Like ``_bisect(lo, hi, pred)``, given a guess in lo:hi+1: the guess is checked (two
-    evaluations of ``pred`` when right), else the answer is bracketed by galloping away from
-    it (steps 1, 2, 4, ...) and then bisected, so a close guess costs little."""
+    """Like ``_bisect(lo, hi, pred)``, given a guess in lo:hi+1: the guess is checked for all
+    i at once (two evaluations of ``pred``); only where it is wrong is the answer searched for
+    by :func:`_gallop`."""
+    i = np.arange(len(guess))
+    ok = pred(np.minimum(guess, hi - 1), i)  # true at the guess (indices stay in range)
+    ok |= guess >= hi
+    ok &= (guess <= lo) | ~pred(np.maximum(guess - 1, lo), i)  # false just before it
+    bad = np.flatnonzero(~ok)
+    if not len(bad):
+        return guess
+    out = guess.copy()
+    out[bad] = _gallop(guess[bad], lo[bad], hi[bad], lambda m, j: pred(m, bad[j]))
+    return out
+
+
+def _gallop(guess, lo, hi, pred):
+    """Like ``_bisect(lo, hi, pred)``, given a guess in lo:hi+1: the answer is bracketed by
+    galloping away from the guess (steps 1, 2, 4, ...) and then bisected, so a close guess
+    costs little."""
     lo = lo.copy()
     hi = hi.copy()
     i = np.flatnonzero(guess < hi)

@@ -372,7 +372,7 @@ def clear(
             product, side, price, quantity, P, k, prange
         )
     else:
-        out_price, volume, filled, surplus = _clear_sorted(
+        out_price, volume, filled, surplus = _clear_levels(
             product, side, price, quantity, P, prio, k, prange
         )
     paid = None
@@ -381,241 +381,148 @@ def clear(
     return ClearingResult(out_price, volume, filled, paid, surplus)
 
 
-def _clear_sorted(product, side, price, quantity, P, prio, k, prange):
-    """The exact core of :func:`clear` on validated input with ``n >= 1`` orders and ``P >= 1``:
-    one sort of the whole batch; returns ``(price, volume, filled, surplus)``."""
-    n = len(price)
-    out_price = np.full(P, np.nan)
-    volume = np.zeros(P)
-    if prio is not None and int(prio.max()).bit_length() + (P - 1).bit_length() > 40:
-        prio = np.unique(prio, return_inverse=True)[1]  # only the order of classes matters
+def _clear_levels(product, side, price, quantity, P, prio, k, prange):
+    """The exact core of :func:`clear` on validated input with ``n >= 1`` orders and ``P >= 1``;
+    returns ``(price, volume, filled, surplus)``.
+
+    One sort by (product, class, price) cuts the batch into *levels*: the orders of one
+    product, class and price. Everything else is arithmetic on arrays over levels, from prefix
+    sums of buy and sell quantity taken at level boundaries: each level's place in its side's
+    queue (``ahead`` and ``end``: quantity queued before it and through it), each product's
+    crossing (the first ordinary level where the sells at or below it reach the buys at or
+    above it, counted per product with one ``reduceat``), the volume, each level's fill ratio
+    (1 if the volume covers it, 0 if the volume stops before it, pro rata in between), and the
+    bounds of the clearing interval (a ``reduceat`` over the ordinary levels). A fixed number of
+    whole-array steps, whatever the number of products.
+    """
+    n_all = len(price)
+    keep = None
     if prio is not None:
+        # the ordinary class is the highest class with positive quantity: orders with none
+        # never trade nor constrain anything, so they are set aside (filled 0)
+        if int(prio.max()).bit_length() + (P - 1).bit_length() > 40:
+            prio = np.unique(prio, return_inverse=True)[1]  # only the order of classes matters
         prio = prio.astype(np.int64, copy=False)
-    order, gs, p, gchg = _sort_orders(product, price, prio, P, prange)
+        if quantity.min() <= 0:
+            keep = np.flatnonzero(quantity > 0)
+            product, side, price, quantity, prio = (
+                product[keep], side[keep], price[keep], quantity[keep], prio[keep])
+            if len(keep) == 0:
+                return np.full(P, np.nan), np.zeros(P), np.zeros(n_all), 0.0
+            prange = (float(price.min()), float(price.max()))
+        if not prio.any():
+            prio = None
+    n = len(price)
+    order, g, p, gchg = _sort_orders(product, price, prio, P, prange)
     bc = int(prio.max()).bit_length() if prio is not None else 0
-    # signed quantities (+ buys, - sells; the side of a zero quantity does not matter)
+    # signed quantities in queue order: + buys, - sells
     if side.dtype.kind in "iuf":
-        sq = np.multiply(quantity, side, dtype=np.float64)
+        sq = np.multiply(quantity, side, dtype=np.float64).take(order)
     else:
-        sq = np.where(side == 1, quantity, -quantity)
-    sq = np.take(sq, order)
+        sq = np.where(side == 1, quantity, -quantity).take(order)
+    qb = np.maximum(sq, 0.0)
+    qs = np.subtract(qb, sq)
 
-    # levels (tie groups of both sides at one product, class and price): level m occupies
-    # sorted positions s[m]:s[m+1]; s ends with n
-    new_level = np.empty(n + 1, bool)
-    new_level[0] = new_level[n] = True
-    np.not_equal(p[1:], p[:-1], out=new_level[1:n])
-    new_level[1:n] |= gchg
-    s = np.flatnonzero(new_level)
-    del new_level, p  # prices are read through ``order`` from here on
+    # levels: positions ls[j]:ls[j+1]; blocks (one product and class): levels bf:bl;
+    # products: levels pf:pl
+    new = np.empty(n, bool)
+    new[0] = True
+    np.not_equal(p[1:], p[:-1], out=new[1:])
+    new[1:] |= gchg
+    ls = np.flatnonzero(new)
+    lg = g[ls]  # group key (product << bc | class) of each level
+    n_lv = len(ls)
+    bf = np.flatnonzero(np.r_[True, lg[1:] != lg[:-1]])
+    bl = np.append(bf[1:], n_lv)
+    bprod = lg[bf] >> bc
+    last_block = np.r_[bprod[1:] != bprod[:-1], True]
+    pf = bf[np.r_[True, last_block[:-1]]]  # first level of each product
+    pl = bl[last_block]
+    prods = bprod[last_block]
+    o_first = bf[last_block]  # the ordinary block is the product's last
+    bcnt = bl - bf
+    pcnt = pl - pf
 
-    # products with orders occupy positions a:z; their class blocks bs:be, the block of
-    # the ordinary class o:zo
-    ps = np.searchsorted(gs, np.arange(P + 1, dtype=np.int64) << bc)
-    prods = np.flatnonzero(ps[1:] > ps[:-1])
-    a = ps[prods]
-    z = ps[prods + 1]
-    del ps
-    npr = len(prods)
-    if bc:
-        bs = np.flatnonzero(gchg)
-        bs += 1
-        bs = np.concatenate(([0], bs))
-        be = np.empty_like(bs)
-        be[:-1] = bs[1:]
-        be[-1] = n
-        bprod = np.searchsorted(a, bs, side="right") - 1  # product of each block
-        # ordinary class: the class of the last order with positive quantity
-        nz = np.flatnonzero(sq)
-        last = np.searchsorted(nz, z) - 1
-        live = last >= 0
-        if len(nz):
-            live &= nz[np.maximum(last, 0)] >= a
-        o = a.copy()
-        zo = a.copy()
-        okey = gs[nz[last[live]]]
-        o[live] = np.searchsorted(gs, okey, side="left")
-        zo[live] = np.searchsorted(gs, okey, side="right")
-        bo = np.searchsorted(bs, o)  # ordinary block of each product (where live)
-        del nz, last, okey
-        # level ranges: of each block lv_bs:lv_be, product lv_a:lv_z, ordinary block lv_o:lv_zo
-        lv_bs = np.searchsorted(s, np.append(bs, n))
-        lv_be = lv_bs[1:]
-        lv_bs = lv_bs[:-1]
-        lv_a = lv_bs[np.searchsorted(bs, a)]
-        lv_z = np.append(lv_a[1:], len(s) - 1)
-        lv_o = np.where(live, lv_bs[bo], lv_a)
-        lv_zo = np.where(live, lv_be[bo], lv_a)
-    else:
-        bs, be, o, zo = a, z, a, z
-        bprod = bo = np.arange(npr)
-        live = None
-        lv_a = np.searchsorted(s, np.append(a, n))
-        lv_z = lv_a[1:]
-        lv_a = lv_a[:-1]
-        lv_bs, lv_be, lv_o, lv_zo = lv_a, lv_z, lv_a, lv_z
-    del gchg
-
-    # cumulative buy (real) and sell (imag) quantity at sorted positions < i
+    # buy (real) and sell (imag) quantity before each level boundary
     cum = np.empty(n + 1, np.complex128)
     cum[0] = 0.0
-    cq = cum[1:]
-    np.maximum(sq, 0.0, out=cq.real)
-    np.subtract(cq.real, sq, out=cq.imag)
-    np.cumsum(cq, out=cq)
-    del cq
-    cb = cum.real
-    cs = cum.imag
+    cum[1:].real = qb
+    cum[1:].imag = qs
+    np.cumsum(cum[1:], out=cum[1:])
+    at = cum[np.append(ls, n)]
+    del cum
+    cb, cs = at.real, at.imag
 
-    # Queue positions. Buys are queued by (class asc, price desc), sells by (class asc, price
-    # asc). For level m of block (bs, be) of a product starting at a:
-    #   buys:  end = x + (cb[be] - cb[s[m]]), ahead = x + (cb[be] - cb[s[m+1]]), x = cb[bs] - cb[a]
-    #   sells: end = cs[s[m+1]] - cs[a],     ahead = cs[s[m]] - cs[a]
-    # A group is full if end <= V, unfilled if ahead >= V, else pro rata. Rounding is
-    # monotone, so along the queue ``end`` is non-decreasing: the full groups are a prefix of
-    # the queue and the levels can be searched by bisection instead of scanned.
-    csa = cs[a]
-    x_o = cb[o] - cb[a]  # priority buys (lower classes)
-    cb_zo = cb[zo]
+    # queues: buys by (class asc, price desc), sells by (class asc, price asc)
+    block_product = np.cumsum(last_block) - last_block  # index into pf of each block
+    cb_blk = np.repeat(cb[bl] + (cb[bf] - cb[pf][block_product]), bcnt)
+    end_b = cb_blk - cb[:-1]  # buys queued through this level
+    ahead_b = cb_blk - cb[1:]  # ... before it
+    cs_a = np.repeat(cs[pf], pcnt)
+    ahead_s = cs[:-1] - cs_a
+    end_s = cs[1:] - cs_a
 
-    # volume: with D(m) = x_o + (cb[zo] - cb[s[m]]) non-increasing and S(m) = cs[s[m+1]] -
-    # cs[a] non-decreasing over the ordinary levels, max_m min(D, S) is max(D(m*), S(m*-1))
-    # at the first level m* where S >= D.
-    crossed = partial(_crossed, s=s, cb=cb, cs=cs, csa=csa, x_o=x_o, cb_zo=cb_zo)
-    # first guess: in exact arithmetic S >= D iff cs[s[m+1]] + cb[s[m]] >= cs[a] + x_o +
-    # cb[zo]; the left side, taken at positions instead of levels, is a non-decreasing array
-    h = np.add(cs[1:], cb[:-1], out=gs.view(np.float64))  # gs is no longer needed
-    del gs
-    m = np.searchsorted(h, csa + x_o + cb_zo)
-    del h
-    m = np.searchsorted(s, m, side="right") - 1
-    np.clip(m, lv_o, lv_zo, out=m)
-    m = _refine(m, lv_o, lv_zo, crossed)
-    del crossed
-    vol = np.zeros(npr)
-    i = np.flatnonzero(m < lv_zo)
-    vol[i] = x_o[i] + (cb_zo[i] - cb[s[m[i]]])
-    i = np.flatnonzero(m > lv_o)
-    vol[i] = np.maximum(vol[i], cs[s[m[i]]] - csa[i])
+    # volume: over the ordinary levels (priority orders count at every price), with m the
+    # first level where S >= D, V = max(D[m], S[m - 1])
+    ordinary = np.repeat(last_block, bcnt)
+    m = o_first + np.add.reduceat((end_s < end_b) & ordinary, pf, dtype=np.intp)
+    vol = np.zeros(len(pf))
+    i = np.flatnonzero(m < pl)
+    vol[i] = end_b[m[i]]
+    i = np.flatnonzero(m > o_first)
+    vol[i] = np.maximum(vol[i], end_s[m[i] - 1])
+
+    # fills, level by level
+    v = np.repeat(vol, pcnt)
+    r_b = _fill_ratio(v, ahead_b, end_b)
+    r_s = _fill_ratio(v, ahead_s, end_s)
+    lengths = np.diff(np.append(ls, n))
+    signed = np.multiply(qb, np.repeat(r_b, lengths))
+    signed -= np.multiply(qs, np.repeat(r_s, lengths))
+    fill = np.empty(n)
+    fill[order] = signed
+    surplus = float(np.dot(fill, price))
+    np.abs(fill, out=fill)
+
+    # clearing interval from the ordinary levels: lower = max(limit of traded sells, of buys
+    # not fully filled), upper = min(limit of traded buys, of sells not fully filled)
+    has_b = end_b > ahead_b
+    has_s = end_s > ahead_s
+    lv_price = p[ls]
+    lower = np.where(ordinary & ((has_s & (r_s > 0)) | (has_b & (r_b < 1))), lv_price, -np.inf)
+    upper = np.where(ordinary & ((has_b & (r_b > 0)) | (has_s & (r_s < 1))), lv_price, np.inf)
+    lower = np.maximum.reduceat(lower, pf)
+    upper = np.minimum.reduceat(upper, pf)
+    out_price = np.full(P, np.nan)
+    volume = np.zeros(P)
     volume[prods] = vol
-
-    # orders with positive quantity, by side
-    b = sq > 0
-    pos_b = np.flatnonzero(b)
-    pos_s = np.flatnonzero(sq < 0)
-
-    # sells: full levels are those before ts, level ts may be marginal
-    sell_short = partial(_sell_short, s=s, cs=cs, csa=csa, vol=vol)
-    # the first short level is at or after m (S(m - 1) <= V), usually the first level from
-    # m on that holds a sell (the running sum grows there)
-    g = m
-    if len(pos_s):
-        g = np.searchsorted(pos_s, s[m])
-        g = np.searchsorted(s, pos_s[np.minimum(g, len(pos_s) - 1)], side="right") - 1
-        np.clip(g, m, lv_z, out=g)
-    ts = _refine(g, lv_a, lv_z, sell_short)
-    del sell_short
-    fs = s[ts]  # sells at positions a:fs are full
-    ms = np.flatnonzero(fs < z)
-    ahead = cs[fs[ms]] - csa[ms]
-    keep = ahead < vol[ms]
-    ms = ms[keep]
-    r_s = _ratio(vol[ms], ahead[keep], cs[s[ts[ms] + 1]] - csa[ms])
-
-    # buys, per class block: full levels from tb on, level tb - 1 may be marginal
-    x_b = cb[bs] - cb[a[bprod]]
-    cb_be = cb[be]
-    vol_b = vol[bprod]
-
-    buy_full = partial(_buy_full, s=s, cb=cb, x_b=x_b, cb_be=cb_be, vol_b=vol_b)
-    # the first full level of the ordinary block is at or before m (D(m) <= V), usually the
-    # one after the last level before m that holds a buy; priority blocks are usually full
-    g = m
-    if len(pos_b):
-        g = np.searchsorted(pos_b, s[m]) - 1
-        g = np.searchsorted(s, pos_b[np.maximum(g, 0)], side="right")
-        np.clip(g, lv_o, m, out=g)
-    tb = lv_bs.copy()
-    tb[bo] = g
-    tb = _refine(tb, lv_bs, lv_be, buy_full)
-    del buy_full
-    del m, lv_o, lv_zo, lv_a, lv_z, lv_be
-    fb = s[tb]  # buys at positions fb:be are full
-    mb = np.flatnonzero(tb > lv_bs)
-    ahead = x_b[mb] + (cb_be[mb] - cb[fb[mb]])
-    keep = ahead < vol_b[mb]
-    mb = mb[keep]
-    r_b = _ratio(vol_b[mb], ahead[keep], x_b[mb] + (cb_be[mb] - cb[s[tb[mb] - 1]]))
-    del cum, cb, cs, csa, x_o, cb_zo, x_b, cb_be, vol_b, lv_bs, ahead, keep
-
-    # price: bounds of the clearing interval from the ordinary orders. Prices ascend within
-    # the ordinary block, so lower = max(price of the last traded sell, price of the last buy
-    # not fully filled) and upper = min(price of the first traded buy, price of the first
-    # sell not fully filled), among orders with positive quantity in o:zo.
-    ms_end = s[ts[ms] + 1]
-    traded_s = fs.copy()  # traded sells are a:traded_s
-    traded_s[ms[r_s > 0]] = ms_end[r_s > 0]
-    short_s = fs.copy()  # sells not fully filled are short_s:z
-    short_s[ms[r_s >= 1]] = ms_end[r_s >= 1]
-    fb_o = fb[bo]
-    mb_start = np.full(len(fb), -1)
-    mb_start[mb] = s[tb[mb] - 1]
-    r_b_all = np.full(len(fb), np.nan)
-    r_b_all[mb] = r_b
-    r_bo = r_b_all[bo]
-    traded_b = np.where(r_bo > 0, mb_start[bo], fb_o)  # traded ordinary buys: traded_b:zo
-    short_b = np.where(r_bo >= 1, mb_start[bo], fb_o)  # buys not fully filled: o:short_b
-    del r_b_all, r_bo, fb_o, mb_start, ms_end
-    lower = np.maximum(
-        _last_in(pos_s, o, traded_s, price, order), _last_in(pos_b, o, short_b, price, order)
-    )
-    upper = np.minimum(
-        _first_in(pos_b, traded_b, zo, price, order),
-        _first_in(pos_s, np.maximum(short_s, o), zo, price, order),
-    )
-    del pos_b, pos_s, traded_s, short_s, traded_b, short_b
-    trades = vol > 0
-    if live is not None:
-        trades &= live
-    trades = np.flatnonzero(trades)  # both bounds are infinite only where nothing trades
-    lower = lower[trades]
-    upper = upper[trades]
+    t = np.flatnonzero(vol > 0)
+    lower, upper = lower[t], upper[t]
     upper = np.where(np.isfinite(upper), upper, lower)
     lower = np.where(np.isfinite(lower), lower, upper)
-    out_price[prods[trades]] = np.clip(k * upper + (1.0 - k) * lower, lower, upper)
+    out_price[prods[t]] = np.clip(k * upper + (1.0 - k) * lower, lower, upper)
+    if keep is not None:
+        filled = np.zeros(n_all)
+        filled[keep] = fill
+        fill = filled
+    return out_price, volume, fill, surplus
 
-    # fills: full groups get their quantity, the marginal ones their pro-rata share
-    full = np.repeat(np.tile(np.array([True, False]), npr), _interleave(fs - a, z - fs))
-    full_b = np.repeat(np.tile(np.array([False, True]), len(fb)), _interleave(fb - bs, be - fb))
-    full &= sq < 0
-    full_b &= b
-    full |= full_b
-    del full_b, b
-    fill = np.multiply(sq, full)  # signed: + buys, - sells
-    del full
-    i, rr = _spread(s[ts[ms]], s[ts[ms] + 1], r_s)
-    sel = sq[i] < 0
-    i = i[sel]
-    fill[i] = sq[i] * rr[sel]
-    i, rr = _spread(s[tb[mb] - 1], s[tb[mb]], r_b)
-    sel = sq[i] > 0
-    i = i[sel]
-    fill[i] = sq[i] * rr[sel]
-    del sq, s, i, rr, sel
-    filled = np.empty(n)
-    filled[order] = fill
-    del order
-    surplus = float(np.multiply(filled, price, out=fill).sum())
-    del fill
-    np.abs(filled, out=filled)
-    return out_price, volume, filled, surplus
+
+def _fill_ratio(v, ahead, end):
+    """Share filled of a queue segment from ``ahead`` to ``end`` at volume ``v``: 1 where
+    ``end <= v``, 0 where ``ahead >= v``, pro rata in between (exactly 1 and 0 at the ends:
+    rounding of the subtraction is monotone)."""
+    gap = np.subtract(end, ahead)
+    r = np.subtract(v, ahead)
+    np.divide(r, gap, out=r, where=gap > 0)  # segments without orders keep v - ahead
+    return np.clip(r, 0.0, 1.0, out=r)
 
 
 WINDOW_MIN_ORDERS = 50_000
 WINDOW_MIN_DEPTH = 64
 """Batches of at least ``WINDOW_MIN_ORDERS`` orders, ``WINDOW_MIN_DEPTH`` per product on
 average and no priority classes are cleared by :func:`_clear_windowed`; the others by one
-sort of the whole batch (``_clear_sorted``), which is faster for them."""
+sort of the whole batch (``_clear_levels``), which is faster for them."""
 
 
 def _window_buckets(n: int, n_products: int) -> int:
@@ -636,7 +543,7 @@ def _clear_windowed(product, side, price, quantity, P, k, prange):
     buy quantity in buckets ``>= b`` and ``S[b]`` the sell quantity in buckets ``<= b``,
     ``max_b min(D[b+1], S[b-1]) <= V <= max_b min(D[b], S[b])``. The *window* is the range of
     buckets whose buys or sells can hold the queue position ``V`` or the orders next to it;
-    only its orders are cleared exactly by :func:`_clear_sorted`, with the buys above the
+    only its orders are cleared exactly by :func:`_clear_levels`, with the buys above the
     window folded into one buy at the batch's highest price and the sells below it into one
     sell at the lowest. When the window holds, on both sides, an order that trades and an order
     left (partly) unfilled, the margin and both bounds of the clearing interval lie inside
@@ -647,7 +554,7 @@ def _clear_windowed(product, side, price, quantity, P, k, prange):
     n = len(price)
     lo, hi = prange
     if not hi > lo:
-        return _clear_sorted(product, side, price, quantity, P, None, k, prange)
+        return _clear_levels(product, side, price, quantity, P, None, k, prange)
     nb = _window_buckets(n, P)
     pn = P * nb
     sell = side < 0
@@ -712,7 +619,7 @@ def _clear_windowed(product, side, price, quantity, P, k, prange):
                              np.full(len(has_s), -1, side.dtype)))
     w_price = np.concatenate((price[inside], np.full(len(has_b), hi), np.full(len(has_s), lo)))
     w_qty = np.concatenate((quantity[inside], agg_buy[has_b], agg_sell[has_s]))
-    out_price, volume, w_filled, _ = _clear_sorted(w_product, w_side, w_price, w_qty, P, None,
+    out_price, volume, w_filled, _ = _clear_levels(w_product, w_side, w_price, w_qty, P, None,
                                                    k, prange)
     # the check, per product: a traded and an unfilled order on each side in the window
     wf, wq = w_filled[:m], w_qty[:m]
@@ -724,9 +631,9 @@ def _clear_windowed(product, side, price, quantity, P, k, prange):
 
     filled = np.multiply(quantity, full)
     filled[inside] = wf
-    if len(redo):
-        again = np.flatnonzero(np.isin(product, redo))
-        r_price, r_volume, r_filled, _ = _clear_sorted(
+    again = np.flatnonzero(np.isin(product, redo)) if len(redo) else redo
+    if len(again):  # (products without orders are settled already: no trade)
+        r_price, r_volume, r_filled, _ = _clear_levels(
             product[again], side[again], price[again], quantity[again], P, None, k, prange
         )
         out_price[redo] = r_price[redo]
@@ -734,137 +641,6 @@ def _clear_windowed(product, side, price, quantity, P, k, prange):
         filled[again] = r_filled
     surplus = float(np.dot(filled, np.multiply(price, side, out=off.view(np.float64))))
     return out_price, volume, filled, surplus
-
-
-def _crossed(m, i, s, cb, cs, csa, x_o, cb_zo):
-    """S(m) >= D(m) at ordinary level m of product i (see ``clear``)."""
-    return cs[s[m + 1]] - csa[i] >= x_o[i] + (cb_zo[i] - cb[s[m]])
-
-
-def _sell_short(m, i, s, cs, csa, vol):
-    """The sells of level m of product i are not (all) full: end > V."""
-    return cs[s[m + 1]] - csa[i] > vol[i]
-
-
-def _buy_full(m, i, s, cb, x_b, cb_be, vol_b):
-    """The buys of level m of class block i are full: end <= V."""
-    return x_b[i] + (cb_be[i] - cb[s[m]]) <= vol_b[i]
-
-
-def _bisect(lo, hi, pred):
-    """For each i, the first m in lo[i]:hi[i] with ``pred(m, i)`` true (hi[i] if none), for a
-    predicate that is monotone (false, then true) in m; vectorized over i."""
-    lo = lo.copy()
-    hi = hi.copy()
-    act = np.flatnonzero(lo < hi)
-    while len(act):
-        mid = (lo[act] + hi[act]) >> 1
-        t = pred(mid, act)
-        hi[act[t]] = mid[t]
-        t = ~t
-        lo[act[t]] = mid[t] + 1
-        act = act[lo[act] < hi[act]]
-    return lo
-
-
-def _refine(guess, lo, hi, pred):
-    """Like ``_bisect(lo, hi, pred)``, given a guess in lo:hi+1: the guess is checked for all
-    i at once (two evaluations of ``pred``); only where it is wrong is the answer searched for
-    by :func:`_gallop`."""
-    i = np.arange(len(guess))
-    ok = pred(np.minimum(guess, hi - 1), i)  # true at the guess (indices stay in range)
-    ok |= guess >= hi
-    ok &= (guess <= lo) | ~pred(np.maximum(guess - 1, lo), i)  # false just before it
-    bad = np.flatnonzero(~ok)
-    if not len(bad):
-        return guess
-    out = guess.copy()
-    out[bad] = _gallop(guess[bad], lo[bad], hi[bad], lambda m, j: pred(m, bad[j]))
-    return out
-
-
-def _gallop(guess, lo, hi, pred):
-    """Like ``_bisect(lo, hi, pred)``, given a guess in lo:hi+1: the answer is bracketed by
-    galloping away from the guess (steps 1, 2, 4, ...) and then bisected, so a close guess
-    costs little."""
-    lo = lo.copy()
-    hi = hi.copy()
-    i = np.flatnonzero(guess < hi)
-    t = pred(guess[i], i)
-    hi[i[t]] = guess[i[t]]  # the answer is at or before the guess
-    right = i[~t]
-    lo[right] = guess[right] + 1  # after it
-    i = np.flatnonzero((guess > lo) & (guess <= hi))
-    t = pred(guess[i] - 1, i)
-    lo[i[~t]] = guess[i[~t]]  # at it
-    left = i[t]
-    hi[left] = guess[left] - 1  # before it
-    step = 1
-    while len(right):  # pred is false before lo: probe at lo + step - 1
-        right = right[lo[right] < hi[right]]
-        x = np.minimum(lo[right] + (step - 1), hi[right] - 1)
-        t = pred(x, right)
-        hi[right[t]] = x[t]
-        right = right[~t]
-        lo[right] = x[~t] + 1
-        step *= 2
-    step = 1
-    while len(left):  # pred is true at hi: probe at hi - step
-        left = left[lo[left] < hi[left]]
-        x = np.maximum(hi[left] - step, lo[left])
-        t = pred(x, left)
-        lo[left[~t]] = x[~t] + 1
-        left = left[t]
-        hi[left] = x[t]
-        step *= 2
-    return _bisect(lo, hi, pred)
-
-
-def _ratio(v, ahead, end):
-    """Pro-rata fraction of a marginal group (``ahead < v < end``), clipped to [0, 1]."""
-    r = np.subtract(v, ahead)
-    np.divide(r, end - ahead, out=r)
-    return np.clip(r, 0.0, 1.0, out=r)
-
-
-def _interleave(x, y):
-    out = np.empty(2 * len(x), np.intp)
-    out[0::2] = x
-    out[1::2] = y
-    return out
-
-
-def _spread(start, end, val):
-    """Positions start[j]:end[j] for all j, with val[j] repeated over each range."""
-    lens = end - start
-    off = np.repeat(start - (np.cumsum(lens) - lens), lens)
-    return np.arange(len(off)) + off, np.repeat(val, lens)
-
-
-def _last_in(pos, lo, hi, price, order):
-    """Price at the last of the sorted positions ``pos`` in lo:hi (-inf if none)."""
-    out = np.full(len(lo), -np.inf)
-    if len(pos):
-        j = np.searchsorted(pos, hi) - 1
-        ok = j >= 0
-        q = pos[j[ok]]
-        ok[ok] = q >= lo[ok]
-        out[ok] = price[order[pos[j[ok]]]]
-    return out
-
-
-def _first_in(pos, lo, hi, price, order):
-    """Price at the first of the sorted positions ``pos`` in lo:hi (+inf if none)."""
-    out = np.full(len(lo), np.inf)
-    if len(pos):
-        j = np.searchsorted(pos, lo)
-        ok = j < len(pos)
-        q = pos[j[ok]]
-        ok[ok] = q < hi[ok]
-        out[ok] = price[order[pos[j[ok]]]]
-    return out
-
-
 
 
 # ---------------------------------------------------------------------------------------

@@ -567,7 +567,7 @@ def test_large_batches_take_the_windowed_path(monkeypatch):
     assert calls == [n]
     clear(product, side, price, quantity, priority=np.zeros(n, int) + (product % 2))
     assert calls == [n]  # priority classes: the sorted path
-    ref = clearing_module._clear_sorted(product, side, price, quantity, int(product.max()) + 1,
+    ref = clearing_module._clear_levels(product, side, price, quantity, int(product.max()) + 1,
                                         None, 0.5, (price.min(), price.max()))
     same(res, ref)
     assert res.surplus == pytest.approx(ref[3], rel=1e-12)
@@ -627,8 +627,8 @@ def test_windowed_rechecks_products_it_cannot_settle(monkeypatch):
     """A product whose window holds no trade (only buys) is cleared again from all its
     orders; the crossing product next to it is settled by its window alone."""
     seen = []
-    real = clearing_module._clear_sorted
-    monkeypatch.setattr(clearing_module, "_clear_sorted",
+    real = clearing_module._clear_levels
+    monkeypatch.setattr(clearing_module, "_clear_levels",
                         lambda *a: seen.append(np.unique(a[0]).tolist()) or real(*a))
     rng = np.random.default_rng(1)
     n = 400

@@ -513,9 +513,12 @@ def _fill_ratio(v, ahead, end):
     ``end <= v``, 0 where ``ahead >= v``, pro rata in between (exactly 1 and 0 at the ends:
     rounding of the subtraction is monotone)."""
     gap = np.subtract(end, ahead)
+    gap += gap == 0  # segments without orders (their ratio multiplies nothing)
     r = np.subtract(v, ahead)
-    np.divide(r, gap, out=r, where=gap > 0)  # segments without orders keep v - ahead
-    return np.clip(r, 0.0, 1.0, out=r)
+    with np.errstate(over="ignore"):  # a huge ratio is clipped to 1 anyway
+        np.divide(r, gap, out=r)
+    np.maximum(r, 0.0, out=r)
+    return np.minimum(r, 1.0, out=r)
 
 
 WINDOW_MIN_ORDERS = 50_000
@@ -577,13 +580,14 @@ def _clear_windowed(product, side, price, quantity, P, k, prange):
     np.multiply(sell, pn, out=off)
     cell += off
     hist = np.bincount(cell, weights=quantity, minlength=2 * pn)
-    buys = hist[:pn].reshape(P, nb)
-    sells = hist[pn:].reshape(P, nb)
-    d = np.zeros((P, nb + 1))  # d[:, b] = D[b], buy quantity in buckets >= b
-    np.cumsum(buys[:, ::-1], axis=1, out=d[:, nb - 1::-1])
-    s = np.zeros((P, nb + 1))  # s[:, b + 1] = S[b], sell quantity in buckets <= b
-    np.cumsum(sells, axis=1, out=s[:, 1:])
-    del hist, buys, sells
+    # prefix sums of buys (real) and sells (imag) over each product's buckets, in one pass
+    cum = np.zeros((P, nb + 1), np.complex128)
+    cum.real[:, 1:] = hist[:pn].reshape(P, nb)
+    cum.imag[:, 1:] = hist[pn:].reshape(P, nb)
+    del hist
+    np.cumsum(cum, axis=1, out=cum)
+    d = cum.real[:, -1:] - cum.real  # d[:, b] = D[b], buy quantity in buckets >= b
+    s = cum.imag  # s[:, b + 1] = S[b], sell quantity in buckets <= b
     v_lo = np.minimum(d[:, 1:], s[:, :-1]).max(axis=1)[:, None]  # min(D[b+1], S[b-1])
     v_hi = np.minimum(d[:, :-1], s[:, 1:]).max(axis=1)[:, None]  # min(D[b], S[b])
     # buys of bucket b hold queue positions D[b+1]..D[b], sells S[b-1]..S[b]
@@ -593,7 +597,7 @@ def _clear_windowed(product, side, price, quantity, P, k, prange):
     rows = np.arange(P)
     agg_buy = d[rows, last + 1]  # quantity folded into the two extra orders of each product
     agg_sell = s[rows, first]
-    del d, s, v_lo, v_hi
+    del cum, d, s, v_lo, v_hi
     # status of each cell: 2 in the window, 1 filled in full (buys above it, sells below), 0
     # not filled
     b = np.arange(nb)
@@ -639,7 +643,8 @@ def _clear_windowed(product, side, price, quantity, P, k, prange):
         out_price[redo] = r_price[redo]
         volume[redo] = r_volume[redo]
         filled[again] = r_filled
-    surplus = float(np.dot(filled, np.multiply(price, side, out=off.view(np.float64))))
+    sold = np.multiply(filled, side < 0, out=off.view(np.float64))
+    surplus = float(np.dot(filled, price)) - 2.0 * float(np.dot(sold, price))
     return out_price, volume, filled, surplus
 
 

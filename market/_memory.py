@@ -5,8 +5,10 @@ is free (by default twice the largest block it has lately handed out with ``mmap
 clearing core and the contract book allocate and free arrays of a few MB on every call, so
 with the default each call faults those pages back in: clearing 1e5 orders over 1e3 products
 took ~360 page faults and ~0.8 ms of a ~6 ms call (``experiments/bench_clearing.py``). Keeping
-up to ``COMPUTE_MARKET_TRIM_MB`` (default 64) MB of free heap removes them. Linux with glibc
-only; elsewhere, or with ``COMPUTE_MARKET_TRIM_MB=0``, the allocator is left as it is.
+up to ``COMPUTE_MARKET_TRIM_MB`` (default 64) MB of free heap, and serving blocks up to half
+that size from the heap rather than from fresh ``mmap`` pages (setting the trim threshold turns
+glibc's adaptive ``mmap`` threshold off, so both are set), removes them. Linux with glibc only;
+elsewhere, or with ``COMPUTE_MARKET_TRIM_MB=0``, the allocator is left as it is.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import ctypes.util
 import os
 import sys
 
-_M_TRIM_THRESHOLD = -1  # mallopt parameter, glibc's malloc.h
+_M_TRIM_THRESHOLD = -1  # mallopt parameters, glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
 DEFAULT_TRIM_MB = 64
 
 
@@ -41,4 +44,5 @@ def keep_freed_memory(mb: int | None = None) -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
-    return bool(mallopt(_M_TRIM_THRESHOLD, int(mb) * 1024 * 1024))
+    size = int(mb) * 1024 * 1024
+    return bool(mallopt(_M_MMAP_THRESHOLD, size // 2)) and bool(mallopt(_M_TRIM_THRESHOLD, size))

@@ -1,12 +1,21 @@
 """Uniform-price call auctions for many products at once (pure numpy).
 
-``clear`` clears a batch of divisible limit orders, each for one of ``P`` products, in a
-single vectorized pass: one sort of the orders by ``(product, priority class, price)`` (one
-``np.sort`` of packed 64-bit keys, checked, with an exact fallback; see ``_sort_orders``),
-a few O(N) numpy passes (signed quantities, tie-group starts, one cumulative sum holding both
-sides) and, for all products at once, searches over the price levels for the crossing point
-and the marginal tie groups (a checked first guess, then galloping/bisection: O(log levels)
-numpy steps on arrays of length P). There is no Python loop over orders or over products.
+``clear`` clears a batch of divisible limit orders, each for one of ``P`` products, with
+whole-array numpy steps and no Python loop over orders or over products:
+
+* ``_clear_levels``, the exact core: one sort by ``(product, priority class, price)`` (one
+  ``np.sort`` of packed 64-bit keys, checked, with an exact fallback; see ``_sort_orders``)
+  cuts the batch into price levels; prefix sums of buy and sell quantity at the level
+  boundaries give every level's place in its side's queue, each product's crossing is counted
+  with one ``reduceat``, and fills and the bounds of the clearing interval follow level by
+  level.
+* ``_clear_windowed``, for large batches without priority classes and with many orders per
+  product: a histogram of quantity over (product, price bucket) brackets each product's
+  volume, only the orders in the buckets that can hold the margin (the *window*, typically an
+  eighth of the batch) are sorted and cleared by the core, with the orders above and below it
+  folded into one order each; a per-product check falls back to all of the product's orders
+  where the window cannot settle it. Exact, not an approximation: same result as the core.
+
 ``clear_reference`` is a slow, loop-based reference with the same semantics, written
 independently for tests and benchmarks.
 

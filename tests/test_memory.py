@@ -1,0 +1,42 @@
+"""Tests of market._memory: the allocator setting made when the package is imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from market._memory import keep_freed_memory
+
+
+def test_zero_leaves_the_allocator_alone(monkeypatch):
+    monkeypatch.setenv("COMPUTE_MARKET_TRIM_MB", "0")
+    assert keep_freed_memory() is False
+    assert keep_freed_memory(0) is False
+
+
+def test_bad_setting_names_the_variable(monkeypatch):
+    monkeypatch.setenv("COMPUTE_MARKET_TRIM_MB", "lots")
+    with pytest.raises(ValueError, match=r"COMPUTE_MARKET_TRIM_MB='lots'"):
+        keep_freed_memory()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
+def test_import_keeps_freed_memory_without_page_faults():
+    """After the import, freeing and re-allocating 4 MB arrays does not fault their pages in
+    again (glibc's default returns them to the system and faults them back on each round)."""
+    code = (
+        "import resource, numpy as np, market\n"
+        "def flt(): return resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "for _ in range(3): a = np.ones(500_000); b = np.ones(500_000); del a, b\n"
+        "f0 = flt()\n"
+        "for _ in range(20): a = np.ones(500_000); b = np.ones(500_000); del a, b\n"
+        "print((flt() - f0) / 20)\n"
+    )
+    def faults(setting: str) -> float:
+        env = {"COMPUTE_MARKET_TRIM_MB": setting, "PATH": ""}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, check=True)
+        return float(out.stdout.strip())
+    assert faults("64") < 5

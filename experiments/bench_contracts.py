@@ -9,6 +9,9 @@ they are CPU times (``time.process_time``), best of several fresh worlds.
     python experiments/bench_contracts.py [--quick]
 
 ``--quick`` runs 1e3 and 1e4 contracts only. Target: at least 50x faster at 1e5 contracts.
+At 1e5 it also times a *floor*: a month that only finds the contracts ending and builds the
+bill's four arrays (see :func:`floor_month`), an upper bound on the speed-up any vectorized
+book over these columns can reach on the machine at hand.
 """
 
 from __future__ import annotations
@@ -150,6 +153,32 @@ def check_same(book: tuple[list, ...], naive: tuple[list, ...]) -> None:
         assert np.allclose(book[i], naive[i], rtol=1e-12), "book and naive reference differ"
 
 
+def floor_month(book: ContractBook, month: int) -> tuple:
+    """What any vectorized month over these columns must at least do, and nothing else: find
+    the contracts ending now (one compare of one column) and build the bill's four arrays
+    (contracts live now, from two columns; their buyer, seller and fee gathered). No notices,
+    no bookkeeping. Its time bounds the speed-up any such book can reach on this machine."""
+    ended = book.ended_month
+    expired = np.flatnonzero(ended == month)
+    rows = np.flatnonzero((book.start_month <= month) & (ended > month))
+    return (expired, rows, book.buyer.take(rows), book.seller.take(rows),
+            book.fee_usd_month.take(rows))  # fmt: skip
+
+
+def time_floor(n: int, repeats: int) -> float:
+    """Best-of-``repeats`` seconds of :func:`floor_month`, under the same conditions as the
+    book's month (fresh world, previous month run first)."""
+    best = float("inf")
+    for r in range(repeats):
+        book, _, (warm_ids, _) = make_world(n, seed=r)
+        book_summary(book_month(book, MONTH - 1, warm_ids))
+        t0 = clock()
+        out = floor_month(book, MONTH)
+        best = min(best, clock() - t0)
+        del out
+    return best
+
+
 def time_size(n: int, repeats: int) -> tuple[float, float]:
     """Best-of-``repeats`` seconds for one month: (book, naive), on fresh worlds each time.
 
@@ -211,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     verdict = "PASS" if t_naive / t_book >= TARGET_SPEEDUP else "FAIL"
     print(f"{verdict}: {t_naive / t_book:.1f}x at 1e5 (target >= {TARGET_SPEEDUP:.0f}x)")
+    t_floor = time_floor(n, repeats=5)
+    print(f"floor at 1e5 (find who ends and build the bill's four arrays, nothing else): "
+          f"{t_floor * 1e3:.3f} ms, so at most {t_naive / t_floor:.0f}x over the loop on this "
+          f"machine; the book's month is {t_book / t_floor:.1f}x the floor")
     return 0  # a report, not a gate: timings depend on the machine
 
 

@@ -571,6 +571,11 @@ def test_large_batches_take_the_windowed_path(monkeypatch):
                                         None, 0.5, (price.min(), price.max()))
     same(res, ref)
     assert res.surplus == pytest.approx(ref[3], rel=1e-12)
+    for dtype in (np.int8, np.float64):  # the side's dtype does not matter
+        again = clear(product, side.astype(dtype), price, quantity)
+        assert np.array_equal(again.filled, res.filled) and again.surplus == res.surplus
+        np.testing.assert_array_equal(again.price, res.price)
+    assert len(calls) == 3
 
 
 @settings(max_examples=300, deadline=None)
@@ -621,6 +626,23 @@ def test_windowed_matches_reference_deep_books(seed, n_products, tick, k):
     np.testing.assert_allclose(res.price, ref.price, rtol=1e-12, atol=1e-12, equal_nan=True)
     assert res.surplus == pytest.approx(ref.surplus, rel=1e-9, abs=1e-6)
     check_invariants(product, side, price, quantity, res)
+
+
+@pytest.mark.parametrize("offset, spread", [(-1e3, 5.0), (1e9, 0.5), (1e15, 64.0), (0.0, 1e-9)])
+def test_windowed_matches_reference_at_any_price_scale(offset, spread):
+    """Prices far from zero relative to their range, negative or tiny: the buckets stay
+    monotone in the price and the result equals the reference."""
+    rng = np.random.default_rng(7)
+    n, n_products = 3000, 5
+    product = rng.integers(0, n_products, n)
+    side = np.where(rng.random(n) < 0.5, 1, -1)
+    price = offset + spread * np.round(rng.normal(0, 1, n) * 8) / 8
+    quantity = rng.integers(1, 9, n).astype(float)
+    with windowed_path():
+        res = clear(product, side, price, quantity, n_products=n_products)
+    ref = clear_reference(product, side, price, quantity, n_products=n_products)
+    same(res, (ref.price, ref.volume, ref.filled))
+    assert res.volume.min() > 0
 
 
 def test_windowed_rechecks_products_it_cannot_settle(monkeypatch):

@@ -440,16 +440,18 @@ def _clear_levels(product, side, price, quantity, P, prio, k, prange):
     new[1:] |= gchg
     ls = np.flatnonzero(new)
     lg = g[ls]  # group key (product << bc | class) of each level
-    n_lv = len(ls)
-    bf = np.flatnonzero(np.r_[True, lg[1:] != lg[:-1]])
-    bl = np.append(bf[1:], n_lv)
+    bf = _starts(lg)
+    bl = np.append(bf[1:], len(ls))
     bprod = lg[bf] >> bc
-    last_block = np.r_[bprod[1:] != bprod[:-1], True]
-    pf = bf[np.r_[True, last_block[:-1]]]  # first level of each product
-    pl = bl[last_block]
-    prods = bprod[last_block]
-    o_first = bf[last_block]  # the ordinary block is the product's last
-    bcnt = bl - bf
+    if prio is None:  # one block per product, all of it ordinary
+        pf, pl, prods, o_first, ordinary = bf, bl, bprod, bf, None
+    else:
+        last_block = np.append(bprod[1:] != bprod[:-1], True)
+        pf = bf[np.append(True, last_block[:-1])]  # first level of each product
+        pl = bl[last_block]
+        prods = bprod[last_block]
+        o_first = bf[last_block]  # the ordinary block is the product's last
+        ordinary = np.repeat(last_block, bl - bf)
     pcnt = pl - pf
 
     # buy (real) and sell (imag) quantity before each level boundary
@@ -462,9 +464,13 @@ def _clear_levels(product, side, price, quantity, P, prio, k, prange):
     del cum
     cb, cs = at.real, at.imag
 
-    # queues: buys by (class asc, price desc), sells by (class asc, price asc)
-    block_product = np.cumsum(last_block) - last_block  # index into pf of each block
-    cb_blk = np.repeat(cb[bl] + (cb[bf] - cb[pf][block_product]), bcnt)
+    # queues: buys by (class asc, price desc), sells by (class asc, price asc); the buys of
+    # lower classes are ahead of a block's, then those of the block above this level
+    if prio is None:
+        cb_blk = np.repeat(cb[pl], pcnt)
+    else:
+        block_product = np.cumsum(last_block) - last_block  # index into pf of each block
+        cb_blk = np.repeat(cb[bl] + (cb[bf] - cb[pf][block_product]), bl - bf)
     end_b = cb_blk - cb[:-1]  # buys queued through this level
     ahead_b = cb_blk - cb[1:]  # ... before it
     cs_a = np.repeat(cs[pf], pcnt)
@@ -473,8 +479,10 @@ def _clear_levels(product, side, price, quantity, P, prio, k, prange):
 
     # volume: over the ordinary levels (priority orders count at every price), with m the
     # first level where S >= D, V = max(D[m], S[m - 1])
-    ordinary = np.repeat(last_block, bcnt)
-    m = o_first + np.add.reduceat((end_s < end_b) & ordinary, pf, dtype=np.intp)
+    below = end_s < end_b
+    if ordinary is not None:
+        below &= ordinary
+    m = o_first + np.add.reduceat(below, pf, dtype=np.intp)
     vol = np.zeros(len(pf))
     i = np.flatnonzero(m < pl)
     vol[i] = end_b[m[i]]
@@ -498,8 +506,13 @@ def _clear_levels(product, side, price, quantity, P, prio, k, prange):
     has_b = end_b > ahead_b
     has_s = end_s > ahead_s
     lv_price = p[ls]
-    lower = np.where(ordinary & ((has_s & (r_s > 0)) | (has_b & (r_b < 1))), lv_price, -np.inf)
-    upper = np.where(ordinary & ((has_b & (r_b > 0)) | (has_s & (r_s < 1))), lv_price, np.inf)
+    bounds_lower = (has_s & (r_s > 0)) | (has_b & (r_b < 1))
+    bounds_upper = (has_b & (r_b > 0)) | (has_s & (r_s < 1))
+    if ordinary is not None:
+        bounds_lower &= ordinary
+        bounds_upper &= ordinary
+    lower = np.where(bounds_lower, lv_price, -np.inf)
+    upper = np.where(bounds_upper, lv_price, np.inf)
     lower = np.maximum.reduceat(lower, pf)
     upper = np.minimum.reduceat(upper, pf)
     out_price = np.full(P, np.nan)
@@ -515,6 +528,14 @@ def _clear_levels(product, side, price, quantity, P, prio, k, prange):
         filled[keep] = fill
         fill = filled
     return out_price, volume, fill, surplus
+
+
+def _starts(key):
+    """Indices where a sorted key array starts a new run (0 included)."""
+    new = np.empty(len(key), bool)
+    new[:1] = True
+    np.not_equal(key[1:], key[:-1], out=new[1:])
+    return np.flatnonzero(new)
 
 
 def _fill_ratio(v, ahead, end):

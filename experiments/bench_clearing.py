@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes only (smoke test)")
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    repeats = 3 if args.quick else 5
+    repeats = 3 if args.quick else 10
 
     header = (
         f"{'orders':>9} {'products':>8} {'clear ms':>9} {'lexsort ms':>10} "

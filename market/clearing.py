@@ -577,8 +577,9 @@ _FINE_CELLS = 4096  # resolution of the price grid the buckets are cut from
 def _clear_windowed(product, side, price, quantity, P, k, prange):
     """:func:`clear` for a large batch without priority classes, exactly, sorting only a window.
 
-    Prices are cut into equal buckets over the batch's price range, and a histogram of buy
-    and sell quantity per (product, bucket) brackets each product's volume: with ``D[b]`` the
+    Prices are cut into buckets holding about equal numbers of the batch's orders, and a
+    histogram of buy and sell quantity per (bucket, product) brackets each product's volume:
+    with ``D[b]`` the
     buy quantity in buckets ``>= b`` and ``S[b]`` the sell quantity in buckets ``<= b``,
     ``max_b min(D[b+1], S[b-1]) <= V <= max_b min(D[b], S[b])``. The *window* is the range of
     buckets whose buys or sells can hold the queue position ``V`` or the orders next to it;
@@ -594,6 +595,8 @@ def _clear_windowed(product, side, price, quantity, P, k, prange):
     lo, hi = prange
     if not hi > lo:
         return _clear_levels(product, side, price, quantity, P, None, k, prange)
+    if side.dtype.kind not in "if":  # bool or unsigned sides: signed integers below
+        side = side.astype(np.int8)
     nb = _window_buckets(n, P)
     pn = P * nb
     # buckets of about equal numbers of orders: a fine grid over the price range (rounded to

@@ -460,7 +460,8 @@ def _clear_levels(product, side, price, quantity, P, prio, k, prange):
     cum[1:].real = qb
     cum[1:].imag = qs
     np.cumsum(cum[1:], out=cum[1:])
-    at = cum[np.append(ls, n)]
+    level_end = np.append(ls, n)
+    at = cum[level_end]
     del cum
     cb, cs = at.real, at.imag
 
@@ -493,7 +494,7 @@ def _clear_levels(product, side, price, quantity, P, prio, k, prange):
     v = np.repeat(vol, pcnt)
     r_b = _fill_ratio(v, ahead_b, end_b)
     r_s = _fill_ratio(v, ahead_s, end_s)
-    lengths = np.diff(np.append(ls, n))
+    lengths = np.diff(level_end)
     signed = np.multiply(qb, np.repeat(r_b, lengths))
     signed -= np.multiply(qs, np.repeat(r_s, lengths))
     fill = np.empty(n)
@@ -539,16 +540,15 @@ def _starts(key):
 
 
 def _fill_ratio(v, ahead, end):
-    """Share filled of a queue segment from ``ahead`` to ``end`` at volume ``v``: 1 where
-    ``end <= v``, 0 where ``ahead >= v``, pro rata in between (exactly 1 and 0 at the ends:
+    """Share filled of a queue segment from ``ahead`` to ``end`` at volume ``v``: exactly 1
+    where ``end <= v``, 0 where ``ahead >= v``, pro rata in between (strictly between 0 and 1:
     rounding of the subtraction is monotone)."""
-    gap = np.subtract(end, ahead)
-    gap += gap == 0  # segments without orders (their ratio multiplies nothing)
-    r = np.subtract(v, ahead)
-    with np.errstate(over="ignore"):  # a huge ratio is clipped to 1 anyway
-        np.divide(r, gap, out=r)
-    np.maximum(r, 0.0, out=r)
-    return np.minimum(r, 1.0, out=r)
+    r = np.less_equal(end, v).astype(np.float64)
+    # the segments the volume ends inside: at most one per product and side
+    i = np.flatnonzero((ahead < v) & (end > v))
+    a = ahead[i]
+    r[i] = (v[i] - a) / (end[i] - a)
+    return r
 
 
 WINDOW_MIN_ORDERS = 50_000

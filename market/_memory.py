@@ -14,7 +14,6 @@ elsewhere, or with ``COMPUTE_MARKET_TRIM_MB=0``, the allocator is left as it is.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -40,8 +39,9 @@ def keep_freed_memory(mb: int | None = None) -> bool:
     if mb <= 0 or not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        # the running process's own symbols, libc's among them (find_library would spawn
+        # ldconfig: ~25 ms on every import)
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
     size = int(mb) * 1024 * 1024

@@ -273,6 +273,17 @@ def _stable_key_sort(order: np.ndarray, key: np.ndarray, kmax: int) -> np.ndarra
 _TWO52_BITS = int(np.float64(2.0**52).view(np.int64))
 
 
+def _price_grid(price, lo, scale):
+    """``(price - lo) * scale`` rounded to int64, a monotone (non-decreasing) image of the
+    price for ``0 <= (price - lo) * scale < 2**52``: adding 2**52 rounds a float in that range
+    to an integer held in its mantissa, then the exponent bits are cleared. A new array."""
+    grid = np.subtract(price, lo)
+    np.multiply(grid, scale, out=grid)
+    np.add(grid, 2.0**52, out=grid)
+    grid = grid.view(np.int64)
+    return np.bitwise_xor(grid, _TWO52_BITS, out=grid)
+
+
 def _sort_orders(product, price, prio, n_products, prange):
     """Order of the batch by (product, class, price); deterministic.
 
@@ -299,13 +310,7 @@ def _sort_orders(product, price, prio, n_products, prange):
         span = hi - lo
         scale = 2.0**bits * (1.0 - 2.0**-10) / span if span > 0 else 0.0
         if math.isfinite(span) and math.isfinite(scale):
-            key = np.subtract(price, lo)
-            np.multiply(key, scale, out=key)  # in [0, 2**bits), monotone in the price
-            # rounded to an integer by adding 2**52 (a float in [2**52, 2**53) holds its
-            # rounded value in its mantissa), then the exponent bits are cleared
-            np.add(key, 2.0**52, out=key)
-            key = key.view(np.int64)
-            np.bitwise_xor(key, _TWO52_BITS, out=key)
+            key = _price_grid(price, lo, scale)  # in [0, 2**bits), monotone in the price
             if bg:
                 if bc:
                     g = np.left_shift(product, bc)
@@ -599,22 +604,18 @@ def _clear_windowed(product, side, price, quantity, P, k, prange):
         side = side.astype(np.int8)
     nb = _window_buckets(n, P)
     pn = P * nb
-    # buckets of about equal numbers of orders: a fine grid over the price range (rounded to
-    # an integer by adding 2**52, as in _sort_orders), merged into nb buckets by the counts
-    # of a sample of the batch; the bucket is a monotone image of the price
-    t = np.subtract(price, lo)
-    np.multiply(t, (_FINE_CELLS - 1) / (hi - lo), out=t)
-    np.add(t, 2.0**52, out=t)
-    cell = t.view(np.int64)
-    np.bitwise_xor(cell, _TWO52_BITS, out=cell)
-    counts = np.bincount(cell[:: max(n // 8192, 1)], minlength=_FINE_CELLS)
+    # buckets of about equal numbers of orders: a fine grid over the price range, merged into
+    # nb buckets by the counts of a sample of the batch; the bucket is a monotone image of the
+    # price
+    fine = _price_grid(price, lo, (_FINE_CELLS - 1) / (hi - lo))
+    counts = np.bincount(fine[:: max(n // 8192, 1)], minlength=_FINE_CELLS)
     below = np.cumsum(counts) - counts
     bucket = np.minimum(below * nb // max(int(counts.sum()), 1), nb - 1)
     # cell = is_sell * nb * P + bucket * P + product: the grids below are (bucket, product),
     # so that sums and extremes over buckets run down columns, vectorized across products
-    cell = (bucket * P).take(cell)
-    off = t.view(np.int64)  # reuses the fine grid's memory
-    del counts, below, bucket, t
+    cell = (bucket * P).take(fine)
+    off = fine  # the fine grid's memory, reused
+    del counts, below, bucket, fine
     cell += product
     np.subtract(1, side, out=off, casting="unsafe")  # 2 for a sell, 0 for a buy
     np.multiply(off, pn // 2, out=off)  # (pn is even: nb >= 8)

@@ -566,7 +566,7 @@ def test_large_batches_take_the_windowed_path(monkeypatch):
     res = clear(product, side, price, quantity)
     assert calls == [n]
     clear(product, side, price, quantity, priority=np.zeros(n, int) + (product % 2))
-    assert calls == [n]  # priority classes: the sorted path
+    assert calls == [n]  # priority classes: the exact core on the whole batch
     ref = clearing_module._clear_levels(product, side, price, quantity, int(product.max()) + 1,
                                         None, 0.5, (price.min(), price.max()))
     same(res, ref)

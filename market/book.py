@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from market import exact
 from market.calendar import as_month, month_label, month_start, notice_end_month, to_date
 from market.terms import ContractTerms
 
@@ -151,7 +152,7 @@ class Transfers:
     @property
     def total_usd(self) -> float:
         """Sum of all amounts."""
-        return float(self.usd.sum())
+        return exact.total(self.usd)
 
     def net_usd(self, n_agents: int) -> FloatArray:
         """Net USD received per agent (received minus paid); sums to zero."""
@@ -183,7 +184,7 @@ class Bill:
     @property
     def total_usd(self) -> float:
         """Sum billed this month."""
-        return float(self.usd.sum())
+        return exact.total(self.usd)
 
     @property
     def transfers(self) -> Transfers:
@@ -630,7 +631,7 @@ class ContractBook:
         np.maximum(next_bill, step, out=next_bill)
         ids = np.flatnonzero(due)
         usd = fee.take(ids)
-        total = float(usd.sum())
+        total = exact.total(usd)
         self.paid_by_buyers_usd += total
         self.received_by_sellers_usd += total
         return Bill(m, ids, self._col("buyer").take(ids), self._col("seller").take(ids), usd)
@@ -673,7 +674,7 @@ class ContractBook:
         pay = usd > 0
         hit, usd = hit[pay], usd[pay]
         buyer, seller = self._col("buyer")[hit], self._col("seller")[hit]
-        total = float(usd.sum())
+        total = exact.total(usd)
         if kind == EXIT_FEE:
             self._col("exit_fee_usd")[hit] += usd
             self.paid_by_buyers_usd += total

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from market import exact
 from market.hardware import HOURS_PER_MONTH
 
 SELLER_KINDS = ("owner", "hyperscaler", "neocloud")
@@ -34,28 +35,29 @@ def volume_weighted_price(market: pd.DataFrame, product: str) -> float:
     if rows.empty:
         return float("nan")
     w = rows["volume_h100e"]
-    return float((rows["price_usd_per_h100e_month"] * w).sum() / w.sum() / HOURS_PER_MONTH)
+    return exact.dot(rows["price_usd_per_h100e_month"], w) / exact.total(w) / HOURS_PER_MONTH
 
 
 def price_volatility(market: pd.DataFrame, product: str = "spot") -> float:
     """Standard deviation of monthly log changes of the price index."""
     s = index_series(market, product)
-    r = np.log(s).diff().dropna()
-    return float(r.std()) if len(r) > 1 else 0.0
+    r = np.diff(exact.log(s.to_numpy()))
+    r = r[~np.isnan(r)]
+    return exact.std(r) if len(r) > 1 else 0.0
 
 
 def utilization(agents: pd.DataFrame) -> float:
     """Used over owned capacity across all sellers and months."""
     s = agents[agents["kind"].isin(SELLER_KINDS)]
-    owned = s["capacity_owned_h100e"].sum()
-    return float(s["used_h100e"].sum() / owned) if owned > 0 else float("nan")
+    owned = exact.total(s["capacity_owned_h100e"])
+    return exact.total(s["used_h100e"]) / owned if owned > 0 else float("nan")
 
 
 def unmet_share(agents: pd.DataFrame, kind: str | None = None) -> float:
     """Unmet over total demand of labs (of one kind, e.g. ``small_lab``), over the run."""
     labs = agents[agents["kind"].isin(LAB_KINDS if kind is None else (kind,))]
-    demand = labs["demand_h100e"].sum()
-    return float(labs["unmet_h100e"].sum() / demand) if demand > 0 else 0.0
+    demand = exact.total(labs["demand_h100e"])
+    return exact.total(labs["unmet_h100e"]) / demand if demand > 0 else 0.0
 
 
 def fill_rate(agents: pd.DataFrame, agent: str | None = None, kind: str | None = None) -> float:
@@ -65,23 +67,24 @@ def fill_rate(agents: pd.DataFrame, agent: str | None = None, kind: str | None =
         labs = labs[labs["agent"] == agent]
     if kind is not None:
         labs = labs[labs["kind"] == kind]
-    demand = labs["demand_h100e"].sum()
-    return float(labs["used_h100e"].sum() / demand) if demand > 0 else float("nan")
+    demand = exact.total(labs["demand_h100e"])
+    return exact.total(labs["used_h100e"]) / demand if demand > 0 else float("nan")
 
 
 def unit_cost(agents: pd.DataFrame, kind: str = "small_lab") -> float:
     """What labs of a kind paid per H100e-month they used, in $/H100e-hour."""
     labs = agents[agents["kind"] == kind]
-    used = labs["used_h100e"].sum()
-    return float(labs["cost_usd"].sum() / used / HOURS_PER_MONTH) if used > 0 else float("nan")
+    used = exact.total(labs["used_h100e"])
+    return exact.total(labs["cost_usd"]) / used / HOURS_PER_MONTH if used > 0 else float("nan")
 
 
 def hhi(shares: pd.Series) -> float:
     """Herfindahl-Hirschman index (0 to 10,000) of a set of quantities."""
-    total = shares.sum()
+    total = exact.total(shares)
     if total <= 0:
         return 0.0
-    return float((100.0 * shares / total).pow(2).sum())
+    pct = 100.0 * shares.to_numpy(dtype=float) / total
+    return exact.dot(pct, pct)
 
 
 def hhi_supply(agents: pd.DataFrame) -> float:
@@ -98,7 +101,7 @@ def hhi_purchases(agents: pd.DataFrame) -> float:
 
 def lease_revenue_usd(agents: pd.DataFrame, kind: str = "owner") -> float:
     """Revenue of sellers of a kind over the run (owners: lease and spot revenue)."""
-    return float(agents.loc[agents["kind"] == kind, "revenue_usd"].sum())
+    return exact.total(agents.loc[agents["kind"] == kind, "revenue_usd"])
 
 
 def spend_over_revenue(agents: pd.DataFrame) -> pd.Series:
@@ -111,7 +114,7 @@ def total_surplus_usd(agents: pd.DataFrame) -> float:
     """Labs' value of served compute less sellers' cost of their capacity, over the run."""
     labs = agents[agents["kind"].isin(LAB_KINDS)]
     sellers = agents[agents["kind"].isin(SELLER_KINDS)]
-    return float(labs["value_usd"].sum() - sellers["cost_usd"].sum())
+    return exact.total(labs["value_usd"]) - exact.total(sellers["cost_usd"])
 
 
 def summary(frames: dict[str, pd.DataFrame]) -> dict[str, float]:

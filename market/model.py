@@ -17,6 +17,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from market import exact
 from market.agents import Lab, Seller, seller_class
 from market.agents.lab import (
     LAB_STATE,
@@ -73,7 +74,7 @@ def tenor_weights(ask_depth_h100e: np.ndarray, preferred: np.ndarray) -> np.ndar
     w = np.tile(np.asarray(ask_depth_h100e, dtype=float), (preferred.size, 1))
     rows = np.arange(preferred.size)
     w[rows, preferred] *= 1.0 + PREFERRED_TENOR_TILT
-    total = w.sum(axis=1, keepdims=True)
+    total = exact.total(w, axis=1)[:, None]
     fallback = np.zeros_like(w)
     fallback[rows, preferred] = 1.0
     return np.where(total > 0, w / np.where(total > 0, total, 1.0), fallback)
@@ -151,7 +152,7 @@ class ComputeMarket(mesa.Model):
                                          for p in self.parties])
         self.seller_cost = np.zeros(len(self.parties))
         self.cash = np.array([p.cfg.cash_usd for p in self.parties], dtype=float)
-        self.initial_cash_usd = float(self.cash.sum())
+        self.initial_cash_usd = exact.total(self.cash)
         self.external_usd: dict[str, float] = defaultdict(float)
 
         gens = list(generations().values())
@@ -382,7 +383,7 @@ class ComputeMarket(mesa.Model):
             return 0.0
         ids = ids[recall_order(self.book.usd_per_h100e_month[ids])]
         qty = self.book.h100e[ids]
-        want = share * qty.sum() if h100e is None else h100e
+        want = share * exact.total(qty) if h100e is None else h100e
         take = ids[np.concatenate([[True], np.cumsum(qty)[:-1] < want])] if want > 0 else ids[:0]
         if not take.size:
             return 0.0
@@ -391,7 +392,7 @@ class ComputeMarket(mesa.Model):
             self._event("recall_notice", seller.name, contract=int(cid),
                         counterparty=self.parties[self.book.buyer[cid]].name,
                         h100e=float(self.book.h100e[cid]), detail=reason)
-        return float(self.book.h100e[take].sum())
+        return exact.total(self.book.h100e[take])
 
     def _owner_opportunism(self, owner: Owner) -> None:
         if owner.cfg.opportunism <= 0:
@@ -505,7 +506,7 @@ class ComputeMarket(mesa.Model):
 
     def _lab_arrays(self, months_ahead: int, share: np.ndarray | float = 1.0):
         """Targets, inference needs and budgets of all labs, ``months_ahead`` forward."""
-        grow = (1.0 + self._lab_growth()) ** months_ahead
+        grow = exact.power(1.0 + self._lab_growth(), months_ahead)
         inference = self.lab_state["inference_h100e"] * grow * share
         need = inference * (1.0 + self._lab_param["training_share"])
         n_labs = len(self.labs)
@@ -750,16 +751,16 @@ class ComputeMarket(mesa.Model):
             return
         remaining = np.clip((self.sites.retire_month[mine] - self.month)
                             / self.costs.life_months, 0.0, 1.0)
-        value = float(np.sum(self.sites.capex_usd[mine] * remaining)) * SITE_SALE_DISCOUNT
+        value = exact.dot(self.sites.capex_usd[mine], remaining) * SITE_SALE_DISCOUNT
         buyer = max(others, key=lambda s: self.cash[s.party])
         if self.cash[buyer.party] < value:
             self.sites.status[mine] = 4  # RETIRED: taken offline
-            self._event("sites_offline", seller.name, h100e=float(self.sites.h100e[mine].sum()))
+            self._event("sites_offline", seller.name, h100e=exact.total(self.sites.h100e[mine]))
             return
         self._external(buyer.party, "site_purchase", -value)
         self.sites.owner[mine] = buyer.party
         self._event("sites_sold", seller.name, counterparty=buyer.name,
-                    h100e=float(self.sites.h100e[mine].sum()), detail=f"${value / 1e9:.2f}B")
+                    h100e=exact.total(self.sites.h100e[mine]), detail=f"${value / 1e9:.2f}B")
         self.online_by_party = self.sites.online_h100e_by_owner(len(self.parties))
 
     # 7 ------------------------------------------------------------------
@@ -857,7 +858,7 @@ class ComputeMarket(mesa.Model):
     def _external_many(self, parties: np.ndarray, kind: str, usd: np.ndarray) -> None:
         """Money entering (+) or leaving (-) the economy for many parties at once."""
         np.add.at(self.cash, parties, usd)
-        self.external_usd[kind] += float(np.sum(usd))
+        self.external_usd[kind] += exact.total(usd)
 
     def _external(self, party: int, kind: str, usd: float) -> None:
         """Money entering (+) or leaving (-) the simulated economy."""
@@ -885,7 +886,7 @@ class ComputeMarket(mesa.Model):
             assert np.all(over <= 1e-6 * np.maximum(1.0, committed)), (
                 f"site committed beyond capacity at month {m}")
         expected = self.initial_cash_usd + sum(self.external_usd.values())
-        assert math.isclose(float(self.cash.sum()), expected, rel_tol=1e-9,
+        assert math.isclose(exact.total(self.cash), expected, rel_tol=1e-9,
                             abs_tol=1.0), "money not conserved"
         for p in self.parties:
             assert self.cash[p.party] >= 0 or p.defaulted or isinstance(p, Seller), (

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from market import metrics
+from market import exact, metrics
 from market.config import WorldConfig
 from market.hardware import HOURS_PER_MONTH
 
@@ -139,10 +139,10 @@ def price_by_year(market: pd.DataFrame) -> pd.DataFrame:
                        * market["volume_h100e"])
     rows = []
     for (year, product), g in df.groupby(["year", "product"], sort=True):
-        volume = g["volume_h100e"].sum()
+        volume = exact.total(g["volume_h100e"])
         rows.append({
             "year": int(year), "product": product,
-            "price_usd_per_h100e_hour": g["value"].sum() / volume / HOURS_PER_MONTH
+            "price_usd_per_h100e_hour": exact.total(g["value"]) / volume / HOURS_PER_MONTH
             if volume > 0 else float("nan"),
             "index_end_usd_per_h100e_hour": float(g.sort_values("month")[
                 "index_usd_per_h100e_month"].iloc[-1]) / HOURS_PER_MONTH,
@@ -164,7 +164,8 @@ def _preloaded(contracts: pd.DataFrame, world: WorldConfig | None) -> pd.DataFra
 
 
 def _weighted(contracts: pd.DataFrame) -> float:
-    return float(np.average(contracts["usd_per_h100e_month"], weights=contracts["h100e"]))
+    return exact.dot(contracts["usd_per_h100e_month"], contracts["h100e"]) / exact.total(
+        contracts["h100e"])
 
 
 def _months_billed(row: pd.Series, last_month: pd.Timestamp) -> int:
@@ -178,12 +179,13 @@ def _lab_table(agents: pd.DataFrame) -> list[list[str]]:
     labs = agents[agents["kind"].isin(LAB_KINDS)]
     rows = []
     for name, g in labs.groupby("agent", sort=False):
-        demand, used, unmet = g["demand_h100e"].sum(), g["used_h100e"].sum(), g["unmet_h100e"].sum()
-        revenue, cost = g["revenue_usd"].sum(), g["cost_usd"].sum()
+        demand, used, unmet, revenue, cost = (
+            exact.total(g[c]) for c in ("demand_h100e", "used_h100e", "unmet_h100e",
+                                        "revenue_usd", "cost_usd"))
         rows.append([
             name, g["kind"].iloc[0].removesuffix("_lab"),
-            f"{g['demand_h100e'].mean() / 1e3:,.0f}", f"{g['used_h100e'].mean() / 1e3:,.0f}",
-            f"{g['unmet_h100e'].mean() / 1e3:,.0f}",
+            f"{demand / len(g) / 1e3:,.0f}", f"{used / len(g) / 1e3:,.0f}",
+            f"{unmet / len(g) / 1e3:,.0f}",
             f"{100 * unmet / demand:.1f}" if demand > 0 else "n/a",
             _hour(cost / used) if used > 0 else "n/a",
             f"{cost / revenue:.2f}" if revenue > 0 else "n/a",
@@ -257,11 +259,11 @@ def write_summary(frames: dict[str, pd.DataFrame], world: WorldConfig | None, se
     owner_names = agents.loc[agents["kind"] == "owner", "agent"].unique()
     if len(owner_names) and not contracts.empty:
         term = contracts[contracts["seller"].isin(owner_names)]
-        billed = term["billed_usd"].sum()
+        billed = exact.total(term["billed_usd"])
         lines += ["", f"Owners' term contracts over the run: {len(term)} contracts, "
                   f"${_billions(billed)}B billed"
                   + (f", H100e-weighted price ${_hour(_weighted(term))}/H100e-hour"
-                     if term["h100e"].sum() > 0 else "") + "."]
+                     if exact.total(term["h100e"]) > 0 else "") + "."]
         own = agents[agents["kind"] == "owner"].assign(
             year=lambda d: pd.to_datetime(d["month"]).dt.year)
         rev = own.groupby("year")["revenue_usd"].sum()

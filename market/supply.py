@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from market import exact
 from market.hardware import Generation, generations
 
 PERMITTING, CONSTRUCTION, AWAITING, ONLINE, RETIRED, CANCELLED, SCHEDULED, FAILED = range(8)
@@ -147,7 +148,7 @@ class Sites:
                 self._energize(mask, month, life_months)
                 headroom_mw = headroom_mw - np.bincount(self.region[go], weights=self.mw[go],
                                                         minlength=len(headroom_mw))
-                gpu_room_h100e -= float(self.h100e[go].sum())
+                gpu_room_h100e -= exact.total(self.h100e[go])
                 events += [SiteEvent(int(i), "online") for i in go]
 
         retiring = (st == ONLINE) & (self.retire_month <= month)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from market import exact
 from market.agents.party import Party
 from market.calendar import month_index
 from market.config import LabConfig
@@ -31,7 +32,7 @@ OPPORTUNISTIC_VALUE_SHARE = 0.5
 
 def growth_rate(initial_per_month, halflife_months, months_elapsed):
     """Monthly demand growth, decaying with a half-life (scalars or arrays)."""
-    return initial_per_month * 0.5 ** (months_elapsed / halflife_months)
+    return initial_per_month * exact.power(0.5, np.divide(months_elapsed, halflife_months))
 
 
 def next_inference_need(need_h100e, unmet_inference_h100e, growth, churn):
@@ -86,7 +87,7 @@ def tranche_values(cfg: LabConfig) -> np.ndarray:
 
 def budget_cap(values: np.ndarray, quantities: np.ndarray, budget_usd: np.ndarray) -> np.ndarray:
     """Scale each lab's values (rows) down so buying everything at value fits its budget."""
-    spend = np.sum(values * quantities, axis=-1)
+    spend = exact.total(values * quantities, axis=-1)
     budget = np.maximum(np.asarray(budget_usd, dtype=float), 0.0)
     over = spend > budget
     scale = np.where(over, budget / np.where(over, spend, 1.0), 1.0)

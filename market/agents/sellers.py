@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from market import exact
 from market.agents.party import Party
 from market.config import SellerConfig
 from market.strategies import strategy
@@ -45,7 +46,7 @@ def ask_reference(index_usd: float, unsold_share: float) -> float:
 
 def internal_need_next(need_h100e, growth, volatility, shock):
     """Internal need next month: lognormal growth with a standard-normal ``shock``."""
-    return need_h100e * np.exp(growth + volatility * shock - 0.5 * volatility**2)
+    return need_h100e * exact.exp(growth + volatility * shock - 0.5 * volatility * volatility)
 
 
 def should_invest(forward_price, utilization, levelized, hurdle):

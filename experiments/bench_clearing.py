@@ -27,9 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the loop-based reference lives with the tests
 
-from market.clearing import clear, clear_reference  # noqa: E402
+from market.clearing import clear  # noqa: E402
+from reference_clearing import clear_reference  # noqa: E402
 
 FULL = [(1_000, 10), (10_000, 100), (100_000, 10), (100_000, 100), (100_000, 1_000),
         (1_000_000, 1_000), (1_000_000, 10_000)]

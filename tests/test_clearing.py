@@ -14,7 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import market.clearing as clearing_module
-from market.clearing import ClearingResult, clear, clear_reference
+import market.clearing._window as window_module
+from market.clearing import ClearingResult, clear
+from market.clearing._core import lot_size, to_lots
+from reference_clearing import clear_reference, default_tol, exact_clear
 
 INF = float("inf")
 
@@ -121,12 +124,17 @@ def check_invariants(product, side, price, quantity, res, priority=None):
     f = res.filled
     assert f.shape == quantity.shape
     assert np.all(f >= 0) and np.all(f <= quantity)
+    lot = lot_size(float(quantity.max()), len(quantity)) if len(quantity) else 1.0
+    whole = to_lots(quantity, lot) * lot  # an order's quantity in whole lots
     for j in range(len(res.volume)):
         m = product == j
-        scale = max(1.0, quantity[m].sum())
         v = res.volume[j]
-        assert np.isclose(f[m & (side == 1)].sum(), v, rtol=1e-9, atol=1e-9 * scale)
-        assert np.isclose(f[m & (side == -1)].sum(), v, rtol=1e-9, atol=1e-9 * scale)
+        # exact balance: the fills of each side add up to the volume, in any order
+        buys, sells = f[m & (side == 1)], f[m & (side == -1)]
+        assert math.fsum(buys) == math.fsum(sells) == v
+        assert buys.sum() == v and sells[::-1].sum() == v
+        tol = lot * default_tol(whole[m & (side == 1)].sum() / lot,
+                                whole[m & (side == -1)].sum() / lot, int(m.sum()))
         if v == 0:
             assert np.isnan(res.price[j])
             assert np.all(f[m] == 0)
@@ -136,8 +144,8 @@ def check_invariants(product, side, price, quantity, res, priority=None):
         pos = m & (quantity > 0)
         top = prio[pos].max()
         ordn = pos & (prio == top)
-        traded = f > 0
-        full = f >= quantity
+        traded = f > tol
+        full = f >= whole - tol
         buy, sell = side == 1, side == -1
         # clearing-interval conditions for ordinary orders
         assert np.all(price[ordn & buy & traded] >= p)
@@ -191,6 +199,13 @@ def books(draw, max_orders=24, ties=True, priority=None, max_products=4):
 
 
 KS = st.sampled_from([0.0, 0.25, 0.5, 1.0])
+
+
+def identical(res, ref):
+    """Bit for bit: the core, the windowed path and the reference share the lot semantics."""
+    np.testing.assert_array_equal(res.volume, ref.volume)
+    np.testing.assert_array_equal(res.filled, ref.filled)
+    np.testing.assert_array_equal(res.price, ref.price)
 
 
 def same(res, ref):
@@ -472,8 +487,12 @@ def test_deterministic_and_permutation_invariant():
     np.testing.assert_array_equal(a.price, b.price)
     perm = rng.permutation(n)
     c = clear(product[perm], side[perm], price[perm], quantity[perm], priority=prio[perm])
-    np.testing.assert_allclose(c.filled, a.filled[perm], rtol=1e-12)
-    np.testing.assert_allclose(c.price, a.price, equal_nan=True)
+    # a rationed tie group is shared in index order by a cumulative floor: pro rata within
+    # one lot, so a permutation may move one lot between the orders of the group
+    lot = lot_size(float(quantity.max()), n)
+    np.testing.assert_allclose(c.filled, a.filled[perm], rtol=0, atol=lot)
+    np.testing.assert_array_equal(c.volume, a.volume)
+    np.testing.assert_array_equal(c.price, a.price)
 
 
 def test_result_is_frozen():
@@ -543,23 +562,23 @@ def test_validation_first_bad_index():
 
 @contextmanager
 def windowed_path():
-    """Send every batch without priority classes through ``_clear_windowed``."""
-    saved = clearing_module.WINDOW_MIN_ORDERS, clearing_module.WINDOW_MIN_DEPTH
-    clearing_module.WINDOW_MIN_ORDERS, clearing_module.WINDOW_MIN_DEPTH = 1, 0
+    """Send every batch without priority classes through ``clear_windowed``."""
+    saved = window_module.WINDOW_MIN_ORDERS, window_module.WINDOW_MIN_DEPTH
+    window_module.WINDOW_MIN_ORDERS, window_module.WINDOW_MIN_DEPTH = 1, 0
     try:
         yield
     finally:
-        clearing_module.WINDOW_MIN_ORDERS, clearing_module.WINDOW_MIN_DEPTH = saved
+        window_module.WINDOW_MIN_ORDERS, window_module.WINDOW_MIN_DEPTH = saved
 
 
 def test_large_batches_take_the_windowed_path(monkeypatch):
     calls = []
-    real = clearing_module._clear_windowed
-    monkeypatch.setattr(clearing_module, "_clear_windowed",
+    real = window_module.clear_windowed
+    monkeypatch.setattr(window_module, "clear_windowed",
                         lambda *a: calls.append(len(a[0])) or real(*a))
     rng = np.random.default_rng(5)
-    n = clearing_module.WINDOW_MIN_ORDERS
-    product = rng.integers(0, n // clearing_module.WINDOW_MIN_DEPTH, n)
+    n = window_module.WINDOW_MIN_ORDERS
+    product = rng.integers(0, n // window_module.WINDOW_MIN_DEPTH, n)
     side = np.where(rng.random(n) < 0.5, 1, -1)
     price = np.round(100 + rng.normal(0, 10, n), 1)
     quantity = rng.integers(0, 10, n).astype(float)
@@ -567,10 +586,9 @@ def test_large_batches_take_the_windowed_path(monkeypatch):
     assert calls == [n]
     clear(product, side, price, quantity, priority=np.zeros(n, int) + (product % 2))
     assert calls == [n]  # priority classes: the exact core on the whole batch
-    ref = clearing_module._clear_levels(product, side, price, quantity, int(product.max()) + 1,
-                                        None, 0.5, (price.min(), price.max()))
-    same(res, ref)
-    assert res.surplus == pytest.approx(ref[3], rel=1e-12)
+    ref = clear_reference(product, side, price, quantity)
+    identical(res, ref)
+    assert res.surplus == pytest.approx(ref.surplus, rel=1e-12)
     for dtype in (np.int8, np.float64):  # the side's dtype does not matter
         again = clear(product, side.astype(dtype), price, quantity)
         assert np.array_equal(again.filled, res.filled) and again.surplus == res.surplus
@@ -613,9 +631,7 @@ def test_windowed_matches_reference_deep_books(seed, n_products, tick, k):
     with windowed_path():
         res = clear(product, side, price, quantity, n_products=P, k=k)
     ref = clear_reference(product, side, price, quantity, n_products=P, k=k)
-    np.testing.assert_allclose(res.volume, ref.volume, rtol=1e-12, atol=1e-9)
-    np.testing.assert_allclose(res.filled, ref.filled, rtol=1e-12, atol=1e-9)
-    np.testing.assert_allclose(res.price, ref.price, rtol=1e-12, atol=1e-12, equal_nan=True)
+    identical(res, ref)
     assert res.surplus == pytest.approx(ref.surplus, rel=1e-9, abs=1e-6)
     check_invariants(product, side, price, quantity, res)
 
@@ -633,7 +649,7 @@ def test_windowed_matches_reference_at_any_price_scale(offset, spread):
     with windowed_path():
         res = clear(product, side, price, quantity, n_products=n_products)
     ref = clear_reference(product, side, price, quantity, n_products=n_products)
-    same(res, (ref.price, ref.volume, ref.filled))
+    identical(res, ref)
     assert res.volume.min() > 0
 
 
@@ -641,8 +657,8 @@ def test_windowed_rechecks_products_it_cannot_settle(monkeypatch):
     """A product whose window holds no trade (only buys) is cleared again from all its
     orders; the crossing product next to it is settled by its window alone."""
     seen = []
-    real = clearing_module._clear_levels
-    monkeypatch.setattr(clearing_module, "_clear_levels",
+    real = window_module.clear_levels
+    monkeypatch.setattr(window_module, "clear_levels",
                         lambda *a: seen.append(np.unique(a[0]).tolist()) or real(*a))
     rng = np.random.default_rng(1)
     n = 400
@@ -653,7 +669,7 @@ def test_windowed_rechecks_products_it_cannot_settle(monkeypatch):
     with windowed_path():
         res = clear(product, side, price, quantity)
     ref = clear_reference(product, side, price, quantity)
-    same(res, (ref.price, ref.volume, ref.filled))
+    identical(res, ref)
     assert len(seen) == 2 and seen[1] == [1]  # the window book, then product 1 alone
     assert res.volume[0] > 0 and res.volume[1] == 0
 

@@ -1,7 +1,7 @@
 """Print a digest of every output table of one run, for comparing runs across machines.
 
 ``python experiments/fingerprint.py [SCENARIO] --seeds 0 1 2 [--months N] [--set K=V ...]``
-prints one line per (seed, table): the SHA-256 of the table's Parquet-independent bytes
+prints the SIMD targets numpy uses, then one line per (seed, table): the SHA-256 of the table's Parquet-independent bytes
 (column names, dtypes and the raw values) and, with ``--metrics``, the printed metrics with
 all 17 significant digits. Two machines (or two ``NPY_DISABLE_CPU_FEATURES`` settings) that
 print the same lines produced bit-identical tables. ``tests/test_determinism.py`` runs it under
@@ -57,6 +57,13 @@ def fingerprint(scenario: str, seeds: list[int], months: int | None = None,
     return lines
 
 
+def simd_level() -> str:
+    """The SIMD targets numpy dispatches to in this process (after NPY_DISABLE_CPU_FEATURES)."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    return " ".join(f for f in __cpu_dispatch__ if __cpu_features__.get(f)) or "baseline"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("scenario", nargs="?", default="colossus-2026")
@@ -65,6 +72,7 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--metrics", action="store_true")
     ns = ap.parse_args()
+    print(f"simd: {simd_level()}")
     print("\n".join(fingerprint(ns.scenario, ns.seeds, ns.months, ns.overrides, ns.metrics)))
 
 

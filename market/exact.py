@@ -13,7 +13,8 @@ of call do not:
 
 A last bit is enough: a lab whose bid ties a seller's ask by 1e-16 either trades or does not.
 So every quantity that feeds a decision or an output goes through this module, which adds
-terms in index order (``np.cumsum`` and ``np.bincount`` are sequential on every machine) and
+terms in a fixed order (``np.cumsum`` and ``np.bincount`` are sequential on every machine, and
+a reduction down the rows of a 2-D array adds row by row) and
 evaluates ``exp``/``log``/``pow`` element by element with Python's ``math`` (the C library's
 scalar functions, which numpy's SIMD dispatch does not touch). ``tests/test_determinism.py``
 runs the default scenario under three SIMD levels and compares every table bit for bit.
@@ -31,14 +32,25 @@ import numpy as np
 __all__ = ["total", "dot", "mean", "std", "exp", "log", "power"]
 
 
+_LANES = 64
+"""Long sums run in this many interleaved lanes: lane ``j`` adds entries ``j, j + 64, ...`` in
+order (a reduction down the rows of a (rows, 64) array, which numpy performs row by row on any
+CPU), then the 64 lane sums and the last ``len % 64`` entries are added in order. Five times
+faster than one ``cumsum``."""
+
+
 def total(x, axis: int | None = None):
-    """Sum of ``x`` in index order (along ``axis``, or of all entries); 0.0 when empty.
+    """Sum of ``x`` in a fixed order (along ``axis``, or of all entries); 0.0 when empty.
 
     Returns a Python float for ``axis=None``, else an array with ``axis`` removed."""
     a = np.asarray(x, dtype=np.float64)
     if axis is None:
         a = a.ravel()
-        return float(np.cumsum(a)[-1]) if a.size else 0.0
+        if a.size <= 4 * _LANES:
+            return float(np.cumsum(a)[-1]) if a.size else 0.0
+        body = a.size - a.size % _LANES
+        lanes = np.add.reduce(a[:body].reshape(-1, _LANES), axis=0)
+        return float(np.cumsum(np.concatenate([lanes, a[body:]]))[-1])
     if a.shape[axis] == 0:
         return np.zeros(np.delete(a.shape, axis))
     return np.take(np.cumsum(a, axis=axis), -1, axis=axis)

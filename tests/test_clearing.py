@@ -163,9 +163,11 @@ def check_invariants(product, side, price, quantity, res, priority=None):
             partial = 0
             for c, lim in {(prio[i], price[i]) for i in np.flatnonzero(mine)}:
                 g = mine & (prio == c) & (price == lim)
-                frac = f[g] / quantity[g]
-                assert np.allclose(frac, frac[0], rtol=1e-9, atol=1e-12)
-                partial += bool(1e-9 < frac[0] < 1 - 1e-9)
+                # pro rata within one lot (the group's traded lots are whole lots)
+                share = whole[g] * (f[g].sum() / whole[g].sum())
+                assert np.all(np.abs(f[g] - share) <= lot * (1 + 1e-9))
+                frac = f[g].sum() / whole[g].sum()
+                partial += bool(1e-9 < frac < 1 - 1e-9)
             assert partial <= 1
 
 

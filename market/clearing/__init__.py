@@ -122,7 +122,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from market import exact
 from market.clearing import _window
 from market.clearing._core import clear_levels, lot_size, to_lots
 from market.clearing._validate import RULES, check
@@ -186,14 +185,14 @@ def clear(
         lot = lot_size(qmax, n)
         lots = to_lots(quantity, lot)
         if prio is None and n >= _window.WINDOW_MIN_ORDERS and n >= _window.WINDOW_MIN_DEPTH * P:
-            out_price, volume, filled, _ = _window.clear_windowed(
+            out_price, volume, filled, _, surplus = _window.clear_windowed(
                 product, side, price, lots, P, k, prange)
         else:
-            out_price, volume, filled, _ = clear_levels(
+            out_price, volume, filled, _, surplus = clear_levels(
                 product, side, price, lots, P, prio, k, prange)
         volume *= lot  # whole lots times a power of two: exact
         filled *= lot
-        surplus = exact.dot(np.multiply(filled, side, dtype=np.float64), price)
+        surplus *= lot
     paid = None
     if rule == "pay_as_bid":
         paid = np.where(filled > 0, price, np.nan)

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from market import exact
+
 LOT_BITS = 52
 """A batch's quantities are counted in lots of a power of two chosen so that the whole batch
 holds fewer than ``2**LOT_BITS`` lots: every sum of lots is then a whole number below
@@ -133,7 +135,8 @@ def sort_orders(product, price, prio, n_products, prange):
 
 def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
     """Clear validated orders (``n >= 1``, ``P >= 1``) whose quantities are whole ``lots``;
-    returns ``(price, volume, filled, tol)`` with volume and fills in lots.
+    returns ``(price, volume, filled, tol, surplus)`` with volume and fills in lots and the
+    surplus in lots times price.
 
     One sort by (product, class, price) cuts the batch into *levels*: the orders of one
     product, class and price. Everything else is arithmetic on arrays over levels, from prefix
@@ -160,7 +163,7 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
             product, side, price, lots, prio = (
                 product[keep], side[keep], price[keep], lots[keep], prio[keep])
             if len(keep) == 0:
-                return np.full(P, np.nan), np.zeros(P), np.zeros(n_all), np.zeros(P)
+                return np.full(P, np.nan), np.zeros(P), np.zeros(n_all), np.zeros(P), 0.0
             prange = (float(price.min()), float(price.max()))
         if not prio.any():
             prio = None
@@ -241,31 +244,32 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
     at_m = np.minimum(m, pl - 1)
     cand_a = np.where(m < pl, np.minimum(end_b[at_m], end_s[at_m]), 0.0)
     cand_b = np.where(m > o_first, end_s[np.maximum(m - 1, 0)], 0.0)
-    vol = np.maximum(cand_a, cand_b)
-    close = (m < pl) & (m > o_first) & (np.abs(cand_a - cand_b) <= tol_p)
-    vol[close] = np.minimum(cand_a[close], cand_b[close])
-    vol[vol <= tol_p] = 0.0
+    big, vol = np.maximum(cand_a, cand_b), np.minimum(cand_a, cand_b)
+    vol = np.where(big - vol > tol_p, big, vol)  # (an absent candidate is 0: never close)
+    vol = np.where(vol > tol_p, vol, 0.0)
 
-    # lots traded at each level, then by each order
+    # lots filled by each order: all of a level the volume passes, none of one it does not
+    # reach, and the one level per product and side it ends inside rationed
     v = np.repeat(vol, pcnt)
-    q_b = end_b - ahead_b
-    q_s = end_s - ahead_s
-    t_b = np.clip(v - ahead_b, 0.0, q_b)
-    t_s = np.clip(v - ahead_s, 0.0, q_s)
     lengths = np.diff(level_end)
-    fill = _level_fills(qb, t_b, q_b, cum.real, cb, level_end, lengths)
-    fill -= _level_fills(qs, t_s, q_s, cum.imag, cs, level_end, lengths)
+    fill = _level_fills(qb, v, ahead_b, end_b, cum.real, cb, level_end, lengths)
+    fill -= _level_fills(qs, v, ahead_s, end_s, cum.imag, cs, level_end, lengths)
     del cum
+    surplus = exact.dot(fill, p)  # in lots x price, terms in sorted order
     filled = np.empty(n)
     filled[order] = fill
     np.abs(filled, out=filled)
 
-    # clearing interval from the ordinary levels, counting a level as traded, or as short,
-    # only by more than the tolerance: lower = max(limit of traded sells, of short buys),
-    # upper = min(limit of traded buys, of short sells)
+    # clearing interval from the ordinary levels, counting a level as traded (lots traded
+    # min(v, end) - ahead), or as short (lots left end - max(v, ahead)), only by more than the
+    # tolerance: lower = max(limit of traded sells, of short buys), upper = min(limit of traded
+    # buys, of short sells)
     lv_price = p[ls]
-    bounds_lower = (t_s > tol_l) | (q_b - t_b > tol_l)
-    bounds_upper = (t_b > tol_l) | (q_s - t_s > tol_l)
+    bounds_lower = np.less(ahead_s + tol_l, np.minimum(v, end_s))
+    bounds_lower |= np.less(np.maximum(v, ahead_b, out=v) + tol_l, end_b)
+    v = np.repeat(vol, pcnt)
+    bounds_upper = np.less(ahead_b + tol_l, np.minimum(v, end_b))
+    bounds_upper |= np.less(np.maximum(v, ahead_s, out=v) + tol_l, end_s)
     if ordinary is not None:
         bounds_lower &= ordinary
         bounds_upper &= ordinary
@@ -287,22 +291,29 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
         full = np.zeros(n_all)
         full[keep] = filled
         filled = full
-    return out_price, volume, filled, tol_out
+    return out_price, volume, filled, tol_out, surplus
 
 
-def _level_fills(q, traded, q_level, cum, at, level_end, lengths):
-    """Lots filled at each sorted position on one side: all of ``q`` where its level trades
-    in full, none where it does not trade, and in the (at most one per product) rationed level
-    the cumulative share ``floor(c * traded / q_level)`` differenced along the level, so the
-    level's fills are whole lots, pro rata within one lot, and add up to ``traded`` exactly."""
-    fill = np.multiply(q, np.repeat(traded >= q_level, lengths))
-    part = np.flatnonzero((traded > 0) & (traded < q_level))
+def _level_fills(q, v, ahead, end, cum, at, level_end, lengths):
+    """Lots filled at each sorted position on one side, at volume ``v`` (per level): all of
+    ``q`` where the level's queue segment ``ahead..end`` ends by ``v``, none where it starts at
+    or after ``v``, and in the (at most one per product) level ``v`` ends inside, the traded
+    lots ``t = v - ahead`` shared by the cumulative floor ``floor(c * t / q_level)`` differenced
+    along the level, so the level's fills are whole lots, pro rata within one lot, and add up
+    to ``t`` exactly."""
+    full = np.less_equal(end, v)
+    fill = np.multiply(q, np.repeat(full, lengths))
+    part = np.flatnonzero(np.less(ahead, v) > full)
     if not len(part):
         return fill
+    traded, q_level = v[part] - ahead[part], end[part] - ahead[part]
     size = lengths[part]
+    if (size == 1).all():  # one order per rationed level (the usual case): it takes the lot
+        fill[level_end[part]] = traded
+        return fill
     pos = np.arange(size.sum()) + np.repeat(level_end[part] - (np.cumsum(size) - size), size)
-    lvl = np.repeat(part, size)
-    c_end = cum[pos + 1] - at[lvl]
+    lvl = np.repeat(np.arange(len(part)), size)
+    c_end = cum[pos + 1] - at[part][lvl]
     c_start = c_end - q[pos]
     t, ql = traded[lvl], q_level[lvl]
 

@@ -57,6 +57,13 @@ def fingerprint(scenario: str, seeds: list[int], months: int | None = None,
     return lines
 
 
+def golden_lines() -> list[str]:
+    """The lines ``tests/test_golden.py`` pins: the default scenario at 12 and 48 months,
+    seeds 0-2, every table."""
+    return [f"months {months} {line}" for months in (12, 48)
+            for line in fingerprint("colossus-2026", [0, 1, 2], months)]
+
+
 def simd_level() -> str:
     """The SIMD targets numpy dispatches to in this process (after NPY_DISABLE_CPU_FEATURES)."""
     from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
@@ -71,7 +78,12 @@ def main() -> None:
     ap.add_argument("--months", type=int, default=None)
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--metrics", action="store_true")
+    ap.add_argument("--golden", action="store_true",
+                    help="print the lines tests/test_golden.py pins (and nothing else)")
     ns = ap.parse_args()
+    if ns.golden:
+        print("\n".join(golden_lines()))
+        return
     print(f"simd: {simd_level()}")
     print("\n".join(fingerprint(ns.scenario, ns.seeds, ns.months, ns.overrides, ns.metrics)))
 

@@ -25,7 +25,7 @@ def lot_size(qmax: float, n: int) -> float:
     """The lot (a power of two) for a batch of ``n`` orders of at most ``qmax`` each."""
     if not qmax > 0:
         return 1.0
-    e = math.frexp(qmax * n)[1]  # qmax * n < 2**e
+    e = math.frexp(qmax)[1] + int(n).bit_length()  # qmax * n < 2**e, without overflow
     return math.ldexp(1.0, max(e - LOT_BITS, -1022))
 
 

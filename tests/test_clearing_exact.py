@@ -52,9 +52,12 @@ SELL_SIDE_RESIDUAL = dict(product=[0, 0, 0, 0], side=[1, -1, -1, 1],
 
 
 @pytest.mark.parametrize("book, k, expected", [
-    (BUY_SIDE_RESIDUAL, 0.0, 1.0), (BUY_SIDE_RESIDUAL, 0.5, 4.5), (BUY_SIDE_RESIDUAL, 1.0, 8.0),
-    (SELL_SIDE_RESIDUAL, 0.0, 2.0), (SELL_SIDE_RESIDUAL, 0.5, 6.0),
-    (SELL_SIDE_RESIDUAL, 1.0, 10.0),
+    pytest.param(BUY_SIDE_RESIDUAL, 0.0, 1.0, id="buy-residual-k0"),
+    pytest.param(BUY_SIDE_RESIDUAL, 0.5, 4.5, id="buy-residual-k0.5"),
+    pytest.param(BUY_SIDE_RESIDUAL, 1.0, 8.0, id="buy-residual-k1"),
+    pytest.param(SELL_SIDE_RESIDUAL, 0.0, 2.0, id="sell-residual-k0"),
+    pytest.param(SELL_SIDE_RESIDUAL, 0.5, 6.0, id="sell-residual-k0.5"),
+    pytest.param(SELL_SIDE_RESIDUAL, 1.0, 10.0, id="sell-residual-k1"),
 ])
 @pytest.mark.parametrize("path", ["core", "windowed"])
 def test_residual_does_not_price(book, k, expected, path):

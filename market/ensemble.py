@@ -294,8 +294,8 @@ def chart_fans(fans: pd.DataFrame, path: Path, title: str, n_runs: int,
 
     names = list(dict.fromkeys(fans["series"]))
     used = [p for p in panels if any(_in_panel(n, p[2]) for n in names)]
-    used += [(n, "value", n, 1.0) for n in names
-             if not any(_in_panel(n, p[2]) for p in panels)]
+    units = dict(zip(fans["series"], fans["unit"], strict=True))
+    used += [(n, units[n], n, 1.0) for n in names if not any(_in_panel(n, p[2]) for p in panels)]
     ncols = 2 if len(used) > 1 else 1
     nrows = max(1, math.ceil(len(used) / ncols))
     fig, axes = _figure(nrows, ncols, size=(6.0 * ncols, 3.6 * nrows + 0.6), sharex=True)

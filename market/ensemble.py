@@ -437,3 +437,72 @@ def _signed(metric: str, value: float) -> str:
     elif "share" in metric or metric == "utilization":
         value *= 100.0
     return f"{value:+.3g}"
+
+
+# ----------------------------------------------------------------------------- measured runs
+_MEASURES: dict[tuple[str, str], Callable[..., Any]] = {}
+"""Measure functions loaded in this (worker) process, by (file, name)."""
+
+
+def measure_ref(measure: Callable[..., Any]) -> tuple[str, str]:
+    """Where a module-level function lives, as (source file, name): a worker process or a Dask
+    worker loads it from there, even from a script run as ``__main__``."""
+    import sys
+
+    module = sys.modules[measure.__module__]
+    return str(Path(module.__file__).resolve()), measure.__qualname__
+
+
+def _load_measure(ref: tuple[str, str]) -> Callable[..., Any]:
+    """Import ``ref``'s file as a module (its folder first on ``sys.path``, so its sibling
+    imports work; not as ``__main__``, so a script's main block does not run)."""
+    import importlib.util
+    import sys
+
+    if ref not in _MEASURES:
+        file, name = ref
+        folder = str(Path(file).parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        module_name = f"_measure_{Path(file).stem}"
+        module = sys.modules.get(module_name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(module_name, file)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+        _MEASURES[ref] = getattr(module, name)
+    return _MEASURES[ref]
+
+
+def run_measured(task: dict[str, Any]) -> dict[str, Any]:
+    """The unit of work of a measured ensemble (the experiment scripts): run ``world`` with
+    ``seed`` and return what ``measure(frames, label)`` makes of it, as the executors of
+    ``market.sweep`` expect (``status`` and ``error`` instead of an exception).
+
+    Args:
+        task: ``run_id``, ``world`` (a ``WorldConfig``), ``seed``, ``label`` and ``measure``
+            (``measure_ref`` of a function ``(frames, label) -> (scalars, series)``).
+
+    Returns:
+        ``run_id``, ``status``, ``error``, ``scalars`` (name -> float), ``series`` (name ->
+        ``pandas.Series`` by month) and ``elapsed_s``.
+    """
+    import time
+    import traceback
+
+    from market.model import ComputeMarket
+
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"run_id": task["run_id"], "status": "ok", "error": "",
+                           "scalars": {}, "series": {}}
+    try:
+        measure = _load_measure(tuple(task["measure"]))
+        frames = ComputeMarket(task["world"], rng=task["seed"]).run().frames()
+        scalars, series = measure(frames, task["label"])
+        out["scalars"] = {k: float(v) for k, v in scalars.items()}
+        out["series"] = dict(series)
+    except Exception:  # reported to the parent, which says which run failed
+        out.update(status="failed", error=traceback.format_exc(limit=8))
+    out["elapsed_s"] = time.perf_counter() - t0
+    return out

@@ -199,8 +199,8 @@ def run_configs(configs: Sequence[tuple[str, WorldConfig]], opts: Options, measu
 
     The same seeds serve every configuration, so per-seed differences are paired. Runs go to
     the sweep executors (``opts.workers`` local processes, or the Dask cluster at
-    ``opts.scheduler``; ``--workers 1`` runs them in this process); a tqdm bar shows progress. A run that fails stops the script with its
-    traceback.
+    ``opts.scheduler``; ``--workers 1`` runs them in this process); a tqdm bar shows
+    progress. A run that fails stops the script with its traceback.
     """
     from market.sweep import executors
 

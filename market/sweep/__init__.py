@@ -1,5 +1,6 @@
 """Batch parameter studies: many runs of a scenario over a grid, a Latin hypercube, a
-quasi-random sequence or a Sobol/Morris design of parameters and seeds, on local processes or a Dask cluster, with resumable Parquet results.
+quasi-random sequence or a Sobol/Morris design of parameters and seeds, on local processes or
+a Dask cluster, with resumable Parquet results.
 
     compute-market sweep STUDY.toml [--workers N] [--scheduler tcp://HOST:PORT] [--out DIR]
 

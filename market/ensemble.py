@@ -481,8 +481,9 @@ def run_measured(task: dict[str, Any]) -> dict[str, Any]:
     ``market.sweep`` expect (``status`` and ``error`` instead of an exception).
 
     Args:
-        task: ``run_id``, ``world`` (a ``WorldConfig``), ``seed``, ``label`` and ``measure``
-            (``measure_ref`` of a function ``(frames, label) -> (scalars, series)``).
+        task: ``run_id``, ``world`` (a ``WorldConfig``), ``seed``, ``label`` and ``measure``:
+            a function ``(frames, label) -> (scalars, series)`` importable by the workers, or
+            the ``measure_ref`` of one (e.g. in a script).
 
     Returns:
         ``run_id``, ``status``, ``error``, ``scalars`` (name -> float), ``series`` (name ->
@@ -497,7 +498,8 @@ def run_measured(task: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"run_id": task["run_id"], "status": "ok", "error": "",
                            "scalars": {}, "series": {}}
     try:
-        measure = _load_measure(tuple(task["measure"]))
+        measure = task["measure"] if callable(task["measure"]) else _load_measure(
+            tuple(task["measure"]))
         frames = ComputeMarket(task["world"], rng=task["seed"]).run().frames()
         scalars, series = measure(frames, task["label"])
         out["scalars"] = {k: float(v) for k, v in scalars.items()}

@@ -428,7 +428,9 @@ def test_bands_layer_behind_the_price_and_capacity_lines(bands6):
         for part in banded:
             assert part["encoding"]["x"]["type"] == "temporal"
             assert part["encoding"]["y"]["axis"]["title"]
-        assert spec["title"]["subtitle"] == b.describe()
+        assert spec["title"]["subtitle"] == [
+            f"bands: {'spot index' if series == 'spot_index' else 'total capacity'}, 2 seeds "
+            "(1..2), 50% and 90%", "dashed: no-deal median (grey: its 90%)"]
         assert app.dataset_rows(spec) == app.dataset_rows(plain) + 2 * 6
     assert bands.with_bands(app.served_spec(model.history), b, app.served_spec) == \
         app.served_spec(model.history)

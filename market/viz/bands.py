@@ -126,8 +126,17 @@ def _band_layers(series: str, y_title: str, baseline: bool) -> list[dict]:
     return out
 
 
-def _titled(spec: dict, bands: Bands) -> dict:
-    return {**spec, "title": {"text": spec["title"], "subtitle": bands.describe(),
+def subtitle(bands: Bands, what: str) -> list[str]:
+    """Two short lines under a banded chart's title: what the bands and the dashed line are."""
+    lines = [f"bands: {what}, {len(bands.seeds)} seeds ({bands.seeds[0]}..{bands.seeds[-1]}), "
+             "50% and 90%"]
+    if bands.baseline:
+        lines.append(f"dashed: {bands.baseline} median (grey: its 90%)")
+    return lines
+
+
+def _titled(spec: dict, bands: Bands, what: str) -> dict:
+    return {**spec, "title": {"text": spec["title"], "subtitle": subtitle(bands, what),
                               "subtitleFontSize": 10}}
 
 
@@ -139,9 +148,10 @@ def with_bands(spec: dict, bands: Bands | None, spec_of: Callable[..., dict]) ->
 
     if bands is None or spec_of not in (price_spec, capacity_spec):
         return spec
-    rows = [r for r in bands.rows if r["series"] == (
-        "spot_index" if spec_of is price_spec else "capacity_h100e")]
-    out = _titled({**spec, "datasets": {**spec["datasets"], "bands": rows}}, bands)
+    series, what = (("spot_index", "spot index") if spec_of is price_spec
+                    else ("capacity_h100e", "total capacity"))
+    rows = [r for r in bands.rows if r["series"] == series]
+    out = _titled({**spec, "datasets": {**spec["datasets"], "bands": rows}}, bands, what)
     if spec_of is price_spec:
         main = {"mark": out.pop("mark"), "encoding": out.pop("encoding")}
         y_title = main["encoding"]["y"]["axis"]["title"]

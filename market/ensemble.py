@@ -255,7 +255,8 @@ def write_ensemble_report(ens: Ensemble, *, charts: bool = True,
     if charts and not fans.empty:
         lines += ["", "![Fan charts](fan_chart.png)"]
         written.append(write_whole(out / "fan_chart.png",
-                                   lambda tmp: chart_fans(fans, tmp, ens.name, len(ens.seeds))))
+                                   lambda tmp: chart_fans(fans, tmp, ens.name, len(ens.seeds),
+                                                                  runs="seeds")))
     written.insert(2, _write_text(out / "summary.md", "\n".join(lines) + "\n"))
     return written
 
@@ -286,7 +287,8 @@ def draw_fan(ax: Any, fan: pd.DataFrame, color: str, label: str, scale: float = 
 
 
 def chart_fans(fans: pd.DataFrame, path: Path, title: str, n_runs: int,
-               panels: Sequence[tuple[str, str, str, float]] = PANELS) -> Path:
+               panels: Sequence[tuple[str, str, str, float]] = PANELS,
+               runs: str = "runs") -> Path:
     """Fan charts of the series in ``fans`` (from ``fan_table``), a panel per ``panels`` entry
     that has data, to a PNG; every price index ($/H100e-hour) shares one panel, and a series
     no panel names gets its own."""
@@ -312,7 +314,7 @@ def chart_fans(fans: pd.DataFrame, path: Path, title: str, n_runs: int,
         if len(members) > 1:
             ax.legend(fontsize=8, loc="best")
         _dates(ax)
-    fig.suptitle(f"{title}: median (line), 50% and 90% bands across {n_runs} runs",
+    fig.suptitle(f"{title}: median (line), 50% and 90% bands across {n_runs} {runs}",
                  fontsize=10)
     fig.savefig(path, format="png")
     return path
@@ -341,7 +343,13 @@ def chart_compare(diffs: pd.DataFrame, fans_a: pd.DataFrame, fans_b: pd.DataFram
     err = np.vstack([(rows["rel_diff_pct"] - rows["rel_ci_lo_pct"]).to_numpy(),
                      (rows["rel_ci_hi_pct"] - rows["rel_diff_pct"]).to_numpy()])
     err = np.nan_to_num(err)
-    right.errorbar(rows["rel_diff_pct"], y, xerr=err, fmt="o", color="C3", capsize=3)
+    clear = ((rows["rel_ci_lo_pct"] > 0) | (rows["rel_ci_hi_pct"] < 0)).to_numpy()
+    for keep, color, label in ((clear, "C3", "interval excludes 0"),
+                               (~clear, "gray", "interval includes 0")):
+        if keep.any():
+            right.errorbar(rows["rel_diff_pct"][keep], y[keep], xerr=err[:, keep], fmt="o",
+                           color=color, capsize=3, label=label)
+    right.legend(fontsize=8, loc="lower right")
     right.axvline(0, color="black", lw=0.8)
     right.set_yticks(y, [_label(m) for m in rows["metric"]], fontsize=7)
     right.set_xlabel(f"B - A, % of A's mean ({int(100 * CI_LEVEL)}% bootstrap interval)")

@@ -196,3 +196,12 @@ def test_tornado_whiskers_are_the_pooled_seed_noise(tmp_path):
     assert row["effect_seed_ci95"] == pytest.approx(
         1.96 * row["seed_sd"] * math.sqrt(1 / row["n_low"] + 1 / row["n_high"]))
     assert (tmp_path / "halton" / "tornado.png").read_bytes().startswith(PNG)
+
+
+def test_example_sobol_study_is_valid():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "studies" / "sobol-drivers.toml"
+    plan = prepare(Study.load(path))
+    assert plan.study.method == "saltelli" and len(plan.design_rows) == 32 * (3 + 2)
+    assert len(plan.runs) == len(set(plan.design_rows)) * 2  # distinct points x 2 seeds

@@ -345,6 +345,9 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         _error(str(exc))
         return 2
     out = ns.out if ns.out is not None else Path("runs") / f"{world.name}-seed{ns.seed}"
+    if (out / "manifest.json").is_file():  # an ensemble's folder: its files are not ours
+        _error(f"--out {out} holds an ensemble (manifest.json); choose another --out")
+        return 2
     for name in OUTPUT_FILES:  # files of an earlier run here would be mistaken for this one's
         if (out / name).is_file():
             (out / name).unlink()
@@ -499,6 +502,7 @@ def _cmd_run_seeds(ns: argparse.Namespace) -> int:
     seeds = _seeds_of(ns)
     if seeds is None:
         return 2
+    out = ns.out
     try:
         world = load_scenario(ns.scenario, [*ns.overrides, *(
             [f"months={ns.months}"] if ns.months else [])])
@@ -549,6 +553,7 @@ def _cmd_compare(ns: argparse.Namespace) -> int:
                "second scenario or change B with --set KEY=VALUE")
         return 2
     months = [f"months={ns.months}"] if ns.months else []
+    out = ns.out
     try:
         name_a = load_scenario(ns.a, [*ns.overrides_a, *months]).name
         name_b = load_scenario(b, [*ns.overrides, *months]).name

@@ -97,6 +97,7 @@ def run_ensemble(scenario: str, seeds: Sequence[int], *, overrides: Sequence[str
     bad = [s for s in seeds if s < 0]
     if bad:
         raise StudyError(f"seed {bad[0]}: seeds must be >= 0")
+    check_out(Path(out), Path(out) / "manifest.json")
     world = load_scenario(scenario, [*overrides, *([f"months={months}"] if months else [])])
     study = Study.from_dict({"name": name or world.name, "scenario": str(scenario),
                              "seeds": list(seeds), "series": main_series(world),
@@ -372,6 +373,17 @@ class Comparison:
     out: Path
 
 
+def check_out(out: Path, marker: Path) -> None:
+    """Refuse an output folder that holds something else: it must be missing, empty, or hold
+    ``marker`` (the file an earlier ensemble or comparison there left), so that nothing another
+    command wrote is overwritten."""
+    from market.sweep import StudyError
+
+    if out.is_dir() and any(out.iterdir()) and not marker.is_file():
+        raise StudyError(f"--out {out}: the folder holds other files (not an ensemble or "
+                         "comparison of this command); choose another --out or empty it")
+
+
 def run_compare(a: str, b: str, seeds: Sequence[int], *, overrides_a: Sequence[str] = (),
                 overrides_b: Sequence[str] = (), months: int | None = None, out: str | Path,
                 workers: int | None = None, scheduler: str | None = None,
@@ -379,6 +391,7 @@ def run_compare(a: str, b: str, seeds: Sequence[int], *, overrides_a: Sequence[s
     """Run scenario ``a`` with ``overrides_a`` and scenario ``b`` with ``overrides_b`` over the
     same seeds (into ``out/a`` and ``out/b``) and pair them seed by seed."""
     out = Path(out)
+    check_out(out, out / "a" / "manifest.json")
     labels = (_arm_label(a, overrides_a), _arm_label(b, overrides_b))
     ens_a = run_ensemble(a, seeds, overrides=overrides_a, months=months, out=out / "a",
                          name=labels[0], workers=workers, scheduler=scheduler,

@@ -119,6 +119,21 @@ def test_bad_ensemble_options_exit_2_with_one_line(capsys, tmp_path, monkeypatch
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.csv"))
 
 
+def test_ensemble_and_single_run_folders_are_not_mixed(seeds3, tmp_path, capsys):
+    single = tmp_path / "single"
+    assert cli.main(["run", "no-deal", "--months", "2", "--out", str(single), "-q",
+                     "--no-charts"]) == 0
+    summary = (single / "summary.md").read_text()
+    code, _, err = run(capsys, "run", "no-deal", "--seeds", "2", "--months", "2", "--out",
+                       str(single))
+    assert code == 2 and "holds other files" in err
+    assert (single / "summary.md").read_text() == summary  # untouched
+    before = (seeds3 / "summary.md").read_text()
+    code, _, err = run(capsys, "run", "no-deal", "--months", "2", "--out", str(seeds3))
+    assert code == 2 and "holds an ensemble" in err
+    assert (seeds3 / "summary.md").read_text() == before
+
+
 # ----------------------------------------------------------------------------- compare
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):

@@ -494,16 +494,37 @@ def _command_line() -> str:
     return "compute-market " + " ".join(sys.argv[1:])
 
 
+def _guarded(work: Any) -> tuple[Any, int]:
+    """Call ``work()`` of an ensemble command: a bad scenario, option, scheduler or folder is
+    one line and status 2, an interrupt status 130 (finished runs stay for a resume)."""
+    from market.scenarios import ScenarioError
+
+    try:
+        return work(), 0
+    except ScenarioError as exc:  # StudyError included
+        _error(str(exc))
+        return None, 2
+    except KeyboardInterrupt:
+        _error("interrupted; rerun the same command to resume (finished runs are kept)")
+        return None, 130
+
+
+def _print_written(out: Path, written: Sequence[Path]) -> None:
+    print(f"Wrote {out}/")
+    for path in written:
+        print(f"  {path}")
+
+
 def _cmd_run_seeds(ns: argparse.Namespace) -> int:
     """``run --seeds N``: an ensemble through the sweep executor, its summary and fan charts."""
     from market import ensemble
-    from market.scenarios import ScenarioError, load_scenario
+    from market.scenarios import load_scenario
 
     seeds = _seeds_of(ns)
     if seeds is None:
         return 2
-    out = ns.out
-    try:
+
+    def work() -> tuple[Path, Any, list[Path]]:
         world = load_scenario(ns.scenario, [*ns.overrides, *(
             [f"months={ns.months}"] if ns.months else [])])
         out = ns.out or Path("runs") / (f"{world.name}{ensemble.overrides_tag(ns.overrides)}"
@@ -511,28 +532,25 @@ def _cmd_run_seeds(ns: argparse.Namespace) -> int:
         ens = ensemble.run_ensemble(ns.scenario, seeds, overrides=ns.overrides,
                                     months=ns.months, out=out, workers=ns.workers,
                                     scheduler=ns.scheduler, progress=not ns.quiet)
-        written = ensemble.write_ensemble_report(ens, charts=not ns.no_charts,
-                                                 command=_command_line())
-    except ScenarioError as exc:  # StudyError included: bad scenario, override, folder
-        _error(str(exc))
-        return 2
-    except KeyboardInterrupt:
-        _error(f"interrupted; rerun the same command to resume (finished seeds in {out}/)")
-        return 130
+        return out, ens, ensemble.write_ensemble_report(ens, charts=not ns.no_charts,
+                                                        command=_command_line())
+
+    done, status = _guarded(work)
+    if status:
+        return status
+    out, ens, written = done
     if not ns.quiet:
         print(f"{ens.name}: {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}), {ens.n_failed} "
               f"failed, {ens.elapsed_s:.1f} s")
         _print_intervals(ens)
-    print(f"Wrote {out}/")
-    for path in written:
-        print(f"  {path}")
+    _print_written(out, written)
     return 1 if ens.n_failed else 0
 
 
-def _print_intervals(ens: object) -> None:
-    from market.ensemble import _interval_rows, metric_intervals
+def _print_intervals(ens: Any) -> None:
+    from market.ensemble import interval_rows, metric_intervals
 
-    rows = _interval_rows(metric_intervals(ens.results, ens.metrics))
+    rows = interval_rows(metric_intervals(ens.results, ens.metrics))
     width = max(len(r[0]) for r in rows)
     print(f"  {'metric':<{width}}  {'mean':>10}  90% interval across seeds")
     for label, mean, interval, _ in rows:
@@ -542,7 +560,7 @@ def _print_intervals(ens: object) -> None:
 def _cmd_compare(ns: argparse.Namespace) -> int:
     """``compare A [B]``: both on common seeds, paired differences with bootstrap intervals."""
     from market import ensemble
-    from market.scenarios import ScenarioError, load_scenario
+    from market.scenarios import load_scenario
 
     seeds = _seeds_of(ns)
     if seeds is None:
@@ -553,8 +571,8 @@ def _cmd_compare(ns: argparse.Namespace) -> int:
                "second scenario or change B with --set KEY=VALUE")
         return 2
     months = [f"months={ns.months}"] if ns.months else []
-    out = ns.out
-    try:
+
+    def work() -> tuple[Path, Any, list[Path]]:
         name_a = load_scenario(ns.a, [*ns.overrides_a, *months]).name
         name_b = load_scenario(b, [*ns.overrides, *months]).name
         tag = ensemble.overrides_tag([*ns.overrides_a, "|", *ns.overrides]) if (
@@ -565,31 +583,27 @@ def _cmd_compare(ns: argparse.Namespace) -> int:
                                    overrides_b=ns.overrides, months=ns.months, out=out,
                                    workers=ns.workers, scheduler=ns.scheduler,
                                    progress=not ns.quiet)
-        written = ensemble.write_compare_report(cmp, charts=not ns.no_charts,
-                                                command=_command_line())
-    except ScenarioError as exc:
-        _error(str(exc))
-        return 2
-    except KeyboardInterrupt:
-        _error(f"interrupted; rerun the same command to resume (finished runs in {out}/)")
-        return 130
+        return out, cmp, ensemble.write_compare_report(cmp, charts=not ns.no_charts,
+                                                       command=_command_line())
+
+    done, status = _guarded(work)
+    if status:
+        return status
+    out, cmp, written = done
     if not ns.quiet:
         _print_compare(cmp)
-    print(f"Wrote {out}/")
-    for path in written:
-        print(f"  {path}")
+    _print_written(out, written)
     return 1 if cmp.a.n_failed or cmp.b.n_failed else 0
 
 
-def _print_compare(cmp: object) -> None:
-    from market.ensemble import CI_LEVEL, _signed
+def _print_compare(cmp: Any) -> None:
+    from market.ensemble import CI_LEVEL, difference_interval, signed_difference
     from market.report import format_metric
 
     print(f"A = {cmp.labels[0]}\nB = {cmp.labels[1]}\n{len(cmp.a.seeds)} common seeds; "
           f"B - A with its {int(100 * CI_LEVEL)}% bootstrap interval")
-    rows = [(format_metric(r.metric, r.mean_a)[0], _signed(r.metric, r.mean_diff),
-             f"{_signed(r.metric, r.ci_lo)} to {_signed(r.metric, r.ci_hi)}")
-            for r in cmp.diffs.itertuples()]
+    rows = [(format_metric(r.metric, r.mean_a)[0], signed_difference(r.metric, r.mean_diff),
+             difference_interval(r.metric, r.ci_lo, r.ci_hi)) for r in cmp.diffs.itertuples()]
     width = max(len(r[0]) for r in rows)
     for label, diff, interval in rows:
         print(f"  {label:<{width}}  {diff:>10}  {interval}")

@@ -224,7 +224,8 @@ def _value(metric: str, value: float) -> str:
     return format_metric(metric, value)[1]
 
 
-def _interval_rows(table: pd.DataFrame) -> list[list[str]]:
+def interval_rows(table: pd.DataFrame) -> list[list[str]]:
+    """Rows of ``metric_intervals`` as text: label with unit, mean, 'p5 to p95', seeds."""
     from market.report import format_metric
 
     return [[format_metric(r.metric, r.mean)[0], _value(r.metric, r.mean),
@@ -252,7 +253,7 @@ def write_ensemble_report(ens: Ensemble, *, charts: bool = True,
     lines += ["Mean across seeds and 90% interval (5th to 95th percentile across seeds): the "
               "spread of outcomes the model's randomness gives, not a confidence interval of "
               "the mean.", ""]
-    lines += _md_table(["metric", "mean", "90% interval", "seeds"], _interval_rows(table))
+    lines += _md_table(["metric", "mean", "90% interval", "seeds"], interval_rows(table))
     if charts and not fans.empty:
         lines += ["", "![Fan charts](fan_chart.png)"]
         written.append(write_whole(out / "fan_chart.png",
@@ -433,8 +434,8 @@ def write_compare_report(cmp: Comparison, *, charts: bool = True,
     for r in d.itertuples():
         label = format_metric(r.metric, r.mean_a)[0]
         rows.append([label, _value(r.metric, r.mean_a), _value(r.metric, r.mean_b),
-                     _signed(r.metric, r.mean_diff),
-                     f"{_signed(r.metric, r.ci_lo)} to {_signed(r.metric, r.ci_hi)}",
+                     signed_difference(r.metric, r.mean_diff),
+                     difference_interval(r.metric, r.ci_lo, r.ci_hi),
                      "n/a" if not math.isfinite(r.rel_diff_pct) else f"{r.rel_diff_pct:+.1f}%",
                      str(r.n_pairs)])
     lines += _md_table(["metric", "A", "B", "B - A", f"{pct}% interval", "B - A (% of A)",
@@ -448,7 +449,12 @@ def write_compare_report(cmp: Comparison, *, charts: bool = True,
     return written
 
 
-def _signed(metric: str, value: float) -> str:
+def difference_interval(metric: str, lo: float, hi: float) -> str:
+    """'lo to hi' of a difference, as ``signed_difference`` writes each end."""
+    return f"{signed_difference(metric, lo)} to {signed_difference(metric, hi)}"
+
+
+def signed_difference(metric: str, value: float) -> str:
     """A difference in the metric's display unit (that of ``format_metric``: $B for dollars,
     percentage points for shares), signed, to 3 significant digits."""
     if value is None or not math.isfinite(value):

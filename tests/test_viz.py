@@ -466,4 +466,9 @@ def test_page_runs_seeds_in_the_background():
     button(rc, "Step").click()  # the bands stay while the run goes on
     assert "month 3 of 6" in month_of(rc)
     assert charts[0].spec["datasets"]["bands"] == rows
+    button(rc, "Reset").click()  # new settings may follow: the old bands go
+    button(rc, "Step").click()
+    assert "bands" not in charts[0].spec["datasets"]
+    status = rc.find(v.Html, class_="ensemble-status").widget
+    assert "one seed shown" in str(status.children)
     rc.close()

@@ -6,8 +6,8 @@ current run (its controls as of the last Reset) over seeds ``seed, seed + 1, ...
 and, when chosen, a baseline scenario with default controls over the same seeds (common random
 numbers). The price and capacity charts then draw, behind the live run, the 50% and 90% bands
 across seeds of the spot index and of the capacity online (``with_bands``), and the baseline's
-median (dashed) and 90% band (grey). Bands are kept per browser session, and they describe the
-settings they were run with until the next "Run seeds".
+median (dashed) and 90% band (grey). Bands are kept per browser session until the next "Run
+seeds" or Reset (which may change the settings they describe).
 """
 
 from __future__ import annotations
@@ -184,20 +184,30 @@ def EnsembleBar(model: Any, bands: solara.Reactive):
     baseline = solara.use_reactive(NO_BASELINE)
     request = solara.use_reactive(None)
 
-    def work() -> str:
-        req = request.value
-        if req is None:
-            return ""
-        world, seeds, base, months = req
-        bands.set(run_bands(world, seeds, _baseline_world(base, months),
-                            scenario=model.controls["scenario_name"]))
-        return "done"
+    def work() -> Bands | None:
+        if request.value is None:
+            return None
+        world, seeds, base, months, scenario = request.value
+        return run_bands(world, seeds, _baseline_world(base, months), scenario=scenario)
 
+    # a thread per request; solara keeps only the result of the latest one
     result = solara.use_thread(work, dependencies=[request.value], intrusive_cancel=False)
+
+    def publish() -> None:
+        if result.state == solara.ResultState.FINISHED and result.value is not None:
+            bands.set(result.value)
+
+    def forget() -> None:  # a Reset made a new model: bands of the old settings would mislead
+        request.set(None)
+        bands.set(None)
+
+    solara.use_effect(publish, [result.value, result.state])
+    solara.use_effect(forget, [model])
 
     def start() -> None:
         seeds = list(range(model.seed_value, model.seed_value + int(n_seeds.value)))
-        request.set((model.world, seeds, baseline.value, int(model.controls["months"])))
+        request.set((model.world, seeds, baseline.value, int(model.controls["months"]),
+                     model.controls["scenario_name"]))
 
     running = result.state == solara.ResultState.RUNNING and request.value is not None
     if running:

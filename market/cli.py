@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
         "compare", help="compare two scenarios on common seeds (paired differences)",
         description="Run scenario A and scenario B on the same seeds and report, for every "
                     "metric, the mean of A, of B and of the per-seed difference B - A with a "
-                    "95%% bootstrap interval (compare.md, compare.csv, compare.png). B defaults "
+                    "95% bootstrap interval (compare.md, compare.csv, compare.png). B defaults "
                     "to A, so 'compare A --set KEY=VALUE' measures the effect of one change. "
                     "Exit status: 0 done, 1 some runs failed, 2 invalid scenario or option.")
     cmp.add_argument("a", metavar="A", help="baseline scenario (shipped name or .toml file)")

@@ -184,15 +184,12 @@ def paired_differences(a: pd.DataFrame, b: pd.DataFrame, metrics: Sequence[str],
         lo, hi = bootstrap_mean_interval(d, level=level, seed=seed)
         mean_a = ya[keep].mean() if keep.any() else math.nan
         mean_d = d.mean() if d.size else math.nan
-        rel = 100.0 * mean_d / abs(mean_a) if mean_a not in (0.0,) and math.isfinite(
-            mean_a) else math.nan
+        per_a = 100.0 / abs(mean_a) if math.isfinite(mean_a) and mean_a != 0 else math.nan
         rows.append({"metric": metric, "mean_a": mean_a,
                      "mean_b": yb[keep].mean() if keep.any() else math.nan,
                      "mean_diff": mean_d, "ci_lo": lo, "ci_hi": hi,
-                     "rel_diff_pct": rel,
-                     "rel_ci_lo_pct": 100.0 * lo / abs(mean_a) if math.isfinite(rel) else math.nan,
-                     "rel_ci_hi_pct": 100.0 * hi / abs(mean_a) if math.isfinite(rel) else math.nan,
-                     "n_pairs": int(d.size)})
+                     "rel_diff_pct": mean_d * per_a, "rel_ci_lo_pct": lo * per_a,
+                     "rel_ci_hi_pct": hi * per_a, "n_pairs": int(d.size)})
     return pd.DataFrame(rows)
 
 

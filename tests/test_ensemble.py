@@ -213,3 +213,10 @@ def test_fan_table_quantiles_across_runs():
     fans = ensemble.fan_table(pd.DataFrame(rows))
     assert list(fans["q50"]) == [10.0, 20.0] and list(fans["q05"]) == [1.0, 11.0]
     assert list(fans["q95"]) == [19.0, 29.0] and list(fans["n"]) == [21, 21]
+
+
+def test_help_of_the_ensemble_options(capsys):
+    code, out, _ = run(capsys, "compare", "--help")
+    assert code == 0 and "95% bootstrap interval" in out and "%%" not in out
+    code, out, _ = run(capsys, "run", "--help")
+    assert code == 0 and "--seeds N" in out and "90% interval" in out and "--scheduler" in out

@@ -217,6 +217,8 @@ def test_fan_table_quantiles_across_runs():
 
 def test_help_of_the_ensemble_options(capsys):
     code, out, _ = run(capsys, "compare", "--help")
+    out = " ".join(out.split())  # argparse wraps at the terminal's width
     assert code == 0 and "95% bootstrap interval" in out and "%%" not in out
     code, out, _ = run(capsys, "run", "--help")
+    out = " ".join(out.split())
     assert code == 0 and "--seeds N" in out and "90% interval" in out and "--scheduler" in out

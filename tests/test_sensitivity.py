@@ -166,6 +166,26 @@ def test_sobol_study_of_the_model(tmp_path):
     assert (tmp_path / "sobol" / "series_fans.png").read_bytes().startswith(PNG)
 
 
+def test_sweep_command_prints_the_largest_index(tmp_path, capsys):
+    from market.sweep import cli
+
+    path = tmp_path / "morris.toml"
+    path.write_text(f"""name = "tiny-morris"
+scenario = "colossus-2026"
+seeds = 1
+months = 3
+method = "morris"
+samples = 2
+metrics = {json.dumps(METRICS)}
+""" + "".join(f'[parameters."{k}"]\nrange = {v}\n' for k, v in MODEL_RANGES.items()))
+    assert cli([str(path), "--workers", "2", "--no-progress", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "largest mu_star per metric (+- half-width of its 95% bootstrap interval)" in out
+    table = pd.read_csv(tmp_path / "o" / "sensitivity.csv")
+    top = table.sort_values("mu_star", ascending=False).iloc[0]
+    assert f"{top['metric']}: {top['parameter']} {top['mu_star']:.3g} +-" in out
+
+
 def test_morris_study_runs_each_distinct_point_once(tmp_path):
     st = model_study("morris", 3)
     plan = prepare(st)

@@ -211,6 +211,7 @@ def cli(argv: list[str] | None = None) -> int:
         print("  largest effect per metric (high - low level):")
         for row in top.itertuples():
             print(f"    {row.metric}: {row.parameter} {row.effect:+.4g} {row.unit}")
+        _print_indices(r)
         print(f"  wrote results.csv, summary.csv, tornado.png"
               f"{', series_fans.png' if r.plan.series else ''}"
               f"{', sensitivity.csv' if r.sensitivity is not None else ''}")
@@ -218,3 +219,18 @@ def cli(argv: list[str] | None = None) -> int:
         print(f"  {r.n_failed} runs failed: see the 'error' column of {r.out}/results.csv",
               file=sys.stderr)
     return 1 if r.n_failed else 0
+
+
+def _print_indices(r: StudyResult) -> None:
+    """For a Sobol or Morris study: the most influential parameter of each metric."""
+    from market.sweep.study import SALIB_METHODS
+
+    if r.sensitivity is None or r.plan.study.method not in SALIB_METHODS:
+        return
+    key = "ST" if r.plan.study.method == "saltelli" else "mu_star"
+    top = r.sensitivity.sort_values(key, ascending=False, kind="stable").drop_duplicates(
+        "metric")
+    print(f"  largest {key} per metric (+- half-width of its 95% bootstrap interval):")
+    for row in top.itertuples():
+        print(f"    {row.metric}: {row.parameter} {getattr(row, key):.3g} "
+              f"+- {getattr(row, key + '_conf'):.2g}")

@@ -229,7 +229,8 @@ def _print_indices(r: StudyResult) -> None:
         return
     key = "ST" if r.plan.study.method == "saltelli" else "mu_star"
     top = r.sensitivity.sort_values(key, ascending=False, kind="stable").drop_duplicates(
-        "metric")
+        "metric").set_index("metric").reindex(r.plan.metrics).dropna(subset=[key])
+    top = top.reset_index()
     print(f"  largest {key} per metric (+- half-width of its 95% bootstrap interval):")
     for row in top.itertuples():
         print(f"    {row.metric}: {row.parameter} {getattr(row, key):.3g} "

@@ -258,7 +258,7 @@ def test_ensemble_bands_and_baseline(app_url, browser):
         assert "baseline no-deal" in status, status
         s.wait_chart_change("view-prices", before)
         s.step(1)  # the run goes on over its bands
-        time.sleep(4.0)
+        time.sleep(1.5)
         s.screenshot("viz-browser-bands.png")
         s.check_clean()
         assert not console, f"console errors: {console}"

@@ -243,7 +243,8 @@ def write_ensemble_report(ens: Ensemble, *, charts: bool = True,
                _write_csv(out / "summary.csv", table), _write_csv(out / "fans.csv", fans)]
     seeds = f"{ens.seeds[0]}..{ens.seeds[-1]}" if len(ens.seeds) > 1 else str(ens.seeds[0])
     lines = [f"# compute-market ensemble: {ens.name}", "",
-             f"{len(ens.seeds)} runs, seeds {seeds} (run k is `compute-market run --seed k`); "
+             f"{len(ens.seeds)} runs, seeds {seeds} (the run of seed k is `compute-market run "
+             f"--seed k` with the same scenario and options); "
              f"{ens.n_failed} failed.", ""]
     if command:
         lines += [f"Made by `{command}`.", ""]

@@ -4,12 +4,15 @@ Each script answers one of the eight questions with the public API of ``market``
 module gives them one shape:
 
 - :func:`parse_args`: ``--seeds N`` (default 20), ``--quick`` (3 seeds, 24 months unless the
-  question needs more), ``--out`` (default ``results/<name>/``), ``--workers N`` (processes,
-  spawn start method; serial by default), ``--seed`` (base of the seed sequence), ``--months``.
+  question needs more), ``--out`` (default ``results/<name>/``), ``--workers N`` (local
+  processes; default all CPUs), ``--scheduler ADDRESS`` (a Dask cluster instead), ``--seed``
+  (base of the seed sequence), ``--months``.
 - :func:`run_configs`: every (label, WorldConfig) over the same seeds (common random numbers, so
-  differences between configurations are paired by seed), with a tqdm progress bar. A script's
-  ``measure(frames, label)`` turns the four output frames of one run into scalars and monthly
-  series; only those travel back from the workers.
+  differences between configurations are paired by seed), on the executors of the sweeps
+  (``market.sweep.executors``: local worker processes, or Dask), with a tqdm progress bar. A
+  script's module-level ``measure(frames, label)`` turns the four output frames of one run
+  into scalars and monthly series; only those travel back from the workers
+  (``market.ensemble.run_measured``).
 - :func:`band` and :class:`KeyNumber`: mean and 90% band (5th to 95th percentile across seeds).
 - :func:`write_report`: ``report.md`` (question, setup, key numbers with mean and band, a
   two-sentence answer, caveats, figures), ``key_numbers.json``
@@ -26,12 +29,10 @@ import argparse
 import dataclasses
 import json
 import math
-import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,8 @@ import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from market.config import WorldConfig  # noqa: E402
+from market.ensemble import measure_ref, run_measured  # noqa: E402
 from market.hardware import HOURS_PER_MONTH  # noqa: E402
-from market.model import ComputeMarket  # noqa: E402
 from market.terms import (  # noqa: E402
     COLOSSUS_LEASE_H100E,
     COLOSSUS_LEASE_MW,
@@ -88,8 +89,11 @@ class Options:
     """Months to simulate (None: the scenario's own length)."""
     out: Path
     workers: int | None
+    """Local worker processes (None: all CPUs)."""
     base_seed: int
     argv: tuple[str, ...]
+    scheduler: str | None = None
+    """Address of a Dask scheduler to run on instead of local processes."""
 
     @property
     def seed_list(self) -> list[int]:
@@ -129,7 +133,10 @@ def parse_args(name: str, description: str | None, argv: Sequence[str] | None = 
     parser.add_argument("--out", type=Path, default=None,
                         help=f"output folder (default results/{name}/)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes (default: serial)")
+                        help="local worker processes (default: all CPUs)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run on a Dask cluster (tcp://HOST:PORT) whose workers can import "
+                             "market and read this folder")
     parser.add_argument("--seed", type=int, default=BASE_SEED,
                         help=f"base of the seed sequence (default {BASE_SEED})")
     parser.add_argument("--months", type=int, default=None,
@@ -148,7 +155,8 @@ def parse_args(name: str, description: str | None, argv: Sequence[str] | None = 
     out = args.out if args.out is not None else ROOT / "results" / name
     return Options(name=name, seeds=seeds, quick=args.quick, months=months, out=Path(out),
                    workers=args.workers, base_seed=args.seed,
-                   argv=tuple(sys.argv[1:] if argv is None else argv))
+                   argv=tuple(sys.argv[1:] if argv is None else argv),
+                   scheduler=args.scheduler)
 
 
 def with_months(world: WorldConfig, months: int | None) -> WorldConfig:
@@ -159,15 +167,6 @@ def with_months(world: WorldConfig, months: int | None) -> WorldConfig:
 
 
 # ----------------------------------------------------------------------------- running
-def run_one(job: tuple[str, WorldConfig, int, int, Measure]) -> tuple[str, int, Scalars,
-                                                                      Series]:
-    """Run one (label, world, seed) and measure it: the unit of work of a worker."""
-    label, world, seed, index, measure = job
-    frames = ComputeMarket(world, rng=seed).run().frames()
-    scalars, series = measure(frames, label)
-    return label, index, {k: float(v) for k, v in scalars.items()}, series
-
-
 @dataclasses.dataclass
 class Results:
     """Measurements of every run: scalars as a table, series per (label, name)."""
@@ -198,28 +197,39 @@ def run_configs(configs: Sequence[tuple[str, WorldConfig]], opts: Options, measu
                 desc: str | None = None) -> Results:
     """Run every configuration over ``opts.seeds`` seeds and measure each run.
 
-    The same seeds serve every configuration, so per-seed differences are paired. Runs go
-    serially, or over ``opts.workers`` spawned processes; a tqdm bar shows progress either way.
+    The same seeds serve every configuration, so per-seed differences are paired. Runs go to
+    the sweep executors (``opts.workers`` local processes, or the Dask cluster at
+    ``opts.scheduler``; ``--workers 1`` runs them in this process); a tqdm bar shows
+    progress. A run that fails stops the script with its traceback.
     """
+    from market.sweep import executors
+
     seeds = opts.seed_list
-    jobs = [(label, with_months(world, opts.months), seed, i, measure)
-            for label, world in configs for i, seed in enumerate(seeds)]
+    ref = measure_ref(measure)
+    tasks = [{"run_id": f"{label}#{i}", "label": label, "index": i, "seed": seed,
+              "world": with_months(world, opts.months), "measure": ref}
+             for label, world in configs for i, seed in enumerate(seeds)]
     t0 = time.perf_counter()
     out: list[tuple[str, int, Scalars, Series]] = []
-    bar = tqdm(total=len(jobs), desc=desc or opts.name, unit="run", file=sys.stderr,
+    bar = tqdm(total=len(tasks), desc=desc or opts.name, unit="run", file=sys.stderr,
                dynamic_ncols=True)
+
+    def collect(task: dict[str, Any], result: dict[str, Any]) -> None:
+        if result["status"] != "ok":
+            raise RuntimeError(f"run {task['run_id']} (seed {task['seed']}) failed:\n"
+                               f"{result['error']}")
+        out.append((task["label"], task["index"], result["scalars"], result["series"]))
+        bar.update(1)
+
     try:
-        if opts.workers and opts.workers > 1:
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=opts.workers, mp_context=ctx) as pool:
-                futures = [pool.submit(run_one, job) for job in jobs]
-                for fut in as_completed(futures):
-                    out.append(fut.result())
-                    bar.update(1)
+        if opts.scheduler:
+            executors.run_dask(tasks, collect, opts.scheduler, fn=run_measured)
+        elif opts.workers == 1:  # in this process: the same unit of work, easy to debug
+            for task in tasks:
+                collect(task, run_measured(task))
         else:
-            for job in jobs:
-                out.append(run_one(job))
-                bar.update(1)
+            workers = min(opts.workers or executors.default_workers(), len(tasks))
+            executors.run_local(tasks, collect, workers, fn=run_measured)
     finally:
         bar.close()
     rows = []

@@ -1,6 +1,7 @@
 """Question 1, price discovery: is ~$4.2M per MW-month a plausible market price for a large block?
 
-    python experiments/q1_price_discovery.py [--quick] [--seeds N] [--workers N] [--out DIR]
+    python experiments/q1_price_discovery.py [--quick] [--seeds N] [--out DIR]
+        [--workers N | --scheduler ADDRESS]
 
 MODEL.md section 1, question 1: is ~$1.25B a month for ~300 MW (~$4.2M per MW-month, ~$7.8 per
 GPU-hour) a plausible market price for a large block of capacity when demand outruns supply?

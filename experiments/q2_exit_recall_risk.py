@@ -1,6 +1,7 @@
 """Question 2, exit and recall risk: how fast can the lab replace lost capacity, at what price?
 
-    python experiments/q2_exit_recall_risk.py [--quick] [--seeds N] [--workers N] [--out DIR]
+    python experiments/q2_exit_recall_risk.py [--quick] [--seeds N] [--out DIR]
+        [--workers N | --scheduler ADDRESS]
 
 MODEL.md section 1, question 2: when either side exits on 90 days' notice, or the owner reclaims
 capacity for its own models (priority reallocation), how fast can the lab replace it, at what

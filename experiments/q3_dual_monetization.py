@@ -1,6 +1,7 @@
 """Question 3, dual monetization: does leasing the surplus recover the owner's capex?
 
-    python experiments/q3_dual_monetization.py [--quick] [--seeds N] [--workers N] [--out DIR]
+    python experiments/q3_dual_monetization.py [--quick] [--seeds N] [--out DIR]
+        [--workers N | --scheduler ADDRESS]
 
 MODEL.md section 1, question 3: does an owner that overbuilt for its own models recover its capex
 by leasing the surplus, and what does the recall right cost the tenant?

@@ -1,6 +1,7 @@
 """Question 4, barriers to entry: what a large locked block does to small labs.
 
-    python experiments/q4_barriers_to_entry.py [--quick] [--seeds N] [--workers N] [--out DIR]
+    python experiments/q4_barriers_to_entry.py [--quick] [--seeds N] [--out DIR]
+        [--workers N | --scheduler ADDRESS]
 
 MODEL.md section 1, question 4: when a frontier lab locks a large block, what happens to the
 prices and fill rates of small labs?

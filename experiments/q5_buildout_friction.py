@@ -1,6 +1,7 @@
 """Question 5, build-out friction: how permits, power limits and opposition move prices.
 
-    python experiments/q5_buildout_friction.py [--quick] [--seeds N] [--workers N] [--out DIR]
+    python experiments/q5_buildout_friction.py [--quick] [--seeds N] [--out DIR]
+        [--workers N | --scheduler ADDRESS]
 
 MODEL.md section 1, question 5: how do permitting delays, power limits and local opposition move
 prices?

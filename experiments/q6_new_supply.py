@@ -1,6 +1,7 @@
 """Question 6, new supply: what orbital compute or an owner's own chips change by 2029.
 
-    python experiments/q6_new_supply.py [--quick] [--seeds N] [--workers N] [--out DIR]
+    python experiments/q6_new_supply.py [--quick] [--seeds N] [--out DIR]
+        [--workers N | --scheduler ADDRESS]
 
 MODEL.md section 1, question 6: what do orbital compute or an owner's own GPUs change by 2029, if
 they arrive?

@@ -1,6 +1,7 @@
 """Question 7, industry structure: hyperscalers, neoclouds, owners; neocloud failures.
 
-    python experiments/q7_industry_structure.py [--quick] [--seeds N] [--workers N] [--out DIR]
+    python experiments/q7_industry_structure.py [--quick] [--seeds N] [--out DIR]
+        [--workers N | --scheduler ADDRESS]
 
 MODEL.md section 1, question 7: hyperscalers versus neoclouds versus owners; neocloud failures
 when prices fall.

@@ -1,6 +1,7 @@
 """Question 8, contract design: exit notice, recall, ramp discount, take-or-pay side by side.
 
-    python experiments/q8_contract_design.py [--quick] [--seeds N] [--workers N] [--out DIR]
+    python experiments/q8_contract_design.py [--quick] [--seeds N] [--out DIR]
+        [--workers N | --scheduler ADDRESS]
 
 MODEL.md section 1, question 8: exit notice length, recall rights, ramp discounts, take-or-pay:
 their effect on welfare, price volatility, utilization and who bears the risk.

@@ -14,6 +14,7 @@ Layout (each concept lives in one module):
 - ``model``      ``ComputeMarket``: the monthly step order.
 - ``metrics``    summary metrics over the output frames.
 - ``scenarios``  TOML scenario files and their validation.
+- ``ensemble``   a scenario over many seeds, and two scenarios compared on common seeds.
 - ``cli``        the ``compute-market`` command.
 """
 

@@ -1,6 +1,8 @@
 """The ``compute-market`` command: run a scenario, list and describe scenarios, sweep, view.
 
     compute-market run [SCENARIO|FILE] [--months N] [--seed S] [--out DIR] [--set KEY=VALUE ...]
+    compute-market run [SCENARIO|FILE] --seeds N [--workers W | --scheduler ADDRESS] ...
+    compute-market compare A [B] --seeds N [--set KEY=VALUE ...] [--set-a KEY=VALUE ...]
     compute-market scenarios
     compute-market describe SCENARIO [--set KEY=VALUE ...] [--all]
     compute-market sweep ...      (market.sweep)
@@ -13,6 +15,10 @@ file, key path and value, exit status 2), runs it with a progress bar on stderr,
 was run). A run that fails midway writes what it computed so far plus ``stopped.md`` (why) and
 exits with status 1 (130 when interrupted). The same scenario, overrides and seed give identical
 tables.
+
+``run --seeds N`` runs seeds ``S .. S+N-1`` in parallel (``market.ensemble``) and writes the
+mean and 90% interval of each metric and fan charts instead; ``compare`` runs two scenarios on
+common seeds and reports paired differences with bootstrap intervals.
 """
 
 from __future__ import annotations
@@ -91,10 +97,43 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, metavar="DIR",
                      help="output folder (default: runs/<scenario>-seed<seed>/)")
     _add_set(run)
+    run.add_argument("--seeds", type=_seed_count, metavar="N",
+                     help="run an ensemble of N seeds (S .. S+N-1, in parallel) and write the "
+                          "mean and 90%% interval of each metric (summary.md, summary.csv) and "
+                          "fan charts (fan_chart.png) into --out (default: "
+                          "runs/<scenario>-seeds<S>-<S+N-1>/)")
+    _add_executor(run)
     run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     run.add_argument("--quiet", "-q", action="store_true",
                      help="no progress bar and no summary table (paths are still printed)")
     run.set_defaults(handler=_cmd_run)
+
+    cmp = sub.add_parser(
+        "compare", help="compare two scenarios on common seeds (paired differences)",
+        description="Run scenario A and scenario B on the same seeds and report, for every "
+                    "metric, the mean of A, of B and of the per-seed difference B - A with a "
+                    "95% bootstrap interval (compare.md, compare.csv, compare.png). B defaults "
+                    "to A, so 'compare A --set KEY=VALUE' measures the effect of one change. "
+                    "Exit status: 0 done, 1 some runs failed, 2 invalid scenario or option.")
+    cmp.add_argument("a", metavar="A", help="baseline scenario (shipped name or .toml file)")
+    cmp.add_argument("b", metavar="B", nargs="?", default=None,
+                     help="variant scenario (default: A again, changed by --set)")
+    cmp.add_argument("--seeds", type=_seed_count, default=8, metavar="N",
+                     help="common seeds S .. S+N-1 (default: 8)")
+    cmp.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="S",
+                     help=f"first seed (default: {DEFAULT_SEED})")
+    cmp.add_argument("--months", type=_positive_int, metavar="N",
+                     help="months to simulate (default: each scenario's 'months')")
+    cmp.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="KEY=VALUE", help="override a parameter of B (repeatable)")
+    cmp.add_argument("--set-a", dest="overrides_a", action="append", default=[],
+                     metavar="KEY=VALUE", help="override a parameter of A (repeatable)")
+    cmp.add_argument("--out", type=Path, metavar="DIR",
+                     help="output folder (default: runs/compare-<A>-<B>-seeds<S>-<S+N-1>/)")
+    _add_executor(cmp)
+    cmp.add_argument("--no-charts", action="store_true", help="skip compare.png")
+    cmp.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no table")
+    cmp.set_defaults(handler=_cmd_compare)
 
     scen = sub.add_parser("scenarios", help="list the shipped scenarios",
                           description="List the shipped scenarios, one line each.")
@@ -124,6 +163,23 @@ def _add_set(parser: argparse.ArgumentParser) -> None:
                         help="override a parameter, e.g. --set "
                              "labs.frontier_a.growth_per_month=0.1 or --set 'contracts=[]' "
                              "(TOML values; repeatable; validated like the file)")
+
+
+def _add_executor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=_seed_count, metavar="W",
+                        help="local worker processes for the seeds (default: all CPUs)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the seeds on a Dask cluster, e.g. tcp://10.0.0.5:8786")
+
+
+def _seed_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -275,6 +331,11 @@ def _parts(path: str) -> list[str]:
 def _cmd_run(ns: argparse.Namespace) -> int:
     from market.scenarios import ScenarioError, load_scenario
 
+    if ns.seeds is not None:
+        return _cmd_run_seeds(ns)
+    if ns.workers is not None or ns.scheduler is not None:
+        _error("--workers and --scheduler go with --seeds N (an ensemble)")
+        return 2
     overrides = list(ns.overrides)
     if ns.months is not None:
         overrides.append(f"months={ns.months}")
@@ -284,6 +345,9 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         _error(str(exc))
         return 2
     out = ns.out if ns.out is not None else Path("runs") / f"{world.name}-seed{ns.seed}"
+    if (out / "manifest.json").is_file():  # an ensemble's folder: its files are not ours
+        _error(f"--out {out} holds an ensemble (manifest.json); choose another --out")
+        return 2
     for name in OUTPUT_FILES:  # files of an earlier run here would be mistaken for this one's
         if (out / name).is_file():
             (out / name).unlink()
@@ -414,3 +478,132 @@ def _print_summary(model: Any, world: Any, seed: int, elapsed: float) -> None:
           f"({elapsed:.1f} s)")
     for label, value in rows:
         print(f"  {label:<{width}}  {value:>10}")
+
+
+# ----------------------------------------------------------------------------- ensembles
+def _seeds_of(ns: argparse.Namespace) -> list[int] | None:
+    from market.ensemble import seed_range
+
+    if ns.seed < 0:
+        _error(f"--seed {ns.seed}: an ensemble's first seed must be >= 0")
+        return None
+    return seed_range(ns.seed, ns.seeds)
+
+
+def _command_line() -> str:
+    return "compute-market " + " ".join(sys.argv[1:])
+
+
+def _guarded(work: Any) -> tuple[Any, int]:
+    """Call ``work()`` of an ensemble command: a bad scenario, option, scheduler or folder is
+    one line and status 2, an interrupt status 130 (finished runs stay for a resume)."""
+    from market.scenarios import ScenarioError
+
+    try:
+        return work(), 0
+    except ScenarioError as exc:  # StudyError included
+        _error(str(exc))
+        return None, 2
+    except KeyboardInterrupt:
+        _error("interrupted; rerun the same command to resume (finished runs are kept)")
+        return None, 130
+
+
+def _print_written(out: Path, written: Sequence[Path]) -> None:
+    print(f"Wrote {out}/")
+    for path in written:
+        print(f"  {path}")
+
+
+def _cmd_run_seeds(ns: argparse.Namespace) -> int:
+    """``run --seeds N``: an ensemble through the sweep executor, its summary and fan charts."""
+    from market import ensemble
+    from market.scenarios import load_scenario
+
+    seeds = _seeds_of(ns)
+    if seeds is None:
+        return 2
+
+    def work() -> tuple[Path, Any, list[Path]]:
+        world = load_scenario(ns.scenario, [*ns.overrides, *(
+            [f"months={ns.months}"] if ns.months else [])])
+        out = ns.out or Path("runs") / (f"{world.name}{ensemble.overrides_tag(ns.overrides)}"
+                                        f"-seeds{seeds[0]}-{seeds[-1]}")
+        ens = ensemble.run_ensemble(ns.scenario, seeds, overrides=ns.overrides,
+                                    months=ns.months, out=out, workers=ns.workers,
+                                    scheduler=ns.scheduler, progress=not ns.quiet)
+        return out, ens, ensemble.write_ensemble_report(ens, charts=not ns.no_charts,
+                                                        command=_command_line())
+
+    done, status = _guarded(work)
+    if status:
+        return status
+    out, ens, written = done
+    if not ns.quiet:
+        print(f"{ens.name}: {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}), {ens.n_failed} "
+              f"failed, {ens.elapsed_s:.1f} s")
+        _print_intervals(ens)
+    _print_written(out, written)
+    return 1 if ens.n_failed else 0
+
+
+def _print_intervals(ens: Any) -> None:
+    from market.ensemble import interval_rows, metric_intervals
+
+    rows = interval_rows(metric_intervals(ens.results, ens.metrics))
+    width = max(len(r[0]) for r in rows)
+    print(f"  {'metric':<{width}}  {'mean':>10}  90% interval across seeds")
+    for label, mean, interval, _ in rows:
+        print(f"  {label:<{width}}  {mean:>10}  {interval}")
+
+
+def _cmd_compare(ns: argparse.Namespace) -> int:
+    """``compare A [B]``: both on common seeds, paired differences with bootstrap intervals."""
+    from market import ensemble
+    from market.scenarios import load_scenario
+
+    seeds = _seeds_of(ns)
+    if seeds is None:
+        return 2
+    b = ns.b if ns.b is not None else ns.a
+    if b == ns.a and ns.overrides == ns.overrides_a:
+        _error(f"A and B are the same scenario ({ns.a!r}) with the same overrides: name a "
+               "second scenario or change B with --set KEY=VALUE")
+        return 2
+    months = [f"months={ns.months}"] if ns.months else []
+
+    def work() -> tuple[Path, Any, list[Path]]:
+        name_a = load_scenario(ns.a, [*ns.overrides_a, *months]).name
+        name_b = load_scenario(b, [*ns.overrides, *months]).name
+        tag = ensemble.overrides_tag([*ns.overrides_a, "|", *ns.overrides]) if (
+            ns.overrides_a or ns.overrides) else ""
+        out = ns.out or Path("runs") / (f"compare-{name_a}-{name_b}{tag}"
+                                        f"-seeds{seeds[0]}-{seeds[-1]}")
+        cmp = ensemble.run_compare(ns.a, b, seeds, overrides_a=ns.overrides_a,
+                                   overrides_b=ns.overrides, months=ns.months, out=out,
+                                   workers=ns.workers, scheduler=ns.scheduler,
+                                   progress=not ns.quiet)
+        return out, cmp, ensemble.write_compare_report(cmp, charts=not ns.no_charts,
+                                                       command=_command_line())
+
+    done, status = _guarded(work)
+    if status:
+        return status
+    out, cmp, written = done
+    if not ns.quiet:
+        _print_compare(cmp)
+    _print_written(out, written)
+    return 1 if cmp.a.n_failed or cmp.b.n_failed else 0
+
+
+def _print_compare(cmp: Any) -> None:
+    from market.ensemble import CI_LEVEL, difference_interval, signed_difference
+    from market.report import format_metric
+
+    print(f"A = {cmp.labels[0]}\nB = {cmp.labels[1]}\n{len(cmp.a.seeds)} common seeds; "
+          f"B - A with its {int(100 * CI_LEVEL)}% bootstrap interval")
+    rows = [(format_metric(r.metric, r.mean_a)[0], signed_difference(r.metric, r.mean_diff),
+             difference_interval(r.metric, r.ci_lo, r.ci_hi)) for r in cmp.diffs.itertuples()]
+    width = max(len(r[0]) for r in rows)
+    for label, diff, interval in rows:
+        print(f"  {label:<{width}}  {diff:>10}  {interval}")

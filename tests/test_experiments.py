@@ -137,3 +137,27 @@ def test_every_question_has_a_script():
     assert sorted(p.stem for p in EXPERIMENTS.glob("q*_*.py")) == sorted(SCRIPTS)
     for name in SCRIPTS:
         assert callable(load(name).main)
+
+
+def test_scripts_run_on_the_sweep_executors_with_identical_numbers(tmp_path):
+    """In this process (--workers 1), on local worker processes and on a real Dask cluster
+    (scheduler and two workers on 127.0.0.1): the same runs, the same numbers."""
+    from market.sweep.cluster import LoopbackCluster
+
+    script = load("q4_barriers_to_entry")
+    args = ["--quick", "--seeds", "2", "--months", "6"]
+    assert script.main([*args, "--workers", "1", "--out", str(tmp_path / "serial")]) == 0
+    assert script.main([*args, "--workers", "2", "--out", str(tmp_path / "local")]) == 0
+    cluster = LoopbackCluster(n_workers=2, timeout_s=90)
+    try:
+        cluster.start()
+        assert script.main([*args, "--scheduler", cluster.address,
+                            "--out", str(tmp_path / "dask")]) == 0
+    finally:
+        cluster.close()
+    serial = (tmp_path / "serial" / "runs.csv").read_text()
+    assert serial.count("\n") == 1 + 3 * 2  # header, 3 configurations x 2 seeds
+    for where in ("local", "dask"):
+        assert (tmp_path / where / "runs.csv").read_text() == serial, where
+        assert json.loads((tmp_path / where / "key_numbers.json").read_text()) == json.loads(
+            (tmp_path / "serial" / "key_numbers.json").read_text())

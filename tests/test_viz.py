@@ -21,7 +21,7 @@ import solara
 from market import viz
 from market.model import ComputeMarket
 from market.scenarios import available, build_world, load_raw
-from market.viz import app, assets
+from market.viz import app, assets, bands
 
 
 def world_months(months: int = 120):
@@ -374,4 +374,101 @@ def test_render_time_does_not_grow_with_history():
     late = timed(10)
     assert "month 120 of 120" in month_of(rc)
     assert late < 3 * early + 0.05, (early, late)
+    rc.close()
+
+
+# ----------------------------------------------------------------------------- ensemble mode
+@pytest.fixture(scope="module")
+def bands6():
+    """The default world and the no-deal baseline over seeds 1 and 2, 6 months, on 2 local
+    worker processes."""
+    world = world_months(6)
+    baseline = app.world_from_controls(scenario_name="no-deal", months=6)[0]
+    return world, bands.run_bands(world, [1, 2], baseline, workers=2)
+
+
+def _layers(spec: dict):
+    for part in spec.get("layer", []):
+        yield part
+        yield from _layers(part)
+
+
+def test_bands_are_the_fans_of_the_seeds(bands6):
+    from market.sweep.worker import series_values
+
+    world, b = bands6
+    assert (b.seeds, b.scenario, b.baseline) == ((1, 2), "colossus-2026", "no-deal")
+    rows = pd.DataFrame(b.rows)
+    assert len(rows) == 2 * 2 * 6  # arms x series x months
+    q = rows[["q05", "q25", "q50", "q75", "q95"]].to_numpy()
+    assert (np.diff(q, axis=1) >= -1e-9).all()
+    runs = [ComputeMarket(world, rng=seed).run().frames() for seed in (1, 2)]
+    spot = np.vstack([series_values(f, "spot_index").to_numpy() for f in runs])
+    ours = rows[(rows["arm"] == "ensemble") & (rows["series"] == "spot_index")]
+    np.testing.assert_allclose(ours["q50"], np.median(spot, axis=0), atol=1e-4)
+    np.testing.assert_allclose(ours["q95"], np.quantile(spot, 0.95, axis=0), atol=1e-4)
+    assert list(ours["month"])[:2] == ["2026-01-01", "2026-02-01"]
+    assert "2 seeds (1..2)" in b.describe() and "baseline no-deal" in b.describe()
+
+
+def test_bands_layer_behind_the_price_and_capacity_lines(bands6):
+    _, b = bands6
+    model = app.VizMarket(months=6)
+    for _ in range(3):
+        model.step()
+    for spec_of, series in ((app.price_spec, "spot_index"), (app.capacity_spec,
+                                                              "capacity_h100e")):
+        plain = spec_of(model.history)
+        spec = bands.with_bands(plain, b, spec_of)
+        json.dumps(spec)
+        assert "#" not in json.dumps(spec)  # CSS colour names
+        assert {r["series"] for r in spec["datasets"]["bands"]} == {series}
+        banded = [p for p in _layers(spec) if p.get("data", {}).get("name") == "bands"]
+        assert len(banded) == 4  # ensemble 90% and 50%, baseline 90% and median
+        for part in banded:
+            assert part["encoding"]["x"]["type"] == "temporal"
+            assert part["encoding"]["y"]["axis"]["title"]
+        assert spec["title"]["subtitle"] == [
+            f"bands: {'spot index' if series == 'spot_index' else 'total capacity'}, 2 seeds "
+            "(1..2), 50% and 90%", "dashed: no-deal median (grey: its 90%)"]
+        assert app.dataset_rows(spec) == app.dataset_rows(plain) + 2 * 6
+    assert bands.with_bands(app.served_spec(model.history), b, app.served_spec) == \
+        app.served_spec(model.history)
+    assert bands.with_bands(app.price_spec(model.history), None, app.price_spec) == \
+        app.price_spec(model.history)
+
+
+def test_page_runs_seeds_in_the_background():
+    import time
+
+    from solara.validate_hooks import HookValidator
+
+    HookValidator(bands.EnsembleBar.f).run()
+    _, rc = render_page()
+    rc.find(v.Slider, label="Months to simulate").widget.v_model = 6
+    button(rc, "Reset").click()
+    for _ in range(2):
+        button(rc, "Step").click()
+    status = rc.find(v.Html, class_="ensemble-status")
+    assert "one seed shown" in str(status.widget.children)
+    rc.find(v.Slider, label="Seeds in the bands").widget.v_model = 3
+    rc.find(v.Select, label="Baseline scenario").widget.v_model = "no-deal"
+    button(rc, "Run seeds").click()
+    charts = rc.find(app.VegaChart).widgets
+    deadline = time.monotonic() + 120
+    while "bands" not in charts[0].spec.get("datasets", {}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    rows = charts[0].spec["datasets"]["bands"]
+    assert len(rows) == 2 * 6 and len(charts[1].spec["datasets"]["bands"]) == 2 * 6
+    assert "bands" not in charts[2].spec.get("datasets", {})
+    status = rc.find(v.Html, class_="ensemble-status").widget
+    assert "bands: 3 seeds (42..44) of colossus-2026" in str(status.children)
+    button(rc, "Step").click()  # the bands stay while the run goes on
+    assert "month 3 of 6" in month_of(rc)
+    assert charts[0].spec["datasets"]["bands"] == rows
+    button(rc, "Reset").click()  # new settings may follow: the old bands go
+    button(rc, "Step").click()
+    assert "bands" not in charts[0].spec["datasets"]
+    status = rc.find(v.Html, class_="ensemble-status").widget
+    assert "one seed shown" in str(status.children)
     rc.close()

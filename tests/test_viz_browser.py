@@ -232,3 +232,35 @@ def test_plays_120_months(app_url, browser):
         s.check_clean()
     finally:
         s.close()
+
+
+def test_ensemble_bands_and_baseline(app_url, browser):
+    """Ensemble mode: 2 seeds of the current settings and the no-deal baseline run in the
+    background; the price chart redraws with its bands, and Vega reports no error."""
+    s = Session(browser, app_url)
+    console: list[str] = []
+    s.page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    try:
+        s.step(2)
+        before = s.chart_image("view-prices")
+        slider = s.page.locator(".v-input", has_text="Seeds in the bands").get_by_role("slider")
+        slider.focus()
+        slider.press("Home")  # the minimum: 2 seeds
+        assert slider.get_attribute("aria-valuenow") == "2"
+        s.page.locator(".v-select", has_text="Baseline scenario").click()
+        s.page.locator(".v-menu__content .v-list-item", has_text="no-deal").click()
+        s.page.get_by_role("button", name="Run seeds", exact=True).click()
+        s.page.wait_for_function(
+            "() => { const e = document.querySelector('.ensemble-status');"
+            " return e !== null && e.innerText.includes('bands: 2 seeds'); }",
+            timeout=240_000)
+        status = s.page.locator(".ensemble-status").inner_text()
+        assert "baseline no-deal" in status, status
+        s.wait_chart_change("view-prices", before)
+        s.step(1)  # the run goes on over its bands
+        time.sleep(1.5)
+        s.screenshot("viz-browser-bands.png")
+        s.check_clean()
+        assert not console, f"console errors: {console}"
+    finally:
+        s.close()

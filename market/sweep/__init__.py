@@ -1,5 +1,6 @@
-"""Batch parameter studies: many runs of a scenario over a grid or a Latin hypercube of
-parameters and seeds, on local processes or a Dask cluster, with resumable Parquet results.
+"""Batch parameter studies: many runs of a scenario over a grid, a Latin hypercube, a
+quasi-random sequence or a Sobol/Morris design of parameters and seeds, on local processes or
+a Dask cluster, with resumable Parquet results.
 
     compute-market sweep STUDY.toml [--workers N] [--scheduler tcp://HOST:PORT] [--out DIR]
 
@@ -32,7 +33,8 @@ class StudyResult:
     """What ``run_study`` did and found.
 
     ``results`` has a row per run and a column per metric; ``summary`` the effect of each
-    parameter on each metric; ``sensitivity`` the first-order indices (when the study asks).
+    parameter on each metric; ``sensitivity`` the binned first-order indices (when the study
+    asks) or, for a ``saltelli`` or ``morris`` study, SALib's Sobol or Morris indices.
     """
 
     out: Path
@@ -87,8 +89,8 @@ def run_study(study: Study | str | Path, *, workers: int | None = None,
             folder resumes: only runs without a result execute.
         progress: show a progress bar (runs done, failures, ETA) on stderr.
         retry_failed: rerun runs recorded as failed.
-        report: write ``results.csv``, ``summary.csv``, ``tornado.png`` and
-            ``sensitivity.csv`` at the end.
+        report: write ``results.csv``, ``summary.csv``, ``tornado.png``,
+            ``sensitivity.csv`` and ``series_fans.png`` at the end.
 
     Raises:
         StudyError: the study is invalid (before any run starts), or the output folder holds
@@ -137,7 +139,8 @@ def run_study(study: Study | str | Path, *, workers: int | None = None,
         frame = rep.wide(store.read_runs(), plan)
         summary = sens = None
         if report:
-            summary, sens = rep.write_report(frame, plan, out)
+            series = store.read_series() if plan.series else None
+            summary, sens = rep.write_report(frame, plan, out, series)
     finally:
         store.close()
     return StudyResult(out=out, plan=plan, n_runs=len(plan.runs),
@@ -162,8 +165,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a parameter study: every (parameter point, seed) of STUDY.toml, on "
                     "local processes or a Dask cluster. Results stream to Parquet in the "
                     "output folder; rerunning the same command resumes (only missing runs "
-                    "execute). At the end: results.csv, summary.csv, tornado.png and, when the "
-                    "study asks, sensitivity.csv.")
+                    "execute). At the end: results.csv, summary.csv, tornado.png (whiskers: seed "
+                    "noise), series_fans.png when the study has series, and sensitivity.csv "
+                    "when it asks (Sobol S1/ST for method 'saltelli', Morris mu*/sigma for "
+                    "'morris', with bootstrap intervals).")
     p.add_argument("study", help="study file (TOML); see experiments/studies/")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="local worker processes (default: all CPUs)")
@@ -175,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="rerun runs recorded as failed (by default a resume keeps them)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true",
-                   help="skip summary.csv, tornado.png and sensitivity.csv")
+                   help="skip summary.csv, tornado.png, series_fans.png and sensitivity.csv")
     return p
 
 
@@ -206,9 +211,27 @@ def cli(argv: list[str] | None = None) -> int:
         print("  largest effect per metric (high - low level):")
         for row in top.itertuples():
             print(f"    {row.metric}: {row.parameter} {row.effect:+.4g} {row.unit}")
+        _print_indices(r)
         print(f"  wrote results.csv, summary.csv, tornado.png"
+              f"{', series_fans.png' if r.plan.series else ''}"
               f"{', sensitivity.csv' if r.sensitivity is not None else ''}")
     if r.n_failed:
         print(f"  {r.n_failed} runs failed: see the 'error' column of {r.out}/results.csv",
               file=sys.stderr)
     return 1 if r.n_failed else 0
+
+
+def _print_indices(r: StudyResult) -> None:
+    """For a Sobol or Morris study: the most influential parameter of each metric."""
+    from market.sweep.study import SALIB_METHODS
+
+    if r.sensitivity is None or r.plan.study.method not in SALIB_METHODS:
+        return
+    key = "ST" if r.plan.study.method == "saltelli" else "mu_star"
+    top = r.sensitivity.sort_values(key, ascending=False, kind="stable").drop_duplicates(
+        "metric").set_index("metric").reindex(r.plan.metrics).dropna(subset=[key])
+    top = top.reset_index()
+    print(f"  largest {key} per metric (+- half-width of its 95% bootstrap interval):")
+    for row in top.itertuples():
+        print(f"    {row.metric}: {row.parameter} {getattr(row, key):.3g} "
+              f"+- {getattr(row, key + '_conf'):.2g}")

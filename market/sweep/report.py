@@ -13,7 +13,14 @@
   range), ``N`` successful runs. ``eta2 = SS_between / SS_total`` is the uncorrected ratio. The
   replicate seed is reported as a factor too (its share is the noise of the simulation).
 - ``tornado``: a panel per metric, a bar per parameter from its low-level to its high-level
-  mean, relative to the study mean, in the metric's unit.
+  mean, relative to the study mean, in the metric's unit, with whiskers for seed noise: the
+  95% interval ``+-1.96 * seed_sd / sqrt(n)`` of each level mean, where ``seed_sd`` is the
+  pooled standard deviation across replicate seeds at a fixed parameter point (no whiskers
+  with a single seed).
+- For ``saltelli`` and ``morris`` studies, Sobol and Morris indices through SALib
+  (``market.sweep.sensitivity``) instead of the binned first-order indices.
+- ``series_fans.png``: fan charts (median, 50% and 90% bands over all runs) of the swept
+  series.
 """
 
 from __future__ import annotations
@@ -82,9 +89,11 @@ def effects(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     """The tornado table: metric, unit, parameter, low and high level, means and effect."""
     ok = frame[frame["status"] == "ok"]
     rows = []
+    points = ok["run_id"].map({r.run_id: r.point for r in plan.runs})
     for metric in plan.metrics:
         y = ok[metric]
         unit, scale = unit_of(metric)
+        noise = seed_sd(y, points)
         for name, (levels, order) in _factors(ok, plan).items():
             valid = y.notna()
             if not valid.any():
@@ -103,14 +112,26 @@ def effects(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
                 "effect": (hi["y"] - lo["y"]) * scale,
                 "study_mean": float(y[valid].mean()) * scale,
                 "n_low": int(lo["n"]), "n_high": int(hi["n"]),
+                "seed_sd": noise * scale,
+                "effect_seed_ci95": 1.96 * noise * scale * math.sqrt(1 / lo["n"] + 1 / hi["n"]),
             })
     out = pd.DataFrame(rows, columns=["metric", "unit", "parameter", "low", "high",
                                       "mean_at_low", "mean_at_high", "effect", "study_mean",
-                                      "n_low", "n_high"])
+                                      "n_low", "n_high", "seed_sd", "effect_seed_ci95"])
     rank = out["metric"].map({m: i for i, m in enumerate(plan.metrics)})
     out = out.assign(_rank=rank, _abs=out["effect"].abs()).sort_values(
         ["_rank", "_abs"], ascending=[True, False], kind="stable")
     return out.drop(columns=["_rank", "_abs"]).reset_index(drop=True)
+
+
+def seed_sd(y: pd.Series, points: pd.Series) -> float:
+    """Pooled standard deviation of ``y`` across replicate seeds at the same parameter point:
+    the simulation's own noise (NaN without two seeds at some point)."""
+    g = pd.DataFrame({"y": y, "point": points}).dropna().groupby("point")["y"]
+    dof = (g.size() - 1).clip(lower=0)
+    if dof.sum() == 0:
+        return float("nan")
+    return float(math.sqrt((g.var(ddof=1).fillna(0) * dof).sum() / dof.sum()))
 
 
 def _span(values: pd.Series) -> str:
@@ -176,8 +197,10 @@ def tornado(table: pd.DataFrame, plan: Plan, path: Path) -> None:
         yy = np.arange(len(t))
         lo = t["mean_at_low"].to_numpy() - mean
         hi = t["mean_at_high"].to_numpy() - mean
-        ax.barh(yy, lo, color="tab:blue", label="parameter at its lowest level")
-        ax.barh(yy, hi, color="tab:orange", alpha=0.8, label="parameter at its highest level")
+        ax.barh(yy, lo, color="tab:blue", label="parameter at its lowest level",
+                xerr=_whisker(t["seed_sd"], t["n_low"]), error_kw={"lw": 0.8, "capsize": 2})
+        ax.barh(yy, hi, color="tab:orange", alpha=0.8, label="parameter at its highest level",
+                xerr=_whisker(t["seed_sd"], t["n_high"]), error_kw={"lw": 0.8, "capsize": 2})
         ax.axvline(0, color="black", lw=0.8)
         ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.set_yticks(yy, [f"{p}\n[{a} .. {b}]" for p, a, b in
@@ -187,24 +210,45 @@ def tornado(table: pd.DataFrame, plan: Plan, path: Path) -> None:
         ax.set_title(metric, fontsize=9)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", fontsize=8, ncols=2)
+    noise = ("; whiskers: 95% interval of each mean from seed noise"
+             if len(plan.study.seeds) > 1 else "")
     fig.suptitle(f"Study {plan.study.name}: effect of each parameter on each metric\n"
-                 f"(means over the other parameters and {len(plan.study.seeds)} seeds)",
+                 f"(means over the other parameters and {len(plan.study.seeds)} seeds{noise})",
                  fontsize=10, x=0.02, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
-def write_report(frame: pd.DataFrame, plan: Plan,
-                 out: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Write results.csv, summary.csv, tornado.png and (when asked) sensitivity.csv."""
+def _whisker(sd: pd.Series, n: pd.Series) -> np.ndarray | None:
+    """Half-widths of the 95% seed-noise interval of level means (None without seed noise)."""
+    half = 1.96 * sd.to_numpy(float) / np.sqrt(n.to_numpy(float))
+    return None if not np.isfinite(half).any() else np.nan_to_num(half)
+
+
+def write_report(frame: pd.DataFrame, plan: Plan, out: Path,
+                 series: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Write results.csv, summary.csv, tornado.png, sensitivity.csv (when asked, and always
+    for a SALib design) and series_fans.png (when the study has series)."""
+    from market.sweep.study import SALIB_METHODS
+
     frame.to_csv(out / "results.csv", index=False)
     table = effects(frame, plan)
     table.to_csv(out / "summary.csv", index=False)
     if len(table):
         tornado(table, plan, out / "tornado.png")
     sens = None
-    if plan.study.sensitivity:
+    if plan.study.method in SALIB_METHODS:
+        from market.sweep.sensitivity import study_indices
+
+        sens = study_indices(frame, plan)
+    elif plan.study.sensitivity:
         sens = sensitivity(frame, plan)
+    if sens is not None:
         sens.to_csv(out / "sensitivity.csv", index=False)
+    if series is not None and not series.empty:
+        from market.ensemble import chart_fans, fan_table
+
+        chart_fans(fan_table(series), out / "series_fans.png", f"Study {plan.study.name}",
+                   frame["run_id"].nunique())
     return table, sens

@@ -7,7 +7,7 @@ A study is a TOML file::
     seeds = 3                               # N replicate seeds, or a list of integers
     seed = 0                                # study seed: LHS draws and derived replicate seeds
     months = 48                             # optional: override the scenario's length
-    method = "lhs"                          # how ranges are sampled: "lhs" or "grid"
+    method = "lhs"                          # how ranges are sampled (see METHODS)
     samples = 8                             # points drawn over the ranges
     metrics = ["utilization"]               # keys of market.metrics.summary; default: all
     series = ["spot_index"]                 # optional per-month series
@@ -20,8 +20,19 @@ A study is a TOML file::
     range = [0.02, 0.2]                     # a sampled range
 
 The design is the full factorial of the grid axes crossed with the ``samples`` points over the
-ranges (Latin hypercube from ``numpy.random.default_rng(seed)``, or an even ``linspace`` grid),
-crossed with the replicate seeds (common random numbers: every point sees the same seeds).
+ranges, crossed with the replicate seeds (common random numbers: every point sees the same
+seeds). The ``method`` draws the points over the ranges:
+
+- ``lhs``: the original Latin hypercube from ``numpy.random.default_rng(seed)`` (kept as it was,
+  so the run ids of existing studies still resume); ``grid``: an even ``linspace`` grid;
+- ``sobol`` (scrambled, ``samples`` a power of 2), ``halton`` and ``optimized-lhs`` (a Latin
+  hypercube improved for centred discrepancy): the samplers of ``scipy.stats.qmc``;
+- ``saltelli`` (``samples`` = N, a power of 2, gives N * (D + 2) points) and ``morris``
+  (``samples`` trajectories of D + 1 points on a 4-level grid): SALib's designs for Sobol
+  first- and total-order indices and for Morris screening (``market.sweep.sensitivity``). They
+  take ranges only; a point the design visits twice is run once.
+
+An integer range maps the unit draw ``u`` onto ``lo + floor(u * (hi - lo + 1))``.
 ``seeds = N`` derives N seeds as ``SeedSequence(seed).spawn(N)``, one 32-bit integer each.
 
 ``prepare`` validates everything before any run starts: unknown keys name their path and the
@@ -49,7 +60,15 @@ import numpy as np
 from market.scenarios import ScenarioError, apply_override, build_world, load_raw, parse_value
 
 FORMAT = "compute-market-sweep/1"
-METHODS = ("lhs", "grid")
+METHODS = ("lhs", "grid", "sobol", "halton", "optimized-lhs", "saltelli", "morris")
+QMC_METHODS = ("sobol", "halton", "optimized-lhs")
+"""Space-filling samplers of ``scipy.stats.qmc``."""
+SALIB_METHODS = ("saltelli", "morris")
+"""Designs made for a sensitivity analysis: they take ranges only, and their indices come from
+SALib (``market.sweep.sensitivity``)."""
+POWER_OF_2_METHODS = ("sobol", "saltelli")
+MORRIS_LEVELS = 4
+"""Levels of the Morris grid over each range."""
 TOP_KEYS = ("name", "description", "scenario", "seeds", "seed", "months", "method", "samples",
             "parameters", "metrics", "series", "sensitivity", "set")
 PARAMETER_KEYS = ("values", "range")
@@ -166,6 +185,9 @@ class Plan:
     runs: tuple[Run, ...]
     param_types: dict[str, str]
     fingerprint: str
+    design_rows: tuple[int, ...] = ()
+    """For a SALib design: the distinct point (``Run.point``) of each row of the design, in
+    the design's order (a point visited twice is run once)."""
 
     def task(self, run: Run) -> dict[str, Any]:
         """The plain-data input of ``market.sweep.worker.run_one`` for a run."""
@@ -223,6 +245,7 @@ def _parse(data: dict[str, Any], source: str, base_dir: str, default_name: str) 
         raise StudyError("missing key 'samples': how many points to draw over the ranges")
     if samples is not None and not has_range:
         raise StudyError(f"samples = {samples}: no parameter has a 'range' to sample")
+    _check_method(kw["method"], samples, kw["parameters"])
     kw["samples"] = samples
     metrics = data.get("metrics")
     kw["metrics"] = None if metrics is None else tuple(_str_list(metrics, "metrics"))
@@ -232,6 +255,24 @@ def _parse(data: dict[str, Any], source: str, base_dir: str, default_name: str) 
     kw["set"] = tuple(_str_list(data.get("set", []), "set"))
     kw["sensitivity"] = _typed(data, "sensitivity", bool, False)
     return Study(**kw)
+
+
+def _check_method(method: str, samples: int | None, params: tuple[Parameter, ...]) -> None:
+    """What a sampler needs: a power of 2 (Sobol sequences), ranges only (SALib designs)."""
+    if method in POWER_OF_2_METHODS and samples is not None and samples & (samples - 1):
+        raise StudyError(f"samples = {samples}: method {method!r} needs a power of 2 "
+                         f"(e.g. {1 << max(1, samples.bit_length() - 1)} or "
+                         f"{1 << samples.bit_length()})")
+    if method in SALIB_METHODS:
+        grid = [p.path for p in params if p.values is not None]
+        if grid:
+            raise StudyError(f"parameters.{json.dumps(grid[0])}: method {method!r} takes "
+                             "parameters with a 'range' only, not 'values'")
+        if not params:
+            raise StudyError(f"method {method!r}: give at least one parameter with a 'range'")
+        if method == "morris" and samples is not None and samples < 2:
+            raise StudyError(f"samples = {samples}: method 'morris' needs at least 2 "
+                             "trajectories")
 
 
 def _typed(data: dict[str, Any], key: str, kind: type, default: Any = None) -> Any:
@@ -336,19 +377,45 @@ def set_value(raw: dict[str, Any], path: str, value: Any, source: str = "paramet
     apply_override(raw, f"{path}={toml_literal(value)}", source=source)
 
 
-def _lhs(params: list[Parameter], n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Latin hypercube: each range cut into ``n`` equal strata, one draw per stratum, strata
-    permuted independently per parameter. Floats keep 10 significant digits; integer ranges
-    map a stratum onto ``lo + floor(u * (hi - lo + 1))``."""
+def _scaled(params: list[Parameter], unit: np.ndarray) -> list[dict[str, Any]]:
+    """Points from unit draws (rows x parameters, in [0, 1]): floats keep 10 significant
+    digits; integer ranges map ``u`` onto ``lo + floor(u * (hi - lo + 1))``."""
     cols = {}
-    for p in params:
+    for j, p in enumerate(params):
         lo, hi = p.range
-        u = (rng.permutation(n) + rng.random(n)) / n
+        u = unit[:, j]
         if p.is_int_range:
             cols[p.path] = [int(min(hi, lo + math.floor(x * (hi - lo + 1)))) for x in u]
         else:
             cols[p.path] = [float(f"{lo + x * (hi - lo):.10g}") for x in u]
-    return [{k: cols[k][i] for k in cols} for i in range(n)]
+    return [{k: cols[k][i] for k in cols} for i in range(len(unit))]
+
+
+def _lhs(params: list[Parameter], n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Latin hypercube: each range cut into ``n`` equal strata, one draw per stratum, strata
+    permuted independently per parameter (the draws of the first versions, so that existing
+    run ids still resume)."""
+    unit = np.column_stack([(rng.permutation(n) + rng.random(n)) / n for _ in params])
+    return _scaled(params, unit)
+
+
+def unit_design(study: Study) -> np.ndarray:
+    """The draws of a ``scipy.stats.qmc`` or SALib method over the unit cube (rows x ranged
+    parameters), seeded by the study's ``seed``."""
+    from scipy.stats import qmc
+
+    d = sum(p.range is not None for p in study.parameters)
+    n = study.samples or 1
+    rng = np.random.default_rng(study.seed)
+    if study.method == "sobol":
+        return qmc.Sobol(d, scramble=True, rng=rng).random_base2(n.bit_length() - 1)
+    if study.method == "halton":
+        return qmc.Halton(d, scramble=True, rng=rng).random(n)
+    if study.method == "optimized-lhs":
+        return qmc.LatinHypercube(d, optimization="random-cd", rng=rng).random(n)
+    from market.sweep.sensitivity import salib_sample
+
+    return salib_sample(study, d, n)
 
 
 def _linspace(params: list[Parameter], n: int) -> list[dict[str, Any]]:
@@ -371,8 +438,10 @@ def design(study: Study) -> list[dict[str, Any]]:
         samples: list[dict[str, Any]] = [{}]
     elif study.method == "lhs":
         samples = _lhs(ranged, study.samples or 1, np.random.default_rng(study.seed))
-    else:
+    elif study.method == "grid":
         samples = _linspace(ranged, study.samples or 1)
+    else:
+        samples = _scaled(ranged, unit_design(study))
     axes = [[(p.path, v) for v in p.values] for p in grid]
     order = [p.path for p in study.parameters]
     points = []
@@ -446,6 +515,9 @@ def prepare(study: Study) -> Plan:
             _check_point(raw, {p.path: v}, scenario_source,
                          f"{src}: parameters.{json.dumps(p.path)} = {v!r}")
     points = design(study)
+    rows: tuple[int, ...] = ()
+    if study.method in SALIB_METHODS:  # run each distinct point once
+        points, rows = _distinct(points)
     if len(points) <= VALIDATE_ALL_POINTS_UP_TO and len(study.parameters) > 1:
         for point in points:
             _check_point(raw, point, scenario_source, f"{src}: parameter point {point}")
@@ -465,7 +537,21 @@ def prepare(study: Study) -> Plan:
     fingerprint = _sha({"format": FORMAT, "runs": ids, "metrics": metrics, "series": series,
                         "types": types})
     return Plan(study, raw, scenario_source, scenario_sha, months, tuple(metrics),
-                tuple(series), units, tuple(runs), types, fingerprint)
+                tuple(series), units, tuple(runs), types, fingerprint, rows)
+
+
+def _distinct(points: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], tuple[int, ...]]:
+    """The distinct points in order of first visit, and the index of each row among them."""
+    index: dict[str, int] = {}
+    kept: list[dict[str, Any]] = []
+    rows = []
+    for pt in points:
+        key = _canonical(pt)
+        if key not in index:
+            index[key] = len(kept)
+            kept.append(pt)
+        rows.append(index[key])
+    return kept, tuple(rows)
 
 
 def _check_point(raw: dict[str, Any], point: dict[str, Any], source: str, where: str) -> None:

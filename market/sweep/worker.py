@@ -27,7 +27,9 @@ MARKET_FIELDS = {
     "bid_depth": "h100e",
     "ask_depth": "h100e",
 }
-AGENT_SERIES = {"utilization": "share", "unmet_share": "share"}
+AGENT_SERIES = {"utilization": "share", "unmet_share": "share", "capacity_h100e": "h100e"}
+"""Market-wide series per month: sellers' used over owned capacity, labs' unmet over demanded
+compute, and sellers' capacity online (owned) in H100e."""
 
 
 def available_series(frames: dict[str, pd.DataFrame]) -> dict[str, str]:
@@ -43,9 +45,12 @@ def series_values(frames: dict[str, pd.DataFrame], name: str) -> pd.Series:
     """One per-month series of a run, indexed by month."""
     market, agents = frames["market"], frames["agents"]
     if name in AGENT_SERIES:
-        if name == "utilization":
+        if name in ("utilization", "capacity_h100e"):
             s = agents[agents["kind"].isin(SELLER_KINDS)].groupby("month")
-            return s["used_h100e"].sum() / s["capacity_owned_h100e"].sum().replace(0, np.nan)
+            owned = s["capacity_owned_h100e"].sum()
+            if name == "capacity_h100e":
+                return owned.astype(float)
+            return s["used_h100e"].sum() / owned.replace(0, np.nan)
         labs = agents[agents["kind"].isin(LAB_KINDS)].groupby("month")
         return labs["unmet_h100e"].sum() / labs["demand_h100e"].sum().replace(0, np.nan)
     for field in MARKET_FIELDS:

@@ -35,6 +35,7 @@ from market.hardware import HOURS_PER_MONTH, newest_generation
 from market.model import SPOT, ComputeMarket
 from market.scenarios import available, build_world, load_raw
 from market.terms import TEMPLATES
+from market.viz.bands import EnsembleBar, with_bands
 
 __all__ = ["MODEL_PARAMS", "History", "Page", "VizMarket", "page", "world_from_controls"]
 
@@ -741,19 +742,22 @@ def StatusCards(model: VizMarket, count: int):
 
 
 @solara.component
-def VegaView(model: VizMarket, spec_of, count: int):
-    """A Vega-Lite chart of ``spec_of(model.history)``. The spec goes to the widget in an
-    effect, once a step; the element never names it, so the data does not pass through the
-    element tree (a re-render neither walks the growing data nor resets the widget's spec)."""
+def VegaView(model: VizMarket, spec_of, count: int, bands=None):
+    """A Vega-Lite chart of ``spec_of(model.history)`` (with the ensemble's ``bands``, see
+    ``market.viz.bands``). The spec goes to the widget in an effect, once a step; the element
+    never names it, so the data does not pass through the element tree (a re-render neither
+    walks the growing data nor resets the widget's spec)."""
     element = VegaChart.element()
 
     def push():
         spec = spec_of(model.history)
         if not model.history.months:
             spec = waiting_spec(spec.get("title", ""))
+        else:
+            spec = with_bands(spec, bands, spec_of)
         solara.get_widget(element).spec = spec
 
-    solara.use_effect(push, [count, model, spec_of])
+    solara.use_effect(push, [count, model, spec_of, bands])
     return element
 
 
@@ -781,15 +785,17 @@ def Dashboard(model: VizMarket):
     below get the count as a prop, so a step costs one render pass, whatever the number of
     views (one listener per view would cost one pass each)."""
     count = update_counter.get()
+    bands = solara.use_reactive(None)  # the ensemble mode's bands, per session
     grid = {"display": "grid", "gap": "12px", "width": "100%",
             "grid-template-columns": "repeat(auto-fit, minmax(480px, 1fr))"}
     with solara.Column(style={"padding": "4px 12px", "width": "100%"}, gap="12px"):
         StatusCards(model, count)
+        EnsembleBar(model, bands)
         with solara.Div(style=grid):
             with solara.Div(style=_CARD, classes=["view-prices"]):
-                VegaView(model, price_spec, count)
+                VegaView(model, price_spec, count, bands.value)
             with solara.Div(style=_CARD, classes=["view-capacity"]):
-                VegaView(model, capacity_spec, count)
+                VegaView(model, capacity_spec, count, bands.value)
             with solara.Div(style=_CARD, classes=["view-demand"]):
                 VegaView(model, served_spec, count)
                 VegaView(model, unmet_spec, count)

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from market import exact
+
 FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 """Quantiles across seeds drawn by a fan chart: the 90% band, the 50% band and the median."""
 INTERVAL = (0.05, 0.95)
@@ -122,8 +124,8 @@ def metric_intervals(results: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFr
         y = y[np.isfinite(y)]
         if y.size:
             lo, hi = np.quantile(y, INTERVAL)
-            rows.append({"metric": metric, "mean": y.mean(), "p5": lo, "p95": hi,
-                         "sd": y.std(ddof=1) if y.size > 1 else math.nan, "n": y.size})
+            rows.append({"metric": metric, "mean": exact.mean(y), "p5": lo, "p95": hi,
+                         "sd": exact.std(y) if y.size > 1 else math.nan, "n": y.size})
         else:
             rows.append({"metric": metric, "mean": math.nan, "p5": math.nan, "p95": math.nan,
                          "sd": math.nan, "n": 0})
@@ -161,7 +163,7 @@ def bootstrap_mean_interval(values: np.ndarray, *, level: float = CI_LEVEL,
     if x.size < 2:
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
+    means = exact.total(x[rng.integers(0, x.size, size=(resamples, x.size))], axis=1) / x.size
     tail = (1.0 - level) / 2.0
     lo, hi = np.quantile(means, [tail, 1.0 - tail])
     return float(lo), float(hi)
@@ -182,11 +184,11 @@ def paired_differences(a: pd.DataFrame, b: pd.DataFrame, metrics: Sequence[str],
         keep = np.isfinite(ya) & np.isfinite(yb)
         d = yb[keep] - ya[keep]
         lo, hi = bootstrap_mean_interval(d, level=level, seed=seed)
-        mean_a = ya[keep].mean() if keep.any() else math.nan
-        mean_d = d.mean() if d.size else math.nan
+        mean_a = exact.mean(ya[keep])
+        mean_d = exact.mean(d)
         per_a = 100.0 / abs(mean_a) if math.isfinite(mean_a) and mean_a != 0 else math.nan
         rows.append({"metric": metric, "mean_a": mean_a,
-                     "mean_b": yb[keep].mean() if keep.any() else math.nan,
+                     "mean_b": exact.mean(yb[keep]),
                      "mean_diff": mean_d, "ci_lo": lo, "ci_hi": hi,
                      "rel_diff_pct": mean_d * per_a, "rel_ci_lo_pct": lo * per_a,
                      "rel_ci_hi_pct": hi * per_a, "n_pairs": int(d.size)})

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from market import exact
 from market.sweep.study import Plan
 
 SEED = "(seed)"
@@ -110,7 +111,7 @@ def effects(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
                 "low": _span(lo_x), "high": _span(hi_x),
                 "mean_at_low": lo["y"] * scale, "mean_at_high": hi["y"] * scale,
                 "effect": (hi["y"] - lo["y"]) * scale,
-                "study_mean": float(y[valid].mean()) * scale,
+                "study_mean": exact.mean(y[valid]) * scale,
                 "n_low": int(lo["n"]), "n_high": int(hi["n"]),
                 "seed_sd": noise * scale,
                 "effect_seed_ci95": 1.96 * noise * scale * math.sqrt(1 / lo["n"] + 1 / hi["n"]),
@@ -131,7 +132,7 @@ def seed_sd(y: pd.Series, points: pd.Series) -> float:
     dof = (g.size() - 1).clip(lower=0)
     if dof.sum() == 0:
         return float("nan")
-    return float(math.sqrt((g.var(ddof=1).fillna(0) * dof).sum() / dof.sum()))
+    return math.sqrt(exact.dot(g.var(ddof=1).fillna(0), dof) / int(dof.sum()))
 
 
 def _span(values: pd.Series) -> str:
@@ -157,12 +158,15 @@ def sensitivity(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
         valid = y.notna().to_numpy()
         yv = y.to_numpy()[valid]
         n = yv.size
-        ss_total = float(((yv - yv.mean()) ** 2).sum()) if n else 0.0
+        dev = yv - exact.mean(yv) if n else yv
+        ss_total = exact.dot(dev, dev)
         for name, (levels, _) in factors.items():
             lv = levels.to_numpy()[valid]
             g = pd.DataFrame({"level": lv, "y": yv}).groupby("level")["y"]
             k = int(g.ngroups)
-            ss_between = float((g.size() * (g.mean() - yv.mean()) ** 2).sum()) if n else 0.0
+            gap = g.mean().to_numpy() - exact.mean(yv) if n else np.zeros(0)
+            ss_between = exact.dot(g.size().to_numpy() * gap, gap)
+            ss_between = min(ss_between, ss_total)  # (equal but for rounding when k == n)
             ss_within = ss_total - ss_between
             if ss_total <= 0 or n <= k:
                 s1 = eta2 = float("nan")

@@ -34,14 +34,21 @@ NEOCLOUD_LOAN_MONTHS = 60
 """Neocloud capex is financed by an amortizing loan over this many months."""
 
 
-UNSOLD_PRICE_CUT = 0.5
-"""A seller that could not sell a share u of its offer last month asks against an index cut by
-``UNSOLD_PRICE_CUT * u``: idle capacity pushes prices down."""
+def scarcity_markup(utilization, backlog_share, idle_share, ceiling):
+    """Markup, as a multiple of levelized cost, that a seller adds to its cost floor.
+
+    It rises with the seller's utilization (squared: little markup while much is free) and its
+    contracted backlog, and falls with the share of its last offer that sat idle; ``ceiling`` is
+    the markup of a seller fully used, fully booked and with nothing idle.
+    """
+    u = np.clip(utilization, 0.0, 1.0)
+    return ceiling * u * u * (0.5 + 0.5 * np.clip(backlog_share, 0.0, 1.0)) * (
+        1.0 - np.clip(idle_share, 0.0, 1.0))
 
 
-def ask_reference(index_usd: float, unsold_share: float) -> float:
-    """The price a seller anchors its asks on: the index, lower when its capacity sat idle."""
-    return index_usd * (1.0 - UNSOLD_PRICE_CUT * unsold_share)
+def term_discount(tenor_months, discount_per_year):
+    """Share of the spot ask a seller gives up for a term commitment of ``tenor_months``."""
+    return discount_per_year * np.asarray(tenor_months, dtype=float) / 12.0
 
 
 def internal_need_next(need_h100e, growth, volatility, shock):
@@ -52,6 +59,26 @@ def internal_need_next(need_h100e, growth, volatility, shock):
 def should_invest(forward_price, utilization, levelized, hurdle):
     """Invest when expected revenue per H100e-month beats levelized cost x (1 + hurdle)."""
     return forward_price * utilization > levelized * (1.0 + hurdle)
+
+
+def expected_price(term_price, spot_price, decline_per_year, life_months):
+    """A seller's forecast of the average price over a new site's life: today's term price
+    (the market's own forecast), or spot where no term trades, falling as newer generations
+    arrive (``decline_per_year``, compounded, averaged over ``life_months``)."""
+    base = np.where(np.isfinite(term_price) & (term_price > 0), term_price, spot_price)
+    years = np.asarray(life_months, dtype=float) / 12.0
+    keep = 1.0 - np.asarray(decline_per_year, dtype=float)
+    # mean of keep**t over t in [0, years], in closed form
+    falls = (keep < 1.0) & (years > 0)
+    safe = np.where(falls, keep, 0.5)
+    avg = np.where(falls, (exact.power(safe, years) - 1.0) / (exact.log(safe) * years), 1.0)
+    return base * avg
+
+
+def debt_room(backlog_usd, debt_to_backlog, debt_usd):
+    """How much more a neocloud may borrow: lenders finance up to ``debt_to_backlog`` of the
+    revenue its signed contracts will still pay, less the debt it already owes."""
+    return np.maximum(backlog_usd * debt_to_backlog - debt_usd, 0.0)
 
 
 OWN_NEED_BUILD_TRIGGER = 0.8
@@ -193,24 +220,28 @@ class Neocloud(Seller):
 
 
 def seller_asks(kind: np.ndarray, markup: np.ndarray, strategy_name: np.ndarray,
-                unsold_share: np.ndarray, opex: np.ndarray, levelized: np.ndarray,
-                index: float, market: str) -> np.ndarray:
+                scarcity: np.ndarray, opex: np.ndarray, levelized: np.ndarray,
+                market: str, discount: float | np.ndarray = 0.0) -> np.ndarray:
     """Limit prices for many offers at once (all arrays are per offer).
 
-    The floor is the seller kind's ``spot_floor`` or ``term_floor`` (``market`` is "spot" or
-    "term"), the anchor is ``ask_reference`` of the index and the seller's unsold share, and the
-    seller's registered strategy turns floor and anchor into the ask.
+    The cost floor is the seller kind's ``spot_floor`` or ``term_floor`` (``market`` is "spot"
+    or "term"). The seller's own reference price is its spot floor plus ``scarcity`` (a multiple
+    of levelized cost, see ``scarcity_markup``), less ``discount`` (a share, see
+    ``term_discount``) for term offers. The seller's registered strategy turns floor and
+    reference into the ask. No price index enters: asks come from cost and the seller's load.
     """
+    spot_floor = np.empty(kind.shape)
     floor = np.empty(kind.shape)
     for name, cls in _CLASSES.items():
         rows = kind == name
+        spot_floor[rows] = cls.spot_floor(opex[rows], levelized[rows], markup[rows])
         fn = cls.spot_floor if market == "spot" else cls.term_floor
         floor[rows] = fn(opex[rows], levelized[rows], markup[rows])
-    anchor = ask_reference(index, unsold_share)
+    reference = (spot_floor + scarcity * levelized) * (1.0 - np.asarray(discount, dtype=float))
     asks = np.empty(kind.shape)
     for name in np.unique(strategy_name):
         rows = strategy_name == name
-        asks[rows] = strategy(str(name)).ask(floor[rows], anchor[rows])
+        asks[rows] = strategy(str(name)).ask(floor[rows], reference[rows])
     return asks
 
 

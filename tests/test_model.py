@@ -313,13 +313,6 @@ def test_locking_a_large_block_withholds_capacity_from_other_labs(world):
     assert sum(r < 1.0 for r in ratio) >= 4, ratio
 
 
-def test_h100_class_price_falls_as_newer_generations_arrive(runs):
-    for model in runs.values():
-        spot = metrics.index_series(model.market_frame())
-        peak_2026_27 = spot["2026-06-01":"2027-12-01"].max()
-        assert spot["2029-01-01":].mean() < peak_2026_27
-
-
 def test_scaled_world_replicates_agents(world):
     big = scaled(world, 3)
     assert len(big.labs) == 3 * len(world.labs)

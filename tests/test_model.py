@@ -283,16 +283,16 @@ def test_recall_raises_tenant_unmet_demand_and_spot_price_bounded_by_spare(world
 
 
 def test_locking_a_large_block_withholds_capacity_from_other_labs(world):
-    """A block locked beyond the holder's use (here a tenant that needs 184k H100e, does not
+    """A block locked beyond the holder's use (here a tenant that needs 140k H100e, does not
     grow and holds the 280k lease) leaves capacity idle inside the lock; the same world without
     the lock sells it month by month, so the other labs get more.
 
     (Under the earlier mechanics the lock also raised small labs' unit cost; with prices from
-    cost and a continuous demand curve the withheld ~100k H100e move it within seed noise, and
+    cost and a continuous demand curve the withheld ~140k H100e move it within seed noise, and
     the tenant's lease payments leave it less budget to bid against the others.)
     """
     tenant_small = replace(world, labs=tuple(
-        replace(lab, inference_h100e=80_000.0, growth_per_month=0.0, exit_premium=3.0,
+        replace(lab, inference_h100e=50_000.0, growth_per_month=0.0, exit_premium=3.0,
                 cash_usd=60e9) if lab.name == "frontier_a" else lab
         for lab in world.labs))
     no_lock = replace(tenant_small, contracts=())

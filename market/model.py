@@ -70,6 +70,8 @@ PRICE_DECLINE_PER_YEAR = 0.15
 as newer generations arrive (the cost per H100e of successive generations falls faster)."""
 RAISE_SIZE_SIGMA = 0.3
 """Log-sd of a funding round's size around its expected value."""
+RAISE_RUNWAY_MONTHS = 6.0
+"""A lab goes to investors at once when its cash covers fewer months of burn than this."""
 
 
 def funding_per_year(revenue_usd_month, growth_per_month, appetite):
@@ -776,12 +778,15 @@ class ComputeMarket(mesa.Model):
         self._grow_own_need()
 
     def _raise_funding(self) -> None:
-        """Funding rounds: each month a lab closes a round with chance 1 / raise interval, of
-        the size investors offer for that interval (``funding_per_year``) times a lognormal
-        draw. Draws for every lab every month, so seeds stay aligned across scenarios."""
+        """Funding rounds: each month a lab closes a round with chance 1 / raise interval, or
+        for sure once its cash covers fewer than ``RAISE_RUNWAY_MONTHS`` of its burn, of the
+        size investors offer for that interval (``funding_per_year``) times a lognormal draw.
+        Draws for every lab every month, so seeds stay aligned across scenarios."""
         n_labs = len(self.labs)
         interval = self.world.market.raise_interval_months
-        hit = self.rng.random(n_labs) < 1.0 / interval
+        burn = np.maximum(self._paid[:n_labs] - self.lab_state["revenue_usd"], 0.0)
+        short = self.cash[:n_labs] < RAISE_RUNWAY_MONTHS * burn
+        hit = (self.rng.random(n_labs) < 1.0 / interval) | short
         size = exact.exp(RAISE_SIZE_SIGMA * self.rng.standard_normal(n_labs)
                          - 0.5 * RAISE_SIZE_SIGMA * RAISE_SIZE_SIGMA)
         usd = funding_per_year(self.lab_state["revenue_usd"], self._lab_growth(),

@@ -29,7 +29,7 @@ from market.agents.sellers import (
     term_discount,
 )
 from market.calendar import month_index
-from market.config import ShockConfig, scaled
+from market.config import Funding, ShockConfig, scaled
 from market.matching import match
 from market.model import ComputeMarket, tenor_weights
 from market.scenarios import load_scenario
@@ -319,3 +319,38 @@ def test_scaled_world_replicates_agents(world):
     assert len(big.contracts) == 3 * len(world.contracts)
     model = ComputeMarket(replace(big, months=6), rng=0, check_invariants=True).run()
     assert len(model.parties) == 3 * (len(world.labs) + len(world.sellers))
+
+
+# ---------------------------------------------------------------- funding
+def test_funding_follows_revenue_and_growth():
+    from market.model import funding_per_year
+
+    usd = funding_per_year(np.array([1e9, 1e9, 2e9]), np.array([0.05, 0.0, 0.05]), 1.5)
+    assert usd[0] == pytest.approx(1.5 * 12e9 * (1.05**12 - 1))
+    assert usd[1] == 0.0                     # no growth, nothing to finance
+    assert usd[2] == pytest.approx(2 * usd[0])
+
+
+def test_funding_continues_without_a_scripted_list_and_named_rounds_still_arrive(world):
+    """Raises go on after the named round (no cliff when a list ends: frontier labs raise in
+    2028 and 2029); the named round arrives in its month as a known event."""
+    named = replace(world, labs=tuple(
+        replace(lab, funding=(Funding("2027-03", 7e9),)) if lab.name == "frontier_b" else lab
+        for lab in world.labs))
+    for seed in SEEDS:
+        events = ComputeMarket(named, rng=seed).run().events_frame()
+        rounds = events[(events["event"] == "funding") & events["agent"].str.startswith("frontier")]
+        assert {2028, 2029} <= set(rounds["month"].dt.year), rounds
+        known = rounds[rounds["detail"] == "$7.0B"]
+        assert list(known["month"]) == [pd.Timestamp("2027-03-01")]
+
+
+def test_investor_appetite_shock_stops_rounds(world):
+    shocked = replace(world, months=24,
+                      shocks=(ShockConfig("investor_appetite", "2026-07", factor=0.0),))
+    for seed in SEEDS:
+        events = ComputeMarket(shocked, rng=seed).run().events_frame()
+        assert (events["event"] == "investor_appetite").sum() == 1
+        late = events[(events["event"] == "funding")
+                      & (events["month"] >= pd.Timestamp("2026-07-01"))]
+        assert late.empty, late

@@ -146,3 +146,18 @@ def test_small_labs_pay_more_per_h100e_than_frontier_labs_in_shortage():
         ratios.append(unit_cost("small_lab") / unit_cost("frontier_lab"))
     assert np.median(ratios) >= 1.10, ratios
     assert all(r > 1.0 for r in ratios), ratios
+
+
+def test_build_out_answers_to_prices(world):
+    """Sellers build on expected profit at their forecast price: with slower demand growth
+    (lower prices) fewer sites start, seed by seed."""
+    def started(w, seed):
+        events = ComputeMarket(w, rng=seed).run().events_frame()
+        return int((events["event"] == "site_started").sum())
+
+    base = replace(world, months=36)
+    for seed in range(4):
+        counts = [started(replace(base, labs=tuple(
+            replace(lab, growth_per_month=g * lab.growth_per_month) for lab in base.labs)), seed)
+            for g in (1.0, 0.5, 0.0)]
+        assert counts[0] > counts[1] > counts[2], counts

@@ -354,3 +354,28 @@ def test_investor_appetite_shock_stops_rounds(world):
         late = events[(events["event"] == "funding")
                       & (events["month"] >= pd.Timestamp("2026-07-01"))]
         assert late.empty, late
+
+
+def test_no_two_labs_share_a_limit_price(world):
+    """Bids come from each lab's own continuous curve: over the first year no limit price of
+    one lab equals another lab's in the same market and product (no wall, no tie to pro-rate)."""
+
+    class Recording(ComputeMarket):
+        def _auction(self, parts, market):
+            result, pairs, orders = super()._auction(parts, market)
+            self.recorded.append(orders)
+            return result, pairs, orders
+
+    model = Recording(replace(world, months=12), rng=0)
+    model.recorded = []
+    model.run()
+    n_labs = len(model.labs)
+    steps = 0
+    for orders in model.recorded:
+        bids = (orders.side > 0) & (orders.who < n_labs)
+        frame = pd.DataFrame({"product": orders.product[bids], "price": orders.price[bids],
+                              "lab": orders.who[bids]})
+        labs_per_price = frame.groupby(["product", "price"])["lab"].nunique()
+        assert labs_per_price.max() == 1, labs_per_price[labs_per_price > 1]
+        steps += len(frame)
+    assert steps > 12 * n_labs * 8  # many steps per lab and month

@@ -1,17 +1,22 @@
 """Sellers: infrastructure owners, hyperscalers and neoclouds (MODEL.md section 5).
 
 They share one shape: sites, an internal need served first from own capacity, asks priced from
-a cost floor by their strategy, and an investment rule. The subclasses differ only in the named
-functions that MODEL.md gives them:
+cost and load, and an investment rule. Asks (``seller_asks``) are the kind's cost floor plus a
+markup over levelized cost that rises with the seller's utilization and backlog and falls with
+its idle capacity (``scarcity_markup``); term asks give up ``term_discount`` per year of tenor.
+No price index enters an ask. The subclasses differ only in the named functions that MODEL.md
+gives them:
 
 - ``Owner`` builds for its own models, leases the surplus, recalls it when its need rises, and may
   exit a lease when spot prices run well above it (``opportunism``).
+- ``Hyperscaler`` lists at cost x markup and invests when its forecast price over a site's life
+  (``expected_price``, read from the term curve) times expected utilization beats levelized cost
+  x (1 + hurdle), within an annual capex budget.
+- ``Neocloud`` builds to lease on debt, within what lenders finance against its contracted
+  backlog (``debt_room``) and once term contracts cover ``presale_ratio`` of its capacity; it
+  defaults after ``default_patience_months`` of negative cash.
 
 Which of them starts a site in a month is ``build_signal``, one rule per kind over arrays.
-- ``Hyperscaler`` sells at cost x markup and invests when the forward price times expected
-  utilization beats levelized cost x (1 + hurdle), within an annual capex budget.
-- ``Neocloud`` builds to lease on debt, only once term contracts cover ``presale_ratio`` of its
-  capacity, and defaults after ``default_patience_months`` of negative cash.
 """
 
 from __future__ import annotations

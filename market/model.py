@@ -23,6 +23,8 @@ from market.agents.lab import (
     LAB_STATE,
     budget_usd_per_month,
     demand_shock,
+    funding_per_year,
+    funding_rounds,
     exit_signal,
     growth_rate,
     lab_bids,
@@ -68,17 +70,6 @@ SITE_SALE_DISCOUNT = 0.5
 PRICE_DECLINE_PER_YEAR = 0.15
 """Sellers expect the price of an H100e-month to fall this much a year over a new site's life
 as newer generations arrive (the cost per H100e of successive generations falls faster)."""
-RAISE_SIZE_SIGMA = 0.3
-"""Log-sd of a funding round's size around its expected value."""
-RAISE_RUNWAY_MONTHS = 6.0
-"""A lab goes to investors at once when its cash covers fewer months of burn than this."""
-
-
-def funding_per_year(revenue_usd_month, growth_per_month, appetite):
-    """Funding investors offer a lab per year: ``appetite`` x its annual revenue x its annual
-    growth rate (they finance growth; cal:dem.spend_ratio)."""
-    annual_growth = exact.power(1.0 + np.asarray(growth_per_month, dtype=float), 12) - 1.0
-    return appetite * 12.0 * np.asarray(revenue_usd_month) * np.maximum(annual_growth, 0.0)
 
 
 def tenor_weights(ask_depth_h100e: np.ndarray, preferred: np.ndarray) -> np.ndarray:
@@ -778,20 +769,15 @@ class ComputeMarket(mesa.Model):
         self._grow_own_need()
 
     def _raise_funding(self) -> None:
-        """Funding rounds: each month a lab closes a round with chance 1 / raise interval, or
-        for sure once its cash covers fewer than ``RAISE_RUNWAY_MONTHS`` of its burn, of the
-        size investors offer for that interval (``funding_per_year``) times a lognormal draw.
-        Draws for every lab every month, so seeds stay aligned across scenarios."""
+        """Funding rounds (``lab.funding_rounds``), drawn for every lab every month so that
+        seeds stay aligned across scenarios."""
         n_labs = len(self.labs)
-        interval = self.world.market.raise_interval_months
-        burn = np.maximum(self._paid[:n_labs] - self.lab_state["revenue_usd"], 0.0)
-        short = self.cash[:n_labs] < RAISE_RUNWAY_MONTHS * burn
-        hit = (self.rng.random(n_labs) < 1.0 / interval) | short
-        size = exact.exp(RAISE_SIZE_SIGMA * self.rng.standard_normal(n_labs)
-                         - 0.5 * RAISE_SIZE_SIGMA * RAISE_SIZE_SIGMA)
-        usd = funding_per_year(self.lab_state["revenue_usd"], self._lab_growth(),
-                               self.appetite) * interval / 12.0 * size
-        raise_now = np.flatnonzero(hit & (usd > 0) & ~self.defaulted[:n_labs])
+        usd = funding_rounds(
+            funding_per_year(self.lab_state["revenue_usd"], self._lab_growth(), self.appetite),
+            self.world.market.raise_interval_months, self.cash[:n_labs],
+            np.maximum(self._paid[:n_labs] - self.lab_state["revenue_usd"], 0.0),
+            self.rng.random(n_labs), self.rng.standard_normal(n_labs))
+        raise_now = np.flatnonzero((usd > 0) & ~self.defaulted[:n_labs])
         if not raise_now.size:
             return
         self._external_many(raise_now, "funding", usd[raise_now])

@@ -323,12 +323,18 @@ def test_scaled_world_replicates_agents(world):
 
 # ---------------------------------------------------------------- funding
 def test_funding_follows_revenue_and_growth():
-    from market.model import funding_per_year
+    from market.agents.lab import funding_per_year, funding_rounds
 
     usd = funding_per_year(np.array([1e9, 1e9, 2e9]), np.array([0.05, 0.0, 0.05]), 1.5)
     assert usd[0] == pytest.approx(1.5 * 12e9 * (1.05**12 - 1))
     assert usd[1] == 0.0                     # no growth, nothing to finance
     assert usd[2] == pytest.approx(2 * usd[0])
+    # a round with chance 1/interval, or for sure when runway is short; zero otherwise
+    rounds = funding_rounds(np.array([12e9, 12e9, 12e9]), 6.0, np.array([1e9, 1e9, 1e9]),
+                            np.array([0.0, 0.0, 1e9]), np.array([0.1, 0.9, 0.9]),
+                            np.zeros(3))
+    expected = 6e9 * math.exp(-0.5 * 0.3**2)
+    np.testing.assert_allclose(rounds, [expected, 0.0, expected])
 
 
 def test_funding_continues_without_a_scripted_list_and_named_rounds_still_arrive(world):

@@ -9,7 +9,8 @@ follow a curve that starts at the lab's training value and decays by ``value_dec
 over the training need, and continues beyond the need for opportunistic capacity. The lab bids
 this curve as ``CURVE_STEPS`` equal quantity steps priced at their midpoints, so its steps and
 every other lab's differ because the labs' parameters and holdings differ. When the steps cost
-more than its budget, it drops the lowest-value steps first (``budget_keep``).
+more than its budget, it drops the lowest-value steps first (``budget_keep``). Investors fund
+it in proportion to its revenue and growth (``funding_per_year``, ``funding_rounds``).
 """
 
 from __future__ import annotations
@@ -72,6 +73,32 @@ def budget_usd_per_month(revenue_usd: np.ndarray, cash_usd: np.ndarray,
     funding spread over ``BUDGET_RUNWAY_MONTHS``."""
     return np.maximum(0.0, revenue_usd + (cash_usd + funding_next_year_usd)
                       / BUDGET_RUNWAY_MONTHS)
+
+
+RAISE_SIZE_SIGMA = 0.3
+"""Log-sd of a funding round's size around its expected value."""
+RAISE_RUNWAY_MONTHS = 6.0
+"""A lab goes to investors at once when its cash covers fewer months of burn than this."""
+
+
+def funding_per_year(revenue_usd_month, growth_per_month, appetite):
+    """Funding investors offer a lab per year: ``appetite`` x its annual revenue x its annual
+    growth rate (they finance growth; cal:dem.spend_ratio)."""
+    annual_growth = exact.power(1.0 + np.asarray(growth_per_month, dtype=float), 12) - 1.0
+    return appetite * 12.0 * np.asarray(revenue_usd_month) * np.maximum(annual_growth, 0.0)
+
+
+def funding_rounds(offered_per_year, interval_months, cash_usd, burn_usd_month, chance_draws,
+                   size_draws):
+    """USD each lab raises this month (arrays over labs). A lab closes a round with chance
+    1 / ``interval_months`` (``chance_draws`` uniform), or for sure once its cash covers fewer
+    than ``RAISE_RUNWAY_MONTHS`` of its burn; a round is what investors offer for the interval
+    times a lognormal draw (``size_draws`` standard normal)."""
+    short = np.asarray(cash_usd) < RAISE_RUNWAY_MONTHS * np.asarray(burn_usd_month)
+    hit = (np.asarray(chance_draws) < 1.0 / interval_months) | short
+    size = exact.exp(RAISE_SIZE_SIGMA * np.asarray(size_draws)
+                     - 0.5 * RAISE_SIZE_SIGMA * RAISE_SIZE_SIGMA)
+    return np.where(hit, offered_per_year * interval_months / 12.0 * size, 0.0)
 
 
 def marginal_value(q_h100e, inference_h100e, need_h100e, usd_per_served, growth_premium,

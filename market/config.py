@@ -23,7 +23,7 @@ LabKind = Literal["frontier", "small"]
 SellerKind = Literal["owner", "hyperscaler", "neocloud"]
 SELLER_KINDS: tuple[str, ...] = ("owner", "hyperscaler", "neocloud")
 SITE_STATUSES: tuple[str, ...] = ("planned", "permitting", "construction", "online", "scheduled")
-SHOCK_KINDS: tuple[str, ...] = ("recall", "seller_exit")
+SHOCK_KINDS: tuple[str, ...] = ("recall", "seller_exit", "investor_appetite")
 
 
 def _check(cond: bool, where: str, value: object, why: str) -> None:
@@ -76,7 +76,12 @@ class LabConfig:
     growth_premium: float = 0.5
     """Forward-looking premium on the value of inference capacity."""
     training_value_usd_per_h100e_month: float = 2_500.0
-    """Strategic value of a training H100e-month."""
+    """Strategic value of the first training H100e-month (at most r)."""
+    value_decay: float = 1.0
+    """How fast the value of training and growth compute falls: the last H100e of the training
+    need is worth exp(-value_decay) of the first."""
+    growth_volatility: float = 0.02
+    """Monthly standard deviation of demand growth (a draw per lab and month, from the start)."""
     cash_usd: float = 5e9
     funding: tuple[Funding, ...] = ()
     term_share: float = 0.7
@@ -98,6 +103,7 @@ class LabConfig:
         _check(self.kind in ("frontier", "small"), f"{p}.kind", self.kind,
                "must be 'frontier' or 'small'")
         _nonneg(self, p, "inference_h100e", "training_share", "growth_per_month",
+                "value_decay", "growth_volatility",
                 "usd_per_served_h100e_month", "growth_premium",
                 "training_value_usd_per_h100e_month", "cash_usd", "runway_floor_months")
         _check(self.growth_halflife_months > 0, f"{p}.growth_halflife_months",
@@ -172,6 +178,8 @@ class SellerConfig:
     """Neoclouds: share of existing capacity that must be under term contract before a new build."""
     debt_usd: float = 0.0
     interest_per_year: float = 0.0
+    debt_to_backlog: float = 0.8
+    """Neoclouds: lenders finance debt up to this share of the contracted backlog's revenue."""
     default_patience_months: int = 3
     """Months of negative cash before default (neoclouds)."""
     opportunism: float = 0.0
@@ -186,7 +194,7 @@ class SellerConfig:
                f"must be one of {', '.join(SELLER_KINDS)}")
         _nonneg(self, p, "cash_usd", "own_need_h100e", "own_need_volatility", "reserve_margin",
                 "markup", "hurdle_rate", "build_site_mw", "capex_budget_usd_per_year", "debt_usd",
-                "interest_per_year")
+                "interest_per_year", "debt_to_backlog")
         _check(self.lead_time_months >= 0, f"{p}.lead_time_months", self.lead_time_months,
                "must be >= 0")
         for n in ("presale_ratio", "opportunism"):
@@ -251,12 +259,15 @@ class ShockConfig:
     """recall / seller_exit: the seller that acts."""
     share: float = 1.0
     """recall: share of the seller's recallable leased H100e it takes back."""
+    factor: float = 1.0
+    """investor_appetite: multiplies the market's investor appetite from this month on."""
 
     def __post_init__(self) -> None:
         _check(self.kind in SHOCK_KINDS, "shocks.kind", self.kind,
                f"must be one of {', '.join(SHOCK_KINDS)}")
         _month("shocks.month", self.month)
         _check(0 <= self.share <= 1, "shocks.share", self.share, "must lie in [0, 1]")
+        _nonneg(self, "shocks", "factor")
 
 
 @dataclass(frozen=True)
@@ -270,6 +281,17 @@ class MarketConfig:
     """Weight of the newest clearing price in the reference price index (EMA)."""
     initial_spot_usd_per_h100e_month: float = 1_900.0
     """Reference spot price before the first clearing: $2.6 per H100e-hour (cal:px.h100_index)."""
+    term_discount_per_year: float = 0.12
+    """Sellers ask this much less per year of tenor for term capacity than for spot (reserved
+    capacity is 30-50% below on-demand, cal:px.h100_2026)."""
+    scarcity_markup: float = 1.5
+    """Markup over levelized cost, as a multiple of it, that a fully used seller with a full
+    backlog and nothing idle adds to its cost floor."""
+    investor_appetite: float = 1.0
+    """Funding per year as a multiple of a lab's annual revenue at its current growth
+    (cal:dem.spend_ratio); shocks of kind investor_appetite move it."""
+    raise_interval_months: float = 9.0
+    """Mean months between a lab's funding rounds (the chance of a round is drawn monthly)."""
     term_overrides: tuple[ContractTerms, ...] = ()
     """Replacement terms for named templates (contract-design experiments)."""
 
@@ -281,7 +303,13 @@ class MarketConfig:
                "must be 'uniform' or 'pay_as_bid'")
         _check(0 < self.price_memory <= 1, "market.price_memory", self.price_memory,
                "must lie in (0, 1]")
-        _nonneg(self, "market", "initial_spot_usd_per_h100e_month")
+        _nonneg(self, "market", "initial_spot_usd_per_h100e_month", "term_discount_per_year",
+                "scarcity_markup", "investor_appetite")
+        _check(self.raise_interval_months >= 1, "market.raise_interval_months",
+               self.raise_interval_months, "must be >= 1")
+        _check(self.term_discount_per_year * max(self.term_tenors_months) / 12 < 1,
+               "market.term_discount_per_year", self.term_discount_per_year,
+               "must leave a positive price at the longest tenor")
 
     def terms(self, name: str) -> ContractTerms:
         """The template ``name`` with any override of this market applied."""
@@ -307,12 +335,14 @@ class WorldConfig:
     costs: CostParams = field(default_factory=CostParams)
     gpu_supply_h100e_per_quarter: float = 3_000_000.0
     """Global cap on H100e that can be installed per quarter (cal:hw.lead, cal:sup.growth)."""
+    delivery_delay_months_mean: float = 1.0
+    """Mean extra months (Poisson) before a newly started site is ready: late equipment."""
     description: str = ""
 
     def __post_init__(self) -> None:
         _month("start", self.start)
         _check(self.months >= 1, "months", self.months, "must be >= 1")
-        _nonneg(self, "world", "gpu_supply_h100e_per_quarter")
+        _nonneg(self, "world", "gpu_supply_h100e_per_quarter", "delivery_delay_months_mean")
         for group in ("labs", "sellers", "regions"):
             names = [x.name for x in getattr(self, group)]
             dup = {n for n in names if names.count(n) > 1}

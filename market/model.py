@@ -22,6 +22,9 @@ from market.agents import Lab, Seller, seller_class
 from market.agents.lab import (
     LAB_STATE,
     budget_usd_per_month,
+    demand_shock,
+    funding_per_year,
+    funding_rounds,
     exit_signal,
     growth_rate,
     lab_bids,
@@ -32,10 +35,14 @@ from market.agents.sellers import (
     Neocloud,
     Owner,
     build_signal,
+    debt_room,
+    expected_price,
     internal_need_next,
     recall_order,
+    scarcity_markup,
     seller_asks,
     should_invest,
+    term_discount,
 )
 from market.book import END_REASONS, ContractBook
 from market.calendar import month_index, month_start
@@ -60,10 +67,9 @@ PREFERRED_TENOR_TILT = 1.0
 """Extra weight a lab puts on its preferred tenor when splitting term demand."""
 SITE_SALE_DISCOUNT = 0.5
 """A defaulted seller's sites sell at this share of their remaining book value."""
-TERM_DISCOUNT_PER_YEAR = 0.1
-"""Sellers anchor term asks on the spot index less this much per year of tenor: committed
-revenue is worth a discount, and longer blocks cost less per unit (cal:px.blocks; reserved
-capacity is 30-50% below on-demand list prices, cal:px.h100_2026)."""
+PRICE_DECLINE_PER_YEAR = 0.15
+"""Sellers expect the price of an H100e-month to fall this much a year over a new site's life
+as newer generations arrive (the cost per H100e of successive generations falls faster)."""
 
 
 def tenor_weights(ask_depth_h100e: np.ndarray, preferred: np.ndarray) -> np.ndarray:
@@ -131,11 +137,23 @@ class ComputeMarket(mesa.Model):
         self._own_growth = np.array([s.cfg.own_need_growth_per_month for s in self.sellers])
         self._own_volatility = np.array([s.cfg.own_need_volatility for s in self.sellers])
         self.lab_state = {name: np.zeros(n_labs) for name in LAB_STATE}
-        self.lab_state["inference_h100e"] = np.array([c.inference_h100e for c in world.labs])
+        # the starting level of demand is itself uncertain: one draw per lab
+        vol = np.array([c.growth_volatility for c in world.labs])
+        self.lab_state["inference_h100e"] = np.array([c.inference_h100e for c in world.labs]) * (
+            1.0 + demand_shock(0.0, vol, self.rng.standard_normal(n_labs)))
+        self._lab_volatility = vol
+        # labs enter with their revenue run rate (it sets their first budget and funding)
+        self.lab_state["revenue_usd"] = self.lab_state["inference_h100e"] * np.array(
+            [c.usd_per_served_h100e_month for c in world.labs])
+        self.appetite = world.market.investor_appetite
+        """Investor appetite now (the scenario's, moved by investor_appetite shocks)."""
         self._lab_param = {f: np.array([getattr(c, f) for c in world.labs], dtype=float)
                            for f in ("growth_per_month", "growth_halflife_months", "churn",
                                      "training_share", "usd_per_served_h100e_month",
                                      "training_value_usd_per_h100e_month")}
+        self._debt_to_backlog = np.array([s.cfg.debt_to_backlog for s in self.sellers])
+        self._scarcity = {"spot": np.zeros(len(self.sellers)),
+                          "term": np.zeros(len(self.sellers))}
         funding = [(lab.party, m, usd) for lab in self.labs for m, usd in lab.funding.items()]
         self._funding_lab, self._funding_month, self._funding_usd = (
             np.array([f[i] for f in funding], dtype=dt)
@@ -175,8 +193,8 @@ class ComputeMarket(mesa.Model):
         self.tenors = np.array([*tenors, 1])
         self.spot_product = len(tenors)
         self.spot_index = world.market.initial_spot_usd_per_h100e_month
-        self.term_index = np.array([self.spot_index * (1 - TERM_DISCOUNT_PER_YEAR * t / 12)
-                                    for t in tenors])
+        self.term_index = self.spot_index * (
+            1.0 - term_discount(np.array(tenors), world.market.term_discount_per_year))
         self._seller_product = np.array([self._product_of(s) for s in self.sellers])
         self._lab_product = np.array([tenors.index(lab.cfg.tenor_months) for lab in self.labs])
         self._ask_depth = np.zeros(len(tenors))
@@ -242,6 +260,11 @@ class ComputeMarket(mesa.Model):
                        gen=gen, mw=site.mw, status=status, ready_month=ready,
                        online_month=online, life_months=self.costs.life_months, cancel=cancel,
                        exogenous=status == SCHEDULED)
+
+    def _delivery_delay(self) -> int:
+        """Extra months before a new site is ready (late equipment, slow trades): Poisson. Sites
+        of the scenario keep their announced dates."""
+        return int(self.rng.poisson(self.world.delivery_delay_months_mean))
 
     def _permit_draw(self, region: str) -> tuple[int, bool]:
         """Permitting delay (lognormal around the regional mean) and opposition outcome."""
@@ -311,6 +334,10 @@ class ComputeMarket(mesa.Model):
                         h100e=float(self.sites.h100e[ev.site]))
         self.online_by_party = self.sites.online_h100e_by_owner(len(self.parties))
         for shock in self._shocks.get(m, []):
+            if shock.kind == "investor_appetite":
+                self.appetite *= shock.factor
+                self._event("investor_appetite", "market", detail=f"x{shock.factor:g}")
+                continue
             seller = self.by_name[shock.seller]
             if shock.kind == "recall":
                 # the owner takes capacity back for its own models: its internal need rises by
@@ -512,7 +539,8 @@ class ComputeMarket(mesa.Model):
         n_labs = len(self.labs)
         upcoming = (self._funding_month > self.month) & (self._funding_month <= self.month + 12)
         funding = np.bincount(self._funding_lab[upcoming], weights=self._funding_usd[upcoming],
-                              minlength=n_labs)
+                              minlength=n_labs) + funding_per_year(
+            self.lab_state["revenue_usd"], self._lab_growth(), self.appetite)
         budget = (budget_usd_per_month(self.lab_state["revenue_usd"], self.cash[:n_labs],
                                        funding)
                   - self._committed_usd_by_party()[:n_labs])
@@ -523,6 +551,7 @@ class ComputeMarket(mesa.Model):
         tenors (mostly their preferred one: a lab's own, a seller's template tenor) in
         proportion to the other side's depth last month; contracts start next month."""
         nxt = self.month + 1
+        self._price_scarcity()
         if not len(self.sites) or not self.labs:
             return
         spare = self._spare_by_site(nxt, self._reserves(margin=True),
@@ -534,8 +563,11 @@ class ComputeMarket(mesa.Model):
         weights = tenor_weights(self._ask_depth, self._lab_product)
         parts = []
         for p in range(self.spot_product):
+            # a block's months are worth what spot is expected to cost over its tenor
+            scale = float(expected_price(1.0, 1.0, PRICE_DECLINE_PER_YEAR, self.tenors[p]))
             pos, q, lim = lab_bids(self.labs, held_next, target, inference,
-                                   np.full(n_labs, self.term_index[p]), budget, tranches=2)
+                                   np.full(n_labs, self.spot_index * scale), budget,
+                                   tranches=2, value_scale=scale)
             q = q * weights[pos, p]
             parts.append((np.full(pos.size, p), np.ones(pos.size, np.int64), lim, q, pos, -1))
         opex, levelized = self._site_costs()
@@ -548,8 +580,8 @@ class ComputeMarket(mesa.Model):
             # a term offer must not outlive its site
             offer = spare[sites] * split[:, p] * (
                 self.sites.retire_month[sites] >= nxt + self.tenors[p])
-            anchor = self.spot_index * (1.0 - TERM_DISCOUNT_PER_YEAR * self.tenors[p] / 12)
-            asks = self._asks(owner_pos, opex[sites], levelized[sites], anchor, "term")
+            discount = term_discount(self.tenors[p], self.market_cfg.term_discount_per_year)
+            asks = self._asks(owner_pos, opex[sites], levelized[sites], "term", discount)
             parts.append((np.full(sites.size, p), -np.ones(sites.size, np.int64), asks, offer,
                           self.sites.owner[sites], sites))
         result, pairs, orders = self._auction(parts, "term")
@@ -572,7 +604,7 @@ class ComputeMarket(mesa.Model):
         opex, levelized = self._site_costs()
         sites = np.flatnonzero(spare > 0)
         asks = self._asks(self.sites.owner[sites] - n_labs, opex[sites], levelized[sites],
-                          self.spot_index, "spot")
+                          "spot")
         parts = [(np.full(pos.size, sp), np.ones(pos.size, np.int64), lim, q, pos, -1),
                  (np.full(sites.size, sp), -np.ones(sites.size, np.int64), asks, spare[sites],
                   self.sites.owner[sites], sites)]
@@ -586,12 +618,29 @@ class ComputeMarket(mesa.Model):
         np.add.at(self._spot_sold, seller, pairs.quantity)
         self._pay(buyer, seller, pairs.quantity * price)
 
-    def _asks(self, pos: np.ndarray, opex: np.ndarray, levelized: np.ndarray, index: float,
-              market: str) -> np.ndarray:
+    def _asks(self, pos: np.ndarray, opex: np.ndarray, levelized: np.ndarray, market: str,
+              discount: float = 0.0) -> np.ndarray:
         """Sellers' asks for offers whose seller positions are ``pos``."""
         return seller_asks(self._seller_kind[pos], self._seller_markup[pos],
-                           self._seller_strategy[pos], self.unsold[market][pos], opex, levelized,
-                           index, market)
+                           self._seller_strategy[pos], self._scarcity[market][pos], opex,
+                           levelized, market, discount)
+
+    def _price_scarcity(self) -> None:
+        """Each seller's scarcity markup for this month's term and spot asks, from its
+        utilization last month, its backlog a year ahead and the share of its last offer in
+        each market that sat idle."""
+        n = len(self.parties)
+        sp = self._seller_party
+        online = self.online_by_party[sp]
+        committed = self.book.committed_h100e(self.month, by="seller", n=n)[sp]
+        ahead = self.book.committed_h100e(self.month + 12, by="seller", n=n)[sp]
+        used = committed + np.minimum(self.own_need[sp], online) + self._spot_sold[sp]
+        safe = np.where(online > 0, online, 1.0)
+        utilization = np.where(online > 0, used / safe, 1.0)
+        backlog = np.where(online > 0, ahead / safe, 0.0)
+        ceiling = self.market_cfg.scarcity_markup
+        self._scarcity = {m: scarcity_markup(utilization, backlog, self.unsold[m], ceiling)
+                          for m in ("term", "spot")}
 
     def _auction(self, parts, market: str):
         """Clear one market's orders (all its products in one call), pair the fills, record the
@@ -691,6 +740,7 @@ class ComputeMarket(mesa.Model):
         self._external_many(self._funding_lab[due], "funding", self._funding_usd[due])
         for lab, usd in zip(self._funding_lab[due], self._funding_usd[due], strict=True):
             self._event("funding", self.labs[lab].name, detail=f"${usd / 1e9:.1f}B")
+        self._raise_funding()
         online = self.sites.online_h100e()
         opex = np.bincount(self.sites.owner, weights=online * self._opex_by_gen[self.sites.gen],
                            minlength=n)
@@ -708,13 +758,31 @@ class ComputeMarket(mesa.Model):
         self.seller_cost[parties] = opex[parties] + capital[parties]
         self._defaults()
         unmet_inference = np.maximum(state["inference_h100e"] - state["served_h100e"], 0.0)
+        growth = demand_shock(self._lab_growth(), self._lab_volatility,
+                              self.rng.standard_normal(n_labs))
         state["inference_h100e"] = next_inference_need(
-            state["inference_h100e"], unmet_inference, self._lab_growth(), param["churn"])
+            state["inference_h100e"], unmet_inference, growth, param["churn"])
         committed_out = self.book.committed_h100e(m, by="seller", n=n)
         self._own_need_now = self.own_need.copy()
         self._own_used = np.minimum(self._own_need_now, np.maximum(
             self.online_by_party - committed_out - self._spot_sold, 0.0))
         self._grow_own_need()
+
+    def _raise_funding(self) -> None:
+        """Funding rounds (``lab.funding_rounds``), drawn for every lab every month so that
+        seeds stay aligned across scenarios."""
+        n_labs = len(self.labs)
+        usd = funding_rounds(
+            funding_per_year(self.lab_state["revenue_usd"], self._lab_growth(), self.appetite),
+            self.world.market.raise_interval_months, self.cash[:n_labs],
+            np.maximum(self._paid[:n_labs] - self.lab_state["revenue_usd"], 0.0),
+            self.rng.random(n_labs), self.rng.standard_normal(n_labs))
+        raise_now = np.flatnonzero((usd > 0) & ~self.defaulted[:n_labs])
+        if not raise_now.size:
+            return
+        self._external_many(raise_now, "funding", usd[raise_now])
+        for lab in raise_now:
+            self._event("funding", self.labs[lab].name, detail=f"${usd[lab] / 1e9:.1f}B round")
 
     def _grow_own_need(self) -> None:
         """Random growth of sellers' internal need: one draw per seller from the model RNG."""
@@ -778,11 +846,15 @@ class ComputeMarket(mesa.Model):
             utilization = np.where(online > 0, (committed_now + self._spot_sold
                                                 + np.minimum(own, online)) / online, 1.0)
             backlog = np.where(online > 0, committed_next / online, 0.0)
-        forward = np.where(self._seller_product >= 0,
-                           np.append(self.term_index, self.spot_index)[self._seller_product],
-                           self.spot_index)
+        term = np.where(self._seller_product >= 0,
+                        np.append(self.term_index, self.spot_index)[self._seller_product],
+                        self.spot_index)
+        forward = expected_price(term, self.spot_index, PRICE_DECLINE_PER_YEAR,
+                                 self.costs.life_months)
         sellers = self._seller_party
         invests = should_invest(forward, utilization[sellers], levelized, self._hurdle)
+        room = debt_room(self._backlog_usd()[sellers], self._debt_to_backlog,
+                         np.array([s.debt_usd for s in self.sellers]))
         wants = build_signal(self._seller_kind, invests, self._reserves(margin=True)[sellers],
                              online[sellers], backlog[sellers], self._presale_ratio)
         wants &= ~self.defaulted[sellers]
@@ -792,12 +864,14 @@ class ComputeMarket(mesa.Model):
             i = seller.party
             cfg = seller.cfg
             capex = cfg.build_site_mw * gen.h100e_per_mw * gen.capex_usd_per_h100e
-            affordable = isinstance(seller, Neocloud) or capex <= self.cash[i]
+            affordable = (capex <= room[j] if isinstance(seller, Neocloud)
+                          else capex <= self.cash[i])
             if capex > seller.capex_room_usd(m // 12) or not affordable:
                 continue
             seller.capex_this_year_usd += capex
             name = f"{seller.name}-build-{m // 12}-{m % 12 + 1:02d}"
             ready, cancel = self._permit_draw(cfg.region)
+            ready += self._delivery_delay()
             new_sites.append(dict(name=name, owner=i, region=self.region_index[cfg.region],
                                   gen=gen, mw=cfg.build_site_mw, status=PERMITTING,
                                   ready_month=ready, online_month=ready + cfg.lead_time_months,
@@ -810,6 +884,18 @@ class ComputeMarket(mesa.Model):
                         h100e=cfg.build_site_mw * gen.h100e_per_mw,
                         detail=f"{gen.name} {cfg.build_site_mw:.0f} MW, ${capex / 1e9:.1f}B")
         self.sites.extend(new_sites)
+
+    def _backlog_usd(self) -> np.ndarray:
+        """Per party: revenue its signed contracts will still pay as a seller (full-use fees
+        from this month to each contract's end)."""
+        b = self.book
+        n = len(b)
+        if not n:
+            return np.zeros(len(self.parties))
+        start = np.maximum(b.start_month, self.month)
+        months = np.maximum(b.ended_month - start, 0)
+        return np.bincount(b.seller, weights=b.fee_usd_month * months,
+                           minlength=len(self.parties))
 
     # 8 ------------------------------------------------------------------
     def _collect(self) -> None:

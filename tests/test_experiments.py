@@ -92,10 +92,11 @@ def test_key_numbers_finite_banded_and_within_bounds(quick_run):
         assert lo <= mean <= hi, f"{name}.{key} = {mean} outside sanity bounds [{lo}, {hi}]"
         assert entry["unit"], f"{name}.{key}: no unit"
     if name == "q1_price_discovery":
-        # the block price in the tight years is within a factor of two of the deal's $4.17M per
-        # MW-month, and its band is reported, not hidden
+        # the market prices a block in the tight years from cost and scarcity: below the deal's
+        # $4.17M per MW-month (the lease carries a premium, stylized fact 1) but not absurdly,
+        # and its band is reported, not hidden
         entry = data["block_price_tight_no_deal"]
-        assert DEAL_USD_M_PER_MW_MONTH / 2 <= entry["mean"] <= DEAL_USD_M_PER_MW_MONTH * 2
+        assert DEAL_USD_M_PER_MW_MONTH / 8 <= entry["mean"] < DEAL_USD_M_PER_MW_MONTH
         assert entry["p5"] < entry["p95"]
         assert f"{entry['p5']:.2f} to {entry['p95']:.2f}" in (out / "report.md").read_text()
 

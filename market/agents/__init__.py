@@ -3,8 +3,9 @@
 - ``lab``: frontier and small labs (buyers).
 - ``sellers``: infrastructure owners, hyperscalers and neoclouds.
 
-Decisions that the model applies to every agent at once (exit signals, tranche values) are pure
-functions over arrays in these modules, so they can be unit-tested without a model.
+Decisions that the model applies to every agent at once (demand curves, budgets, asks, exit
+signals, investment and borrowing) are pure functions over arrays in these modules, so they can
+be unit-tested without a model.
 """
 
 from market.agents.lab import Lab

@@ -2,9 +2,15 @@
 
 A lab needs H100e to serve its customers (inference) and to train (a share of inference). Served
 inference earns ``r`` per H100e-month; unserved inference is partly lost to competitors (churn),
-so shortage has a lasting cost. It bids in price tranches: must-serve (today's customers, valued
-at r x (1 + growth premium)), growth and training (its strategic value), opportunistic (a little
-extra at half the training value), all capped by its monthly budget.
+so shortage has a lasting cost. Its willingness to pay falls continuously with the quantity it
+holds (``marginal_value``): serving today's customers is worth the most, from r x (1 + growth
+premium) for the first H100e down to r for the last customer; training and growth compute then
+follow a curve that starts at the lab's training value and decays by ``value_decay`` (in logs)
+over the training need, and continues beyond the need for opportunistic capacity. The lab bids
+this curve as ``CURVE_STEPS`` equal quantity steps priced at their midpoints, so its steps and
+every other lab's differ because the labs' parameters and holdings differ. When the steps cost
+more than its budget, it drops the lowest-value steps first (``budget_keep``). Investors fund
+it in proportion to its revenue and growth (``funding_per_year``, ``funding_rounds``).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from market import exact
 from market.agents.party import Party
 from market.calendar import month_index
 from market.config import LabConfig
-from market.strategies import GROWTH, MUST_SERVE, OPPORTUNISTIC, strategy
+from market.strategies import GROWTH, MUST_SERVE, OPPORTUNISTIC, TERM, strategy
 
 if TYPE_CHECKING:
     from market.model import ComputeMarket
@@ -26,8 +32,8 @@ BUDGET_RUNWAY_MONTHS = 24.0
 """Labs plan to spend their cash and next year's funding over two years."""
 OPPORTUNISTIC_SHARE = 0.1
 """Extra capacity, as a share of need, that a lab takes if it is cheap."""
-OPPORTUNISTIC_VALUE_SHARE = 0.5
-"""Value of opportunistic capacity as a share of the training value."""
+CURVE_STEPS = 12
+"""Price steps per lab and product: enough that no single value forms a wall of demand."""
 
 
 def growth_rate(initial_per_month, halflife_months, months_elapsed):
@@ -38,6 +44,12 @@ def growth_rate(initial_per_month, halflife_months, months_elapsed):
 def next_inference_need(need_h100e, unmet_inference_h100e, growth, churn):
     """Next month's inference need: churned customers leave, the rest grows."""
     return np.maximum(0.0, need_h100e - churn * unmet_inference_h100e) * (1.0 + growth)
+
+
+def demand_shock(growth, volatility, draws):
+    """This month's growth with a random shock: ``draws`` are standard normals from the model's
+    RNG, ``volatility`` the monthly standard deviation of demand growth (arrays over labs)."""
+    return np.maximum(growth + volatility * draws, -0.5)
 
 
 def serve(held_h100e: np.ndarray, inference_h100e: np.ndarray, training_share: np.ndarray,
@@ -57,67 +69,131 @@ def serve(held_h100e: np.ndarray, inference_h100e: np.ndarray, training_share: n
 
 def budget_usd_per_month(revenue_usd: np.ndarray, cash_usd: np.ndarray,
                          funding_next_year_usd: np.ndarray) -> np.ndarray:
-    """What each lab can spend per month: revenue plus cash and the next year's committed
+    """What each lab can spend per month: revenue plus cash and the next year's expected
     funding spread over ``BUDGET_RUNWAY_MONTHS``."""
     return np.maximum(0.0, revenue_usd + (cash_usd + funding_next_year_usd)
                       / BUDGET_RUNWAY_MONTHS)
 
 
-def tranche_split(inference_gap_h100e: np.ndarray, total_gap_h100e: np.ndarray,
-                  need_h100e: np.ndarray) -> np.ndarray:
-    """Quantities (labs x 3) of the must-serve, growth and opportunistic tranches.
+RAISE_SIZE_SIGMA = 0.3
+"""Log-sd of a funding round's size around its expected value."""
+RAISE_RUNWAY_MONTHS = 6.0
+"""A lab goes to investors at once when its cash covers fewer months of burn than this."""
 
-    Capacity a lab already holds serves inference first, so the must-serve tranche is the
-    inference still uncovered; the rest of the gap is growth and training; opportunistic adds a
-    share of the need on top.
+
+def funding_per_year(revenue_usd_month, growth_per_month, appetite):
+    """Funding investors offer a lab per year: ``appetite`` x its annual revenue x its annual
+    growth rate (they finance growth; cal:dem.spend_ratio)."""
+    annual_growth = exact.power(1.0 + np.asarray(growth_per_month, dtype=float), 12) - 1.0
+    return appetite * 12.0 * np.asarray(revenue_usd_month) * np.maximum(annual_growth, 0.0)
+
+
+def funding_rounds(offered_per_year, interval_months, cash_usd, burn_usd_month, chance_draws,
+                   size_draws):
+    """USD each lab raises this month (arrays over labs). A lab closes a round with chance
+    1 / ``interval_months`` (``chance_draws`` uniform), or for sure once its cash covers fewer
+    than ``RAISE_RUNWAY_MONTHS`` of its burn; a round is what investors offer for the interval
+    times a lognormal draw (``size_draws`` standard normal)."""
+    short = np.asarray(cash_usd) < RAISE_RUNWAY_MONTHS * np.asarray(burn_usd_month)
+    hit = (np.asarray(chance_draws) < 1.0 / interval_months) | short
+    size = exact.exp(RAISE_SIZE_SIGMA * np.asarray(size_draws)
+                     - 0.5 * RAISE_SIZE_SIGMA * RAISE_SIZE_SIGMA)
+    return np.where(hit, offered_per_year * interval_months / 12.0 * size, 0.0)
+
+
+def marginal_value(q_h100e, inference_h100e, need_h100e, usd_per_served, growth_premium,
+                   training_value, value_decay):
+    """Value per H100e-month of the H100e at position ``q_h100e`` of a lab's holdings (arrays
+    broadcast; rows are labs).
+
+    Below ``inference_h100e`` it serves customers: r x (1 + premium) for the first, falling
+    linearly to r for the last (the most loyal, highest-margin customers are served first).
+    Above it, training and growth: the training value (at most r) decaying as
+    exp(-value_decay x x), where x is the share of the training need already covered; beyond
+    the need the same curve goes on (opportunistic capacity).
     """
-    total = np.maximum(np.asarray(total_gap_h100e, dtype=float), 0.0)
-    must = np.minimum(np.maximum(np.asarray(inference_gap_h100e, dtype=float), 0.0), total)
-    return np.stack([must, total - must, OPPORTUNISTIC_SHARE * np.asarray(need_h100e)], axis=-1)
+    inference = np.maximum(inference_h100e, 1e-9)
+    training = np.maximum(need_h100e - inference_h100e, 1e-9 * inference)
+    serving = usd_per_served * (1.0 + growth_premium * np.clip(1.0 - q_h100e / inference,
+                                                                0.0, 1.0))
+    top = np.minimum(training_value, usd_per_served)
+    beyond = np.maximum(q_h100e - inference_h100e, 0.0) / training
+    return np.where(q_h100e < inference_h100e, serving, top * exact.exp(-value_decay * beyond))
 
 
-def tranche_values(cfg: LabConfig) -> np.ndarray:
-    """Value per H100e-month of the must-serve, growth and opportunistic tranches."""
-    return np.array([
-        cfg.usd_per_served_h100e_month * (1.0 + cfg.growth_premium),
-        cfg.training_value_usd_per_h100e_month,
-        OPPORTUNISTIC_VALUE_SHARE * cfg.training_value_usd_per_h100e_month,
-    ])
+def curve_steps(held_h100e, top_h100e, steps: int = CURVE_STEPS):
+    """Split each lab's gap from ``held_h100e`` to ``top_h100e`` into ``steps`` equal steps:
+    midpoints and quantities (labs x steps)."""
+    gap = np.maximum(np.asarray(top_h100e, dtype=float) - held_h100e, 0.0)
+    size = gap / steps
+    mid = np.asarray(held_h100e, dtype=float)[:, None] + (np.arange(steps) + 0.5) * size[:, None]
+    return mid, np.broadcast_to(size[:, None], mid.shape).copy()
 
 
-def budget_cap(values: np.ndarray, quantities: np.ndarray, budget_usd: np.ndarray) -> np.ndarray:
-    """Scale each lab's values (rows) down so buying everything at value fits its budget."""
-    spend = exact.total(values * quantities, axis=-1)
-    budget = np.maximum(np.asarray(budget_usd, dtype=float), 0.0)
-    over = spend > budget
-    scale = np.where(over, budget / np.where(over, spend, 1.0), 1.0)
-    return values * scale[..., None]
+def step_tranche(mid_h100e, inference_h100e, need_h100e):
+    """Which tranche a step belongs to: serving customers, training and growth, or
+    opportunistic (beyond the need); strategies may treat them differently."""
+    return np.where(mid_h100e < inference_h100e[:, None], MUST_SERVE,
+                    np.where(mid_h100e < need_h100e[:, None], GROWTH, OPPORTUNISTIC))
 
 
-TRANCHES = np.array([MUST_SERVE, GROWTH, OPPORTUNISTIC])
+def budget_keep(limits: np.ndarray, quantities: np.ndarray, budget_usd: np.ndarray) -> np.ndarray:
+    """Quantities (labs x steps) a lab keeps within its budget: steps are paid for from the
+    highest limit down, the step that crosses the budget is cut, lower ones are dropped."""
+    order = np.argsort(-limits, axis=-1, kind="stable")
+    lim = np.take_along_axis(limits, order, axis=-1)
+    qty = np.take_along_axis(quantities, order, axis=-1)
+    spend = lim * qty
+    before = np.cumsum(spend, axis=-1) - spend
+    budget = np.maximum(np.asarray(budget_usd, dtype=float), 0.0)[:, None]
+    room = np.maximum(budget - before, 0.0)
+    kept = np.where(spend <= room, qty, np.where(lim > 0, room / np.where(lim > 0, lim, 1.0),
+                                                 0.0))
+    out = np.empty_like(kept)
+    np.put_along_axis(out, order, kept, axis=-1)
+    return out
+
+
+CURVE_PARAMS = ("usd_per_served_h100e_month", "growth_premium",
+                "training_value_usd_per_h100e_month", "value_decay")
 
 
 def lab_bids(labs: list[Lab], held_h100e: np.ndarray, target_h100e: np.ndarray,
              inference_h100e: np.ndarray, reference: np.ndarray, budget_usd: np.ndarray,
-             tranches: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bids of all labs at once: (lab position, quantity, limit price) per non-empty tranche.
+             tranches: int = 3, value_scale: float = 1.0
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bids of all labs at once: (lab position, quantity, limit price) per non-empty step.
 
-    ``held_h100e``, ``target_h100e``, ``inference_h100e``, ``reference`` and ``budget_usd`` are
-    arrays over ``labs``; the first ``tranches`` tranches are bid (term markets skip the
-    opportunistic one). Each lab's registered strategy turns values into limits.
+    ``held_h100e``, ``target_h100e`` (inference plus training need), ``inference_h100e``,
+    ``reference`` and ``budget_usd`` are arrays over ``labs``. With ``tranches`` = 3 the curve
+    goes on past the need by ``OPPORTUNISTIC_SHARE`` (term markets stop at the need). Each lab's
+    registered strategy turns values into limits; the budget then drops the lowest steps.
+    ``value_scale`` scales every value (a term block's months are worth less when prices are
+    expected to fall over its tenor).
     """
     if not labs:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-    qty = tranche_split(inference_h100e - held_h100e, target_h100e - held_h100e, target_h100e)
-    values = budget_cap(np.array([lab.values for lab in labs]), qty, budget_usd)
-    qty, values = qty[:, :tranches], values[:, :tranches]
+    target = np.asarray(target_h100e, dtype=float)
+    inference = np.asarray(inference_h100e, dtype=float)
+    top = target * (1.0 + OPPORTUNISTIC_SHARE) if tranches >= 3 else target
+    mid, qty = curve_steps(held_h100e, top)
+    p = {f: np.array([getattr(lab.cfg, f) for lab in labs], dtype=float)[:, None]
+         for f in CURVE_PARAMS}
+    values = marginal_value(mid, inference[:, None], target[:, None],
+                            p["usd_per_served_h100e_month"], p["growth_premium"],
+                            p["training_value_usd_per_h100e_month"], p["value_decay"]
+                            ) * value_scale
+    tranche = step_tranche(mid, inference, target)
+    if tranches < 3:
+        # a term block serves the need months ahead and could be bought on spot instead
+        tranche = np.full_like(tranche, TERM)
     limits = np.empty_like(values)
     names = np.array([lab.strategy.name for lab in labs])
-    tranche = np.broadcast_to(TRANCHES[:tranches], values.shape)
     ref = np.broadcast_to(np.asarray(reference, dtype=float)[:, None], values.shape)
     for name in np.unique(names):
         rows = names == name
         limits[rows] = strategy(str(name)).bid(values[rows], tranche[rows], ref[rows])
+    qty = budget_keep(limits, qty, budget_usd)
     alive = ~np.array([lab.defaulted for lab in labs])
     keep = (qty > 0) & alive[:, None]
     pos = np.broadcast_to(np.arange(len(labs))[:, None], qty.shape)
@@ -163,7 +239,6 @@ class Lab(Party):
         self.party = party
         self.strategy = strategy(cfg.strategy)
         self.funding = {month_index(f.month): f.usd for f in cfg.funding}
-        self.values = tranche_values(cfg)
 
     @property
     def need_h100e(self) -> float:

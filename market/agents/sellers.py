@@ -1,17 +1,22 @@
 """Sellers: infrastructure owners, hyperscalers and neoclouds (MODEL.md section 5).
 
 They share one shape: sites, an internal need served first from own capacity, asks priced from
-a cost floor by their strategy, and an investment rule. The subclasses differ only in the named
-functions that MODEL.md gives them:
+cost and load, and an investment rule. Asks (``seller_asks``) are the kind's cost floor plus a
+markup over levelized cost that rises with the seller's utilization and backlog and falls with
+its idle capacity (``scarcity_markup``); term asks give up ``term_discount`` per year of tenor.
+No price index enters an ask. The subclasses differ only in the named functions that MODEL.md
+gives them:
 
 - ``Owner`` builds for its own models, leases the surplus, recalls it when its need rises, and may
   exit a lease when spot prices run well above it (``opportunism``).
+- ``Hyperscaler`` lists at cost x markup and invests when its forecast price over a site's life
+  (``expected_price``, read from the term curve) times expected utilization beats levelized cost
+  x (1 + hurdle), within an annual capex budget.
+- ``Neocloud`` builds to lease on debt, within what lenders finance against its contracted
+  backlog (``debt_room``) and once term contracts cover ``presale_ratio`` of its capacity; it
+  defaults after ``default_patience_months`` of negative cash.
 
 Which of them starts a site in a month is ``build_signal``, one rule per kind over arrays.
-- ``Hyperscaler`` sells at cost x markup and invests when the forward price times expected
-  utilization beats levelized cost x (1 + hurdle), within an annual capex budget.
-- ``Neocloud`` builds to lease on debt, only once term contracts cover ``presale_ratio`` of its
-  capacity, and defaults after ``default_patience_months`` of negative cash.
 """
 
 from __future__ import annotations
@@ -34,14 +39,21 @@ NEOCLOUD_LOAN_MONTHS = 60
 """Neocloud capex is financed by an amortizing loan over this many months."""
 
 
-UNSOLD_PRICE_CUT = 0.5
-"""A seller that could not sell a share u of its offer last month asks against an index cut by
-``UNSOLD_PRICE_CUT * u``: idle capacity pushes prices down."""
+def scarcity_markup(utilization, backlog_share, idle_share, ceiling):
+    """Markup, as a multiple of levelized cost, that a seller adds to its cost floor.
+
+    It rises with the seller's utilization (squared: little markup while much is free) and its
+    contracted backlog, and falls with the share of its last offer that sat idle; ``ceiling`` is
+    the markup of a seller fully used, fully booked and with nothing idle.
+    """
+    u = np.clip(utilization, 0.0, 1.0)
+    return ceiling * u * u * (0.5 + 0.5 * np.clip(backlog_share, 0.0, 1.0)) * (
+        1.0 - np.clip(idle_share, 0.0, 1.0))
 
 
-def ask_reference(index_usd: float, unsold_share: float) -> float:
-    """The price a seller anchors its asks on: the index, lower when its capacity sat idle."""
-    return index_usd * (1.0 - UNSOLD_PRICE_CUT * unsold_share)
+def term_discount(tenor_months, discount_per_year):
+    """Share of the spot ask a seller gives up for a term commitment of ``tenor_months``."""
+    return discount_per_year * np.asarray(tenor_months, dtype=float) / 12.0
 
 
 def internal_need_next(need_h100e, growth, volatility, shock):
@@ -52,6 +64,26 @@ def internal_need_next(need_h100e, growth, volatility, shock):
 def should_invest(forward_price, utilization, levelized, hurdle):
     """Invest when expected revenue per H100e-month beats levelized cost x (1 + hurdle)."""
     return forward_price * utilization > levelized * (1.0 + hurdle)
+
+
+def expected_price(term_price, spot_price, decline_per_year, life_months):
+    """A seller's forecast of the average price over a new site's life: today's term price
+    (the market's own forecast), or spot where no term trades, falling as newer generations
+    arrive (``decline_per_year``, compounded, averaged over ``life_months``)."""
+    base = np.where(np.isfinite(term_price) & (term_price > 0), term_price, spot_price)
+    years = np.asarray(life_months, dtype=float) / 12.0
+    keep = 1.0 - np.asarray(decline_per_year, dtype=float)
+    # mean of keep**t over t in [0, years], in closed form
+    falls = (keep < 1.0) & (years > 0)
+    safe = np.where(falls, keep, 0.5)
+    avg = np.where(falls, (exact.power(safe, years) - 1.0) / (exact.log(safe) * years), 1.0)
+    return base * avg
+
+
+def debt_room(backlog_usd, debt_to_backlog, debt_usd):
+    """How much more a neocloud may borrow: lenders finance up to ``debt_to_backlog`` of the
+    revenue its signed contracts will still pay, less the debt it already owes."""
+    return np.maximum(backlog_usd * debt_to_backlog - debt_usd, 0.0)
 
 
 OWN_NEED_BUILD_TRIGGER = 0.8
@@ -193,24 +225,28 @@ class Neocloud(Seller):
 
 
 def seller_asks(kind: np.ndarray, markup: np.ndarray, strategy_name: np.ndarray,
-                unsold_share: np.ndarray, opex: np.ndarray, levelized: np.ndarray,
-                index: float, market: str) -> np.ndarray:
+                scarcity: np.ndarray, opex: np.ndarray, levelized: np.ndarray,
+                market: str, discount: float | np.ndarray = 0.0) -> np.ndarray:
     """Limit prices for many offers at once (all arrays are per offer).
 
-    The floor is the seller kind's ``spot_floor`` or ``term_floor`` (``market`` is "spot" or
-    "term"), the anchor is ``ask_reference`` of the index and the seller's unsold share, and the
-    seller's registered strategy turns floor and anchor into the ask.
+    The cost floor is the seller kind's ``spot_floor`` or ``term_floor`` (``market`` is "spot"
+    or "term"). The seller's own reference price is its spot floor plus ``scarcity`` (a multiple
+    of levelized cost, see ``scarcity_markup``), less ``discount`` (a share, see
+    ``term_discount``) for term offers. The seller's registered strategy turns floor and
+    reference into the ask. No price index enters: asks come from cost and the seller's load.
     """
+    spot_floor = np.empty(kind.shape)
     floor = np.empty(kind.shape)
     for name, cls in _CLASSES.items():
         rows = kind == name
+        spot_floor[rows] = cls.spot_floor(opex[rows], levelized[rows], markup[rows])
         fn = cls.spot_floor if market == "spot" else cls.term_floor
         floor[rows] = fn(opex[rows], levelized[rows], markup[rows])
-    anchor = ask_reference(index, unsold_share)
+    reference = (spot_floor + scarcity * levelized) * (1.0 - np.asarray(discount, dtype=float))
     asks = np.empty(kind.shape)
     for name in np.unique(strategy_name):
         rows = strategy_name == name
-        asks[rows] = strategy(str(name)).ask(floor[rows], anchor[rows])
+        asks[rows] = strategy(str(name)).ask(floor[rows], reference[rows])
     return asks
 
 

@@ -39,7 +39,7 @@ from market.calibrate.spec import CalibrationError, Parameter, Spec, load_spec
 from market.calibrate.worker import run_point, world_raw
 
 __all__ = ["CalibrationError", "CalibrationResult", "Spec", "calibrate", "load_spec",
-           "point_loss"]
+           "point_loss", "simulate"]
 
 NAN_Z = 100.0
 """A moment that a run leaves undefined counts as this many standard deviations off."""
@@ -408,3 +408,38 @@ def _slices(spec: Spec, out: Path, raw: dict[str, Any], source: str, best: dict[
     df = pd.DataFrame(rows)
     _write_atomic(df, path)
     return df, len(tasks)
+
+
+def simulate(scenario: str | Path, params: dict[str, float | int] | None = None,
+             seeds: list[int] | tuple[int, ...] = (0,), names: list[str] | tuple[str, ...] = (),
+             overrides: list[str] | tuple[str, ...] = (), workers: int | None = None,
+             scheduler: str | None = None) -> pd.DataFrame:
+    """Run a scenario (with ``--set`` overrides and parameter values) over ``seeds`` on the same
+    executors as a calibration and return the named series (``market.calibrate.moments``) in
+    long form: ``seed, series, month, value``."""
+    from market.scenarios import ScenarioError, apply_override, load_raw
+
+    try:
+        raw, path = load_raw(scenario)
+        for assignment in overrides:
+            apply_override(raw, assignment)
+    except ScenarioError as exc:
+        raise CalibrationError(str(exc)) from None
+    tasks = [{"run_id": f"sim:{s}", "raw": raw, "source": str(path), "params": dict(params or {}),
+              "seed": s, "moments": [], "series": list(names)} for s in seeds]
+    rows: list[dict[str, Any]] = []
+    errors: list[str] = []
+
+    def on_result(task: dict[str, Any], result: dict[str, Any]) -> None:
+        if result["status"] != "ok":
+            errors.append(result["error"])
+        for name, s in result["series"].items():
+            rows.extend({"seed": task["seed"], "series": name, "month": m, "value": v}
+                        for m, v in zip(s["month"], s["value"]))
+
+    _execute(tasks, on_result, workers, scheduler)
+    if errors:
+        raise CalibrationError(f"{len(errors)} of {len(tasks)} runs failed; first error:\n"
+                               f"{errors[0]}")
+    df = pd.DataFrame(rows, columns=["seed", "series", "month", "value"])
+    return df.sort_values(["series", "seed", "month"], kind="stable").reset_index(drop=True)

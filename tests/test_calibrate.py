@@ -196,3 +196,32 @@ def test_bad_targets_csv(tmp_path):
     csv_path = _write(tmp_path / "t.csv", "date,series,value,sd\n2026-13,spot_index,2.5,1\n")
     with pytest.raises(CalibrationError, match="line 2: date"):
         load_spec(spec_dict(csv_path))
+
+
+ROOT = Path(__file__).resolve().parent.parent
+HISTORY_CAL = ROOT / "experiments" / "calibration" / "history-2024.toml"
+
+
+def test_history_scenario_runs_2024_to_2026():
+    world = load_scenario("history-2024")
+    assert world.start == "2024-01" and world.months >= 36
+    lease = [c for c in world.contracts if c.template == "colossus_lease"]
+    assert len(lease) == 1 and lease[0].start == "2026-05"
+    frames = ComputeMarket(world, rng=0).run(months=3).frames()
+    assert series(frames, "capacity_online_h100e")["2024-01"] > 0
+
+
+def test_history_calibration_keeps_2024_25_prices_out_of_sample():
+    """The out-of-sample rule: no target of the history-2024 calibration is a GPU price, index or
+    list price of 2024 or 2025 (prices are allowed from 2026-03, spring 2026, on)."""
+    from market.calibrate import _prepare
+
+    spec = load_spec(HISTORY_CAL)
+    _prepare(spec)  # every series, month and parameter path is valid
+    for m in spec.moments:
+        for name in (m.series, m.denominator):
+            if any(w in name for w in ("_price", "_index")):
+                first = m.month if m.kind == "level" else m.window[0]
+                assert first >= "2026-03", (m.name, first)
+    text = HISTORY_CAL.read_text() + (HISTORY_CAL.parent / "history-2024-targets.csv").read_text()
+    assert "h100_index" in text  # the spring-2026 price rows cite their source

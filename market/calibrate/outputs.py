@@ -231,10 +231,15 @@ def write_outputs(spec: Spec, out: Path, raw: dict, source: str, points: pd.Data
     # the fit with its band
     band, n_band = _band(spec, out, raw, source, best, best_point, workers, scheduler)
     levels = [m for m in spec.moments if m.kind == "level"]
+    others = [m for m in spec.moments if m.kind != "level"]
     names = list(dict.fromkeys(m.series for m in levels))
-    if names:
-        cols = min(3, len(names))
-        rows_n = math.ceil(len(names) / cols)
+    best_row = done.loc[done["loss"].astype(float).idxmin()]
+    if names or others:
+        import matplotlib.dates as mdates
+
+        panels = len(names) + (1 if others else 0)
+        cols = min(3, panels)
+        rows_n = math.ceil(panels / cols)
         fig, axes = plt.subplots(rows_n, cols, figsize=(4.6 * cols, 3.3 * rows_n), squeeze=False)
         for ax, name in zip(axes.flat, names):
             b = band[band["series"] == name]
@@ -252,7 +257,21 @@ def write_outputs(spec: Spec, out: Path, raw: dict, source: str, points: pd.Data
                         yerr=[m.sd for m in obs], fmt="o", color="C3", ms=4, label="observed ± sd")
             ax.set_title(name, fontsize=9)
             ax.tick_params(labelsize=7)
-        for ax in list(axes.flat)[len(names):]:
+            loc = mdates.AutoDateLocator(maxticks=5)
+            ax.xaxis.set_major_locator(loc)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+        if others:
+            ax = axes.flat[len(names)]
+            z = [(float(best_row["m:" + m.name]) - m.value) / m.sd for m in others]
+            ax.barh(range(len(others)), z, color=["C0" if abs(v) <= 2 else "C3" for v in z])
+            ax.set_yticks(range(len(others)), [m.name for m in others], fontsize=6)
+            ax.axvline(0, color="black", lw=0.8)
+            for v in (-2, 2):
+                ax.axvline(v, color="0.6", lw=0.8, ls="--")
+            ax.set_xlabel("(simulated - observed) / sd, mean over the search seeds", fontsize=7)
+            ax.set_title("moments (mean, growth, ratio) at the best point", fontsize=9)
+            ax.tick_params(labelsize=7)
+        for ax in list(axes.flat)[panels:]:
             ax.axis("off")
         axes.flat[0].legend(fontsize=7)
         fig.suptitle(f"{spec.name}: observed and simulated ({len(set(band['seed']))} seeds)")
@@ -260,7 +279,6 @@ def write_outputs(spec: Spec, out: Path, raw: dict, source: str, points: pd.Data
         fig.savefig(out / "fit.png", dpi=110)
         plt.close(fig)
     # report
-    best_row = done.loc[done["loss"].astype(float).idxmin()]
     lines = [f"# Calibration: {spec.name}", "",
              f"Scenario `{Path(spec.scenario).stem}`; {len(spec.parameters)} free parameters; "
              f"{len(spec.moments)} targets; seeds {list(spec.seeds)} per point.", "",

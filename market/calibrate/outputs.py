@@ -257,7 +257,9 @@ def write_outputs(spec: Spec, out: Path, raw: dict, source: str, points: pd.Data
                         yerr=[m.sd for m in obs], fmt="o", color="C3", ms=4, label="observed ± sd")
             ax.set_title(name, fontsize=9)
             ax.tick_params(labelsize=7)
-            loc = mdates.AutoDateLocator(maxticks=5)
+            step = max(1, math.ceil(len(wide) / 6))
+            loc = mdates.MonthLocator(bymonth=range(1, 13, step) if 12 % step == 0 else None,
+                                      interval=1 if 12 % step == 0 else step)
             ax.xaxis.set_major_locator(loc)
             ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
         if others:
@@ -311,8 +313,9 @@ def write_outputs(spec: Spec, out: Path, raw: dict, source: str, points: pd.Data
     pinned = [r.parameter for r in ident.itertuples() if r.identified]
     free = [r.parameter for r in ident.itertuples() if not r.identified]
     lines += ["", f"The targets pin down: {', '.join(f'`{x}`' for x in pinned) or 'none'}.",
-              f"They leave free: {', '.join(f'`{x}`' for x in free) or 'none'} (their best "
-              "values are one choice among many that fit as well).", "",
+              (f"They leave free: {', '.join(f'`{x}`' for x in free)} (their best values are "
+               "one choice among many that fit as well)." if free else
+               "They leave none free by this criterion."), "",
               "## Targets at the best point", "",
               "| target | kind | observed | sd | simulated (mean over seeds) | z | weight |",
               "|---|---|---|---|---|---|---|"]

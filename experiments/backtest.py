@@ -72,11 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     n_seeds = args.seeds or (20 if args.big else 10)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    result = calibrate(spec, out=out / "calibration", workers=args.workers,
+    cal_out = out / ("calibration-big" if args.big else "calibration")
+    result = calibrate(spec, out=cal_out, workers=args.workers,
                        scheduler=args.scheduler, budget=budget, progress=False)
     t_cal = time.perf_counter() - t0
     names = [f"{p}_index" for p in PRODUCTS] + [f"{p}_price" for p in PRODUCTS]
-    best_toml = out / "calibration" / "best.toml"
+    best_toml = cal_out / "best.toml"
     sims = simulate(best_toml, seeds=list(range(n_seeds)), names=names, workers=args.workers,
                     scheduler=args.scheduler)
     rows = []

@@ -5,6 +5,7 @@
     compute-market compare A [B] --seeds N [--set KEY=VALUE ...] [--set-a KEY=VALUE ...]
     compute-market scenarios
     compute-market describe SCENARIO [--set KEY=VALUE ...] [--all]
+    compute-market calibrate CAL.toml [--workers N] [--scheduler tcp://...] [--out DIR]
     compute-market sweep ...      (market.sweep)
     compute-market viz ...        (market.viz)
 
@@ -151,6 +152,30 @@ def _parser() -> argparse.ArgumentParser:
                       help="also list the keys left at their defaults (market/config.py)")
     desc.set_defaults(handler=_cmd_describe)
 
+    cal = sub.add_parser(
+        "calibrate", help="fit a scenario's parameters to observations (simulated moments)",
+        description="Calibrate the free parameters a calibration file names (--set paths with "
+                    "ranges) to its targets (a CSV of date, series, value, sd and optional "
+                    "moments) by the method of simulated moments, searching with optuna's TPE "
+                    "after a quasi-random start. Writes best.toml (a scenario extending the "
+                    "base), points.csv, the loss by iteration, the fit with its 90%% band, the "
+                    "loss against each parameter and report.md (which parameters the targets "
+                    "identify). Rerun the same command to resume. See "
+                    "docs/calibration-howto.md. Exit status: 0 done, 2 invalid file or option, "
+                    "130 interrupted.")
+    cal.add_argument("calibration", type=Path, help="calibration file (.toml)")
+    cal.add_argument("--workers", type=_positive_int, metavar="N",
+                     help="local worker processes (default: the CPUs of this machine)")
+    cal.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                     help="run on this Dask cluster instead of local processes")
+    cal.add_argument("--out", type=Path, metavar="DIR",
+                     help="output folder (default: runs/calibrate-<name>/); an existing one "
+                          "is resumed")
+    cal.add_argument("--budget", type=_positive_int, metavar="RUNS",
+                     help="model runs of the search (default: the file's 'budget')")
+    cal.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    cal.set_defaults(handler=_cmd_calibrate)
+
     for name, (module, text) in EXTERNAL.items():
         sub.add_parser(name, help=f"{text} (see 'compute-market {name} --help')", add_help=False,
                        description=f"{text}; implemented in {module}.")
@@ -215,6 +240,29 @@ def _external(name: str, rest: list[str]) -> int:
 
 
 # ----------------------------------------------------------------------------- scenarios
+def _cmd_calibrate(ns: argparse.Namespace) -> int:
+    from market.calibrate import CalibrationError, calibrate
+    from market.scenarios import ScenarioError
+
+    try:
+        r = calibrate(ns.calibration, out=ns.out, workers=ns.workers, scheduler=ns.scheduler,
+                      budget=ns.budget, progress=not ns.quiet)
+    except (CalibrationError, ScenarioError) as exc:
+        _error(str(exc).replace("\n", " "))
+        return 2
+    except KeyboardInterrupt:
+        _error("interrupted; rerun the same command to resume")
+        return 130
+    free = [k for k, v in r.identified.items() if not v]
+    print(f"{r.spec.name}: best loss {r.loss:.4g} after {r.n_runs} search runs "
+          f"({r.n_runs_now} run now, {r.elapsed_s:.1f} s); results in {r.out}/")
+    for k, v in r.best.items():
+        print(f"  {k} = {v:.6g}{'' if r.identified[k] else '  (not identified)'}")
+    print(f"  wrote best.toml, report.md, fit.png, loss_by_parameter.png, loss_by_iteration.png"
+          f"{'; not identified: ' + ', '.join(free) if free else ''}")
+    return 0
+
+
 def _cmd_scenarios(ns: argparse.Namespace) -> int:
     from market.scenarios import DEFAULT, available
 

@@ -50,6 +50,7 @@ from market.config import (
     ShockConfig,
     SiteConfig,
     WorldConfig,
+    safe_name,
 )
 from market.hardware import CostParams, generations
 from market.strategies import STRATEGIES
@@ -119,8 +120,17 @@ def _read(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(not_utf8(path, exc)) from None
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def not_utf8(path: str | Path, exc: UnicodeDecodeError) -> str:
+    """The one-line message for a file that is not UTF-8 text (TOML files must be)."""
+    bad = exc.object[exc.start:exc.end].hex(" ")
+    return (f"{path}: not UTF-8 text: byte(s) {bad} at position {exc.start} cannot be read; "
+            "save the file as UTF-8")
 
 
 def _resolve(name_or_path: str | Path) -> Path:
@@ -183,7 +193,7 @@ def load_raw(name_or_path: str | Path) -> tuple[dict[str, Any], Path]:
     for _, own in chain:
         raw = merge(raw, {k: v for k, v in own.items() if k != "extends"})
     path, own = chain[-1]
-    raw["name"] = own.get("name", path.stem)
+    raw["name"] = own.get("name", safe_name(path.stem))
     return raw, path
 
 
@@ -315,11 +325,24 @@ def _creatable(parts: Sequence[str], source: str, key: str) -> bool:
     return False
 
 
+def override_list(overrides: Iterable[str]) -> list[str]:
+    """The overrides as a list of ``KEY=VALUE`` strings; a single string (a common slip:
+    ``load_scenario(name, "months=12")``) or a non-string item is refused."""
+    if isinstance(overrides, (str, bytes)):
+        raise ScenarioError(f"overrides = {overrides!r}: must be a list of 'KEY=VALUE' strings, "
+                            f"e.g. [{overrides!r}], not a single string")
+    out = list(overrides)
+    for i, item in enumerate(out):
+        if not isinstance(item, str):
+            raise ScenarioError(f"overrides[{i}] = {item!r}: must be a 'KEY=VALUE' string")
+    return out
+
+
 def _raw_with_overrides(name_or_path: str | Path, overrides: Iterable[str]
                         ) -> tuple[dict[str, Any], Path, list[str]]:
     """The raw scenario with ``KEY=VALUE`` overrides applied; errors name the file."""
     raw, path = load_raw(name_or_path)
-    overrides = list(overrides)
+    overrides = override_list(overrides)
     for assignment in overrides:
         try:
             apply_override(raw, assignment)

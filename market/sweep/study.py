@@ -46,7 +46,15 @@ from typing import Any
 
 import numpy as np
 
-from market.scenarios import ScenarioError, apply_override, build_world, load_raw, parse_value
+from market.config import check_safe_name, safe_name
+from market.scenarios import (
+    ScenarioError,
+    apply_override,
+    build_world,
+    load_raw,
+    not_utf8,
+    parse_value,
+)
 
 FORMAT = "compute-market-sweep/1"
 METHODS = ("lhs", "grid")
@@ -112,8 +120,12 @@ class Study:
                 data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise StudyError(f"{path}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise StudyError(not_utf8(path, exc)) from None
+        except OSError as exc:
+            raise StudyError(f"{path}: cannot read: {exc.strerror}") from None
         return cls.from_dict(data, source=str(path), base_dir=path.parent,
-                             default_name=path.stem)
+                             default_name=safe_name(path.stem, "study"))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>",
@@ -198,6 +210,10 @@ def _parse(data: dict[str, Any], source: str, base_dir: str, default_name: str) 
     kw: dict[str, Any] = {"source": source, "base_dir": base_dir}
     kw["scenario"] = _typed(data, "scenario", str)
     kw["name"] = _typed(data, "name", str, default_name)
+    try:
+        check_safe_name("name", kw["name"])
+    except ValueError as exc:
+        raise StudyError(str(exc)) from None
     kw["description"] = _typed(data, "description", str, "")
     kw["seed"] = _typed(data, "seed", int, 0)
     if kw["seed"] < 0:

@@ -191,20 +191,26 @@ def tornado(table: pd.DataFrame, plan: Plan, path: Path) -> None:
                  f"(means over the other parameters and {len(plan.study.seeds)} seeds)",
                  fontsize=10, x=0.02, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.97))
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, format="png")
     plt.close(fig)
 
 
 def write_report(frame: pd.DataFrame, plan: Plan,
                  out: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Write results.csv, summary.csv, tornado.png and (when asked) sensitivity.csv."""
-    frame.to_csv(out / "results.csv", index=False)
+    """Write results.csv, summary.csv, tornado.png and (when asked) sensitivity.csv, each
+    through a temporary file renamed into place (never half-written)."""
+    from market.sweep.store import write_file_atomic
+
+    def csv(df: pd.DataFrame, name: str) -> None:
+        write_file_atomic(out / name, lambda tmp: df.to_csv(tmp, index=False))
+
+    csv(frame, "results.csv")
     table = effects(frame, plan)
-    table.to_csv(out / "summary.csv", index=False)
+    csv(table, "summary.csv")
     if len(table):
-        tornado(table, plan, out / "tornado.png")
+        write_file_atomic(out / "tornado.png", lambda tmp: tornado(table, plan, tmp))
     sens = None
     if plan.study.sensitivity:
         sens = sensitivity(frame, plan)
-        sens.to_csv(out / "sensitivity.csv", index=False)
+        csv(sens, "sensitivity.csv")
     return table, sens

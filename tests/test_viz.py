@@ -99,7 +99,12 @@ def test_a_seller_missing_from_the_scenario_is_a_note_not_an_error():
 
 def test_seed_text():
     assert app.VizMarket(seed=" 7 ").seed_value == 7
-    assert app.VizMarket(seed="seven").seed_value == app.VizMarket(seed="seven").seed_value
+    assert app.VizMarket(seed=" 7 ").notes == []
+    for bad in ("seven", "-1", "1.5", str(2**63)):  # refused, said in one line, default used
+        model = app.VizMarket(seed=bad)
+        assert model.seed_value == 42
+        assert model.notes == [f"Seed = {bad!r}: must be a whole number from 0 to 2**63 - 1; "
+                               "used the default '42'"]
 
 
 def test_every_control_is_a_keyword_of_the_model():

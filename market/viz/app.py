@@ -177,7 +177,8 @@ def _check_control(name: str, spec: dict[str, Any], value: Any) -> None:
     shown = repr(value)[:60]
     if kind == "Select":
         if not isinstance(value, str) or value not in spec["values"]:
-            raise ValueError(f"{label} = {shown}: not one of the offered choices")
+            raise ValueError(f"{label}: the page sent a value that is not one of the "
+                             "offered choices")
     elif kind == "Checkbox":
         if not isinstance(value, bool):
             raise ValueError(f"{label} = {shown}: must be on or off")

@@ -326,14 +326,14 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         _error(str(exc))
         return 2
     warnings = world.outside_run()
-    for text in warnings:
-        print(f"compute-market: warning: {text}", file=sys.stderr)
     target = ns.out if ns.out is not None else default_out(world.name, ns.seed, overrides)
     identity = _identity(ns, world, overrides)
     try:
         outputs.check_writable(target)
         with outputs.locked(target):
             _check_replace(target, identity, ns.force)
+            for text in warnings:
+                print(f"compute-market: warning: {text}", file=sys.stderr)
             staging = outputs.staging_folder(target)
             try:
                 with outputs.signals_raise():

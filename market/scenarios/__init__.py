@@ -130,8 +130,9 @@ def _read(path: Path) -> dict[str, Any]:
 def not_utf8(path: str | Path, exc: UnicodeDecodeError) -> str:
     """The one-line message for a file that is not UTF-8 text (TOML files must be)."""
     bad = exc.object[exc.start:exc.end].hex(" ")
-    return (f"{path}: not UTF-8 text: byte(s) {bad} at position {exc.start} cannot be read; "
-            "save the file as UTF-8")
+    line = exc.object[:exc.start].count(b"\n") + 1
+    return (f"{path}: not UTF-8 text: byte(s) {bad} on line {line} (position {exc.start}) "
+            "cannot be read; save the file as UTF-8")
 
 
 def _resolve(name_or_path: str | Path) -> Path:

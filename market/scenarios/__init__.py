@@ -75,6 +75,8 @@ __all__ = [
 
 DEFAULT = "colossus-2026"
 DELETE = "__delete__"
+INT_LIMIT = 36_500
+"""Largest whole number a scenario may give (every integer key counts months or days)."""
 NONE = "none"
 """Written for a value that may be absent (notice days of a side that cannot exit)."""
 NAMED_TABLES: dict[str, type] = {"labs": LabConfig, "sellers": SellerConfig,
@@ -136,6 +138,14 @@ def not_utf8(path: str | Path, exc: UnicodeDecodeError) -> str:
 
 
 def _resolve(name_or_path: str | Path) -> Path:
+    try:
+        return _find(name_or_path)
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise ScenarioError(f"scenario {str(name_or_path)[:80]!r}: cannot be read: "
+                            f"{exc.strerror or exc}") from None
+
+
+def _find(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.exists():
@@ -519,6 +529,10 @@ def _build(cls: type, body: dict[str, Any], where: str, check: bool = True) -> A
         if owner is cls and isinstance(value, str) and value not in options:
             raise ScenarioError(f"{where}.{key} = {value!r}: must be one of {', '.join(options)}"
                                 f"{_hint(value, options)}")
+    for key in _required(cls):
+        if key not in body:
+            path = f"{where}.{key}" if where else key
+            raise ScenarioError(f"{path} = (missing): this key is required here")
     hints = _type_hints(cls)
     kwargs = {}
     for key, value in body.items():
@@ -528,6 +542,14 @@ def _build(cls: type, body: dict[str, Any], where: str, check: bool = True) -> A
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
         raise ScenarioError(_relabel(str(exc), cls, where)) from None
+
+
+@functools.cache
+def _required(cls: type) -> tuple[str, ...]:
+    """Fields of a config class that have no default (a table must set them)."""
+    return tuple(f.name for f in dataclasses.fields(cls)
+                 if f.default is dataclasses.MISSING
+                 and f.default_factory is dataclasses.MISSING)
 
 
 @functools.cache
@@ -562,10 +584,14 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
             raise ScenarioError(f"{path} = {value!r}: must be true or false")
         return value
     if hint is int:
+        given = value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScenarioError(f"{path} = {value!r}: must be an integer")
+        if abs(value) > INT_LIMIT:
+            raise ScenarioError(f"{path} = {given!r}: out of range (whole numbers here count "
+                                f"months or days: at most {INT_LIMIT:,}, a century of days)")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -61,6 +61,11 @@ METHODS = ("lhs", "grid")
 TOP_KEYS = ("name", "description", "scenario", "seeds", "seed", "months", "method", "samples",
             "parameters", "metrics", "series", "sensitivity", "set")
 PARAMETER_KEYS = ("values", "range")
+MAX_RUNS = 100_000
+"""Most runs a study may have (a guard against typos such as ``samples = 1e6``, checked before
+the design is built)."""
+MAX_SEEDS = 10_000
+"""Most replicate seeds (deriving each costs ~40 us: checked before they are derived)."""
 VALIDATE_ALL_POINTS_UP_TO = 100
 """Up to this many distinct points, every point's world is built before the study starts;
 above it only each value on its own (other invalid combinations become failed runs)."""
@@ -216,8 +221,8 @@ def _parse(data: dict[str, Any], source: str, base_dir: str, default_name: str) 
         raise StudyError(str(exc)) from None
     kw["description"] = _typed(data, "description", str, "")
     kw["seed"] = _typed(data, "seed", int, 0)
-    if kw["seed"] < 0:
-        raise StudyError(f"seed = {kw['seed']}: must be >= 0")
+    if not 0 <= kw["seed"] < 2**63:
+        raise StudyError(f"seed = {kw['seed']}: must be from 0 to 2**63 - 1")
     kw["seeds"] = _seeds(data.get("seeds"), kw["seed"])
     months = data.get("months")
     if months is not None and (not _is_int(months) or months < 1):
@@ -240,6 +245,7 @@ def _parse(data: dict[str, Any], source: str, base_dir: str, default_name: str) 
     if samples is not None and not has_range:
         raise StudyError(f"samples = {samples}: no parameter has a 'range' to sample")
     kw["samples"] = samples
+    _check_size(kw["parameters"], samples, kw["method"], len(kw["seeds"]))
     metrics = data.get("metrics")
     kw["metrics"] = None if metrics is None else tuple(_str_list(metrics, "metrics"))
     if kw["metrics"] is not None and not kw["metrics"]:
@@ -248,6 +254,22 @@ def _parse(data: dict[str, Any], source: str, base_dir: str, default_name: str) 
     kw["set"] = tuple(_str_list(data.get("set", []), "set"))
     kw["sensitivity"] = _typed(data, "sensitivity", bool, False)
     return Study(**kw)
+
+
+def _check_size(params: tuple[Parameter, ...], samples: int | None, method: str,
+                n_seeds: int) -> None:
+    """Refuse a design of more than ``MAX_RUNS`` runs before it is built (grid axes x range
+    points x seeds; a "grid" over k ranges has samples**k points)."""
+    n = n_seeds
+    for p in params:
+        if p.values is not None:
+            n *= len(p.values)
+    ranges = sum(p.range is not None for p in params)
+    if ranges and samples:
+        n *= samples ** ranges if method == "grid" else samples
+    if n > MAX_RUNS:
+        raise StudyError(f"samples = {samples}, seeds = {n_seeds}: the design has {n:,} runs, "
+                         f"more than {MAX_RUNS:,}; lower 'samples' or 'seeds'")
 
 
 def _typed(data: dict[str, Any], key: str, kind: type, default: Any = None) -> Any:
@@ -274,16 +296,18 @@ def _seeds(value: Any, study_seed: int) -> tuple[int, ...]:
     if value is None:
         raise StudyError("missing key 'seeds': a number of replicates or a list of integer seeds")
     if _is_int(value):
-        if value < 1:
-            raise StudyError(f"seeds = {value}: must be >= 1")
+        if not 1 <= value <= MAX_SEEDS:
+            raise StudyError(f"seeds = {value}: must be from 1 to {MAX_SEEDS:,}")
         children = np.random.SeedSequence(study_seed).spawn(value)
         return tuple(int(c.generate_state(1)[0]) for c in children)
-    if isinstance(value, list) and value and all(_is_int(v) and v >= 0 for v in value):
+    if isinstance(value, list) and len(value) > MAX_SEEDS:
+        raise StudyError(f"seeds: lists {len(value):,} seeds, more than {MAX_SEEDS:,}")
+    if isinstance(value, list) and value and all(_is_int(v) and 0 <= v < 2**63 for v in value):
         if len(set(value)) != len(value):
             raise StudyError(f"seeds = {value!r}: lists a seed twice")
         return tuple(value)
     raise StudyError(f"seeds = {value!r}: must be an integer >= 1 or a non-empty list of "
-                     "distinct integers >= 0")
+                     "distinct integers from 0 to 2**63 - 1")
 
 
 def _parameter(path: Any, body: Any) -> Parameter:

@@ -345,8 +345,8 @@ class WorldConfig:
     def __post_init__(self) -> None:
         check_safe_name("name", self.name)
         _month("start", self.start)
-        _check(isinstance(self.months, numbers.Integral) and 1 <= self.months <= MAX_MONTHS, "months",
-               self.months, f"must be a whole number from 1 to {MAX_MONTHS}")
+        _check(isinstance(self.months, numbers.Integral) and 1 <= self.months <= MAX_MONTHS,
+               "months", self.months, f"must be a whole number from 1 to {MAX_MONTHS}")
         _nonneg(self, "world", "gpu_supply_h100e_per_quarter")
         _check(len(self.labs) >= 1 and len(self.sellers) >= 1, "labs and sellers",
                f"{len(self.labs)} labs, {len(self.sellers)} sellers",

@@ -49,7 +49,8 @@ ODD_VALUES = st.sampled_from([
     "2026-1", "2026-05-01", datetime.date(2026, 5, 1), [], [1, 2], ["a", "a"], [12, 12, 36],
     {}, {"x": 1}, [{}],
 ])
-ODD_NAMES = st.sampled_from(["renamed_by_fuzz", "", ".", "..", "a.b", "a/b", "../x", " ", "é", "frontier_a",
+ODD_NAMES = st.sampled_from(["renamed_by_fuzz", "", ".", "..", "a.b", "a/b", "../x", " ", "é",
+                             "frontier_a",
                              "colossus_owner", "us-south", "neocloud_1", "x" * 120, "0"])
 
 
@@ -155,7 +156,8 @@ def call(main, args: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-KEY_NAMED = re.compile(r"[\w\-\"é]+(\.[\w\-\"é]+|\[\d+\])* = |[\w\-\"é]+(\.[\w\-\"é.]+|\[\d+\])+: "
+KEY_NAMED = re.compile(r"[\w\-\"é]+(\.[\w\-\"é]+|\[\d+\])* = "
+                       r"|[\w\-\"é]+(\.[\w\-\"é.]+|\[\d+\])+: "
                        r"|unknown key|missing key|not valid TOML|not UTF-8|must be a table|"
                        r"'extends'")
 """What a message names a key with: ``KEY.PATH = VALUE``, ``KEY.PATH: why``, or says the file

@@ -383,7 +383,7 @@ def test_render_time_does_not_grow_with_history():
     rc.close()
 
 
-# ----------------------------------------------------------------------------- the page is not trusted
+# ----------------------------------------------------------------------- the page is not trusted
 def test_page_refuses_control_values_it_did_not_offer(tmp_path):
     """Issue 17, case 6: a forged Scenario value (a server file) and an out-of-range slider set
     from the page, then Reset: the file is never read, each refusal is one line on the page (no

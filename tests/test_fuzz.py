@@ -157,11 +157,11 @@ def call(main, args: list[str]) -> tuple[int, str, str]:
 
 
 KEY_NAMED = re.compile(r"[\w\-\"é]+(\.[\w\-\"é]+|\[\d+\])* = "
-                       r"|[\w\-\"é]+(\.[\w\-\"é.]+|\[\d+\])+: "
+                       r"|[\w\-\"é]+(\.[\w\-\"é.]+|\[\d+\])+(: | must )"
                        r"|unknown key|missing key|not valid TOML|not UTF-8|must be a table|"
                        r"'extends'")
-"""What a message names a key with: ``KEY.PATH = VALUE``, ``KEY.PATH: why``, or says the file
-is not TOML or not UTF-8 (then there is no key to name)."""
+"""What a message names a key with: ``KEY.PATH = VALUE``, ``KEY.PATH: why``, ``KEY.PATH must``,
+or says the file is not TOML or not UTF-8 (then there is no key to name)."""
 
 
 def check_outcome(kind: str, path: Path, touched: str, code: int, err: str) -> None:

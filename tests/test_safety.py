@@ -80,16 +80,21 @@ raise SystemExit(main(sys.argv[2:]))
 MARK after the third month."""
 
 
+def wait_until(proc: subprocess.Popen, ready, timeout_s: float = 120) -> None:
+    """Poll ``ready()`` until it is true; fail if the process ends first or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"not ready after {timeout_s} s"
+        time.sleep(0.02)
+
+
 def signal_mid_run(tmp_path: Path, signum: int, *args: str) -> subprocess.CompletedProcess:
     mark = tmp_path / "third-month-done"
     proc = subprocess.Popen([sys.executable, "-c", SLOW_RUN, str(mark), *args], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while not mark.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(proc, mark.exists)
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -260,9 +265,7 @@ def test_4_two_runs_at_once_into_one_folder_never_mix(tmp_path):
            "--out", str(out), "-q"]
     first = subprocess.Popen(cmd + ["--seed", "1"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    while not (tmp_path / "mark").exists():
-        assert first.poll() is None, first.communicate()
-        time.sleep(0.02)
+    wait_until(first, (tmp_path / "mark").exists)
     second = subprocess.run([sys.executable, "-m", "market", *cmd[4:], "--seed", "2"],
                             capture_output=True, text=True, timeout=120)
     _, err = first.communicate(timeout=120)
@@ -423,11 +426,7 @@ def test_8_a_signalled_sweep_stops_its_pool_within_seconds_and_keeps_finished_ru
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while len(list((out / "runs").glob("part-*.parquet"))) < 2:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(proc, lambda: len(list((out / "runs").glob("part-*.parquet"))) >= 2)
         sent = time.monotonic()
         proc.send_signal(signum)  # to the parent only, as a scheduler or timeout does
         _, err = proc.communicate(timeout=60)
@@ -494,6 +493,19 @@ def test_10_the_readme_says_how_to_keep_a_dask_scheduler_private():
     for key in re.findall(r"`(distributed\.comm\.[a-z.-]+)`", section):
         assert dask.config.get(key, default="missing") != "missing", key
     assert len(re.findall(r"`distributed\.comm\.[a-z.-]+`", section)) >= 3
+
+
+def test_a_sweep_removes_only_its_own_temporary_files(tmp_path):
+    """Issue 17, case 3: a resume used to delete every ``.*.tmp`` of the folder."""
+    study = write_study(tmp_path, months=2, samples=1)
+    out = tmp_path / "out"
+    run_study(study, workers=1, out=out, progress=False, report=False)
+    (out / ".draft.tmp").write_text("my draft")
+    (out / "runs" / ".part-0123456789abcdef.parquet.tmp").write_bytes(b"PAR1 cut")
+    (out / ".results.csv.tmp").write_text("half")
+    again = run_study(study, workers=1, out=out, progress=False)
+    assert again.n_executed == 0 and (out / ".draft.tmp").read_text() == "my draft"
+    assert sorted(p.name for p in out.rglob("*.tmp")) == [".draft.tmp"]
 
 
 def test_sweep_output_location_is_checked_first(tmp_path):

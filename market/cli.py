@@ -112,8 +112,9 @@ def _parser() -> argparse.ArgumentParser:
                           "-set<HASH> added when --set or --months applies); written whole "
                           "when the run completes")
     run.add_argument("--force", action="store_true",
-                     help="replace an output folder that holds other files or a different run "
-                          "(by default the run refuses before it starts)")
+                     help="replace an output folder that holds a different run (by default the "
+                          "run refuses before it starts); a folder with other files is never "
+                          "replaced")
     _add_set(run)
     run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     run.add_argument("--quiet", "-q", action="store_true",
@@ -371,8 +372,8 @@ def _identity(ns: argparse.Namespace, world: Any, overrides: list[str]) -> dict[
 
 def _state(folder: Path) -> tuple[str, dict[str, Any]]:
     """What a folder holds: ("absent" | "empty" | "run" | "foreign", the run's run.json or
-    {"files": the unexpected names}). A run is a folder of OUTPUT_FILES only, with a run.json
-    of this format."""
+    {"files": the unexpected names, "outputs_only": whether all its names are OUTPUT_FILES}).
+    A run is a folder of OUTPUT_FILES only, with a run.json of this format."""
     if not folder.is_dir():
         return "absent", {}
     names = sorted(p.name for p in folder.iterdir())
@@ -387,7 +388,7 @@ def _state(folder: Path) -> tuple[str, dict[str, Any]]:
             meta = None
     if isinstance(meta, dict) and meta.get("format") == RUN_FORMAT:
         return "run", meta
-    return "foreign", {"files": foreign or ["run.json"]}
+    return "foreign", {"files": foreign or ["run.json"], "outputs_only": not foreign}
 
 
 def _check_replace(target: Path, identity: dict[str, Any], force: bool) -> None:
@@ -396,13 +397,18 @@ def _check_replace(target: Path, identity: dict[str, Any], force: bool) -> None:
     from market.outputs import OutputError
 
     kind, info = _state(target)
-    if force or kind in ("absent", "empty"):
+    if kind in ("absent", "empty"):
         return
+    if kind == "foreign" and (info["outputs_only"] and force):
+        return  # a run's file names only (e.g. an older run.json): --force may replace them
     if kind == "foreign":
         shown = ", ".join(info["files"][:3]) + (", ..." if len(info["files"]) > 3 else "")
+        how = ("pass --force to replace it" if info["outputs_only"] else
+               "--force does not replace a folder of other files; move them first")
         raise OutputError(f"--out {target}: holds files that are not a compute-market run "
-                          f"({shown}); choose another --out, or pass --force to replace the "
-                          "whole folder")
+                          f"({shown}); choose another --out, or {how}")
+    if force:
+        return
     differs = [k for k in identity if info.get(k) != identity[k]]
     if differs:
         was = ", ".join(f"{k} {info.get(k)!r}" for k in differs)

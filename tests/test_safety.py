@@ -229,9 +229,16 @@ def test_4_out_at_a_folder_of_other_files_is_refused_without_force(tmp_path, cap
     one_line_error(err, f"--out {mine}: holds files that are not a compute-market run",
                    "--force")
     assert snapshot(mine) == {"run.json": b'{"mine": true}', "summary.md": b"my notes"}
+    # --force replaces what has a run's file names only; other files are never deleted
     code, _, _ = run(capsys, "run", "--months", "1", "--out", str(mine), "--force", "-q",
                      "--no-charts")
     assert code == 0 and {p.name for p in mine.iterdir()} == RUN_FILES
+    (mine / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, "run", "--months", "2", "--out", str(mine), "--force")
+    assert code == 2
+    one_line_error(err, "(notes.txt)", "--force does not replace a folder of other files")
+    code, _, err = run(capsys, "run", "--months", "1", "--out", str(tmp_path), "--force")
+    assert code == 2 and (mine / "notes.txt").read_text() == "mine"
 
 
 def test_4_runs_that_differ_never_share_a_default_folder(tmp_path, capsys, monkeypatch):

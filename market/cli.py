@@ -6,13 +6,16 @@
     compute-market sweep ...      (market.sweep)
     compute-market viz ...        (market.viz)
 
-``run`` validates the scenario before anything runs (a bad file or ``--set`` stops with the
-file, key path and value, exit status 2), runs it with a progress bar on stderr, and writes into
-``--out`` (default ``runs/<scenario>-seed<seed>/``) the tables ``market``, ``agents``,
-``contracts`` and ``events`` as Parquet, ``summary.md``, four PNG charts and ``run.json`` (what
-was run). A run that fails midway writes what it computed so far plus ``stopped.md`` (why) and
-exits with status 1 (130 when interrupted). The same scenario, overrides and seed give identical
-tables.
+``run`` validates the scenario and the output folder before anything runs (a bad file,
+``--set`` or ``--out`` stops with one line naming it, exit status 2), runs it with a progress bar
+on stderr, and writes into ``--out`` (default ``runs/<scenario>-seed<seed>/``, plus
+``-set<HASH>`` when overrides apply) the tables ``market``, ``agents``, ``contracts`` and
+``events`` as Parquet, ``summary.md``, four PNG charts and ``run.json`` (what was run). The files
+are written into a staging folder and renamed into place at the end (``market.outputs``), so an
+earlier folder is never lost. A run that fails midway or is interrupted (Ctrl-C, SIGTERM, SIGHUP)
+keeps what it computed plus ``stopped.md`` (why), apart from any completed run, and exits with
+status 1 (128 + the signal when interrupted: 130, 143). The same scenario, overrides and seed
+give identical tables.
 """
 
 from __future__ import annotations
@@ -98,7 +101,8 @@ def _parser() -> argparse.ArgumentParser:
                     "contracts and events tables (Parquet), summary.md, four PNG charts and "
                     "run.json into the output folder. The scenario is validated before anything "
                     "runs. Exit status: 0 done, 1 stopped midway (partial results kept), "
-                    "2 invalid scenario or option, 130 interrupted.")
+                    "2 invalid scenario, option or output folder, 130/143 interrupted "
+                    "(Ctrl-C/SIGTERM).")
     run.add_argument("scenario", nargs="?", default="colossus-2026",
                      help="shipped scenario name (see 'compute-market scenarios') or path to a "
                           ".toml file (default: colossus-2026)")

@@ -22,21 +22,41 @@ _M_MMAP_THRESHOLD = -3
 DEFAULT_TRIM_MB = 64
 
 
+MAX_TRIM_MB = 2_047
+"""Largest value: glibc takes the thresholds as a C ``int`` of bytes."""
+
+
+def trim_mb_from_env() -> int:
+    """``COMPUTE_MARKET_TRIM_MB`` as a whole number of MB from 0 to ``MAX_TRIM_MB`` (default 64).
+
+    Raises ValueError with a one-line message naming the variable and its value.
+    """
+    raw = os.environ.get("COMPUTE_MARKET_TRIM_MB", str(DEFAULT_TRIM_MB))
+    try:
+        mb = int(raw.strip())
+    except ValueError:
+        mb = -1
+    if not 0 <= mb <= MAX_TRIM_MB:
+        raise ValueError(f"COMPUTE_MARKET_TRIM_MB={raw!r}: must be a whole number of MB from 0 "
+                         f"to {MAX_TRIM_MB} (0 leaves the allocator alone; default "
+                         f"{DEFAULT_TRIM_MB})")
+    return mb
+
+
 def keep_freed_memory(mb: int | None = None) -> bool:
     """Raise glibc's trim threshold to ``mb`` MB (default: ``COMPUTE_MARKET_TRIM_MB`` or 64).
 
     Returns whether the allocator was changed. Process-wide and harmless: freed memory up to
-    that size stays with the process for its next allocations.
+    that size stays with the process for its next allocations. An invalid
+    ``COMPUTE_MARKET_TRIM_MB`` leaves the allocator alone here (this runs at import); the
+    command line refuses it with a message (``trim_mb_from_env``).
     """
     if mb is None:
-        raw = os.environ.get("COMPUTE_MARKET_TRIM_MB", str(DEFAULT_TRIM_MB))
         try:
-            mb = int(raw)
+            mb = trim_mb_from_env()
         except ValueError:
-            raise ValueError(
-                f"COMPUTE_MARKET_TRIM_MB={raw!r} must be a whole number of MB (0 disables)"
-            ) from None
-    if mb <= 0 or not sys.platform.startswith("linux"):
+            return False
+    if not 0 < mb <= MAX_TRIM_MB or not sys.platform.startswith("linux"):
         return False
     try:
         # the running process's own symbols, libc's among them (find_library would spawn

@@ -9,13 +9,16 @@
     compute-market sweep ...      (market.sweep)
     compute-market viz ...        (market.viz)
 
-``run`` validates the scenario before anything runs (a bad file or ``--set`` stops with the
-file, key path and value, exit status 2), runs it with a progress bar on stderr, and writes into
-``--out`` (default ``runs/<scenario>-seed<seed>/``) the tables ``market``, ``agents``,
-``contracts`` and ``events`` as Parquet, ``summary.md``, four PNG charts and ``run.json`` (what
-was run). A run that fails midway writes what it computed so far plus ``stopped.md`` (why) and
-exits with status 1 (130 when interrupted). The same scenario, overrides and seed give identical
-tables.
+``run`` validates the scenario and the output folder before anything runs (a bad file,
+``--set`` or ``--out`` stops with one line naming it, exit status 2), runs it with a progress bar
+on stderr, and writes into ``--out`` (default ``runs/<scenario>-seed<seed>/``, plus
+``-set<HASH>`` when overrides apply) the tables ``market``, ``agents``, ``contracts`` and
+``events`` as Parquet, ``summary.md``, four PNG charts and ``run.json`` (what was run). The files
+are written into a staging folder and renamed into place at the end (``market.outputs``), so an
+earlier folder is never lost. A run that fails midway or is interrupted (Ctrl-C, SIGTERM, SIGHUP)
+keeps what it computed plus ``stopped.md`` (why), apart from any completed run, and exits with
+status 1 (128 + the signal when interrupted: 130, 143). The same scenario, overrides and seed
+give identical tables.
 
 ``run --seeds N`` runs seeds ``S .. S+N-1`` in parallel (``market.ensemble``) and writes the
 mean and 90% interval of each metric and fan charts instead; ``compare`` runs two scenarios on
@@ -29,11 +32,14 @@ import json
 import sys
 import time
 import traceback
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 DEFAULT_SEED = 0
+RUN_FORMAT = "compute-market-run/1"
+"""``format`` of a run's ``run.json``: how ``run`` recognizes a folder it may replace."""
 """Seed of ``run`` when ``--seed`` is not given: runs are reproducible by default."""
 EXTERNAL = {"sweep": ("market.sweep", "parameter sweeps over seeds and scenarios"),
             "viz": ("market.viz", "the interactive Solara app")}
@@ -47,6 +53,10 @@ OUTPUT_FILES = ("market.parquet", "agents.parquet", "contracts.parquet", "events
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``compute-market``; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
+    problem = _environment_problem()
+    if problem:
+        _error(problem)
+        return 2
     if args and args[0] in EXTERNAL:
         return _external(args[0], args[1:])
     parser = _parser()
@@ -58,6 +68,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ns.handler(ns) or 0)
     except BrokenPipeError:  # e.g. piped into head
         return 0
+
+
+def _environment_problem() -> str:
+    """A one-line message for an environment variable of this package that cannot be used
+    ("" when all are fine)."""
+    from market._memory import trim_mb_from_env
+
+    try:
+        trim_mb_from_env()
+    except ValueError as exc:
+        return str(exc)
+    return ""
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -86,17 +108,24 @@ def _parser() -> argparse.ArgumentParser:
                     "contracts and events tables (Parquet), summary.md, four PNG charts and "
                     "run.json into the output folder. The scenario is validated before anything "
                     "runs. Exit status: 0 done, 1 stopped midway (partial results kept), "
-                    "2 invalid scenario or option, 130 interrupted.")
+                    "2 invalid scenario, option or output folder, 130/143 interrupted "
+                    "(Ctrl-C/SIGTERM).")
     run.add_argument("scenario", nargs="?", default="colossus-2026",
                      help="shipped scenario name (see 'compute-market scenarios') or path to a "
                           ".toml file (default: colossus-2026)")
     run.add_argument("--months", type=_positive_int, metavar="N",
                      help="months to simulate (default: the scenario's 'months')")
-    run.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="S",
+    run.add_argument("--seed", type=_seed, default=DEFAULT_SEED, metavar="S",
                      help=f"random seed (default: {DEFAULT_SEED}); the same scenario, "
                           "overrides and seed give identical tables")
     run.add_argument("--out", type=Path, metavar="DIR",
-                     help="output folder (default: runs/<scenario>-seed<seed>/)")
+                     help="output folder (default: runs/<scenario>-seed<seed>/, with "
+                          "-set<HASH> added when --set or --months applies); written whole "
+                          "when the run completes")
+    run.add_argument("--force", action="store_true",
+                     help="replace an output folder that holds a different run (by default the "
+                          "run refuses before it starts); a folder with other files is never "
+                          "replaced")
     _add_set(run)
     run.add_argument("--seeds", type=_seed_count, metavar="N",
                      help="run an ensemble of N seeds (S .. S+N-1, in parallel) and write the "
@@ -208,12 +237,29 @@ def _seed_count(text: str) -> int:
 
 
 def _positive_int(text: str) -> int:
+    from market.config import MAX_MONTHS
+
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of months") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} months: must be at least 1")
+    if not 1 <= value <= MAX_MONTHS:
+        raise argparse.ArgumentTypeError(f"{value} months: must be at least 1 and at most "
+                                         f"{MAX_MONTHS}")
+    return value
+
+
+MAX_SEED = 2**63 - 1
+
+
+def _seed(text: str) -> int:
+    """A seed for numpy: a whole number from 0 to 2**63 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value}: must be from 0 to 2**63 - 1")
     return value
 
 
@@ -377,6 +423,7 @@ def _parts(path: str) -> list[str]:
 
 # ----------------------------------------------------------------------------- run
 def _cmd_run(ns: argparse.Namespace) -> int:
+    from market import outputs
     from market.scenarios import ScenarioError, load_scenario
 
     if ns.seeds is not None:
@@ -392,15 +439,131 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     except ScenarioError as exc:
         _error(str(exc))
         return 2
-    out = ns.out if ns.out is not None else Path("runs") / f"{world.name}-seed{ns.seed}"
-    if (out / "manifest.json").is_file():  # an ensemble's folder: its files are not ours
-        _error(f"--out {out} holds an ensemble (manifest.json); choose another --out")
+    warnings = world.outside_run()
+    target = ns.out if ns.out is not None else default_out(world.name, ns.seed, overrides)
+    identity = _identity(ns, world, overrides)
+    if (target / "manifest.json").is_file():  # an ensemble's folder: its files are not ours
+        _error(f"--out {target} holds an ensemble (manifest.json); choose another --out")
         return 2
-    for name in OUTPUT_FILES:  # files of an earlier run here would be mistaken for this one's
-        if (out / name).is_file():
-            (out / name).unlink()
+    try:
+        outputs.check_writable(target)
+        with outputs.locked(target):
+            _check_replace(target, identity, ns.force)
+            for text in warnings:
+                print(f"compute-market: warning: {text}", file=sys.stderr)
+            staging = outputs.staging_folder(target)
+            try:
+                with outputs.signals_raise():
+                    written = _simulate(ns, world, staging, overrides, warnings, identity)
+                where = target if written.completed or _state(target)[0] != "run" or \
+                    _state(target)[1].get("status") != "completed" else _stopped_folder(target)
+                outputs.publish(staging, where)
+            except BaseException:
+                outputs.discard(staging)
+                raise
+    except outputs.OutputError as exc:
+        _error(str(exc))
+        return 2
+    return _print_result(ns, world, written, where, target)
 
+
+def default_out(name: str, seed: int, overrides: Sequence[str]) -> Path:
+    """``runs/<scenario>-seed<seed>``, plus ``-set<HASH>`` (8 hex digits of the overrides, in
+    order; ``run.json`` lists them) when any ``--set`` or ``--months`` applies, so that runs
+    that differ never share a default folder."""
+    import hashlib
+
+    folder = f"{name}-seed{seed}"
+    if overrides:
+        digest = hashlib.sha256("\n".join(overrides).encode()).hexdigest()[:8]
+        folder += f"-set{digest}"
+    return Path("runs") / folder
+
+
+def _identity(ns: argparse.Namespace, world: Any, overrides: list[str]) -> dict[str, Any]:
+    """What makes two runs the same run (and their tables identical)."""
+    return {"scenario": world.name, "file": str(_scenario_path(ns.scenario)), "seed": ns.seed,
+            "months": world.months, "overrides": overrides}
+
+
+def _state(folder: Path) -> tuple[str, dict[str, Any]]:
+    """What a folder holds: ("absent" | "empty" | "run" | "foreign", the run's run.json or
+    {"files": the unexpected names, "outputs_only": whether all its names are OUTPUT_FILES}).
+    A run is a folder of OUTPUT_FILES only, with a run.json of this format."""
+    if not folder.is_dir():
+        return "absent", {}
+    names = sorted(p.name for p in folder.iterdir())
+    if not names:
+        return "empty", {}
+    foreign = [n for n in names if n not in OUTPUT_FILES]
+    meta: Any = None
+    if not foreign:
+        try:
+            meta = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = None
+    if isinstance(meta, dict) and meta.get("format") == RUN_FORMAT:
+        return "run", meta
+    return "foreign", {"files": foreign or ["run.json"], "outputs_only": not foreign}
+
+
+def _check_replace(target: Path, identity: dict[str, Any], force: bool) -> None:
+    """Refuse, unless ``--force``, to replace a folder that holds other files or another run
+    (a rerun of the same scenario, file, seed, months and overrides replaces its own)."""
+    from market.outputs import OutputError
+
+    kind, info = _state(target)
+    if kind in ("absent", "empty"):
+        return
+    if kind == "foreign" and (info["outputs_only"] and force):
+        return  # a run's file names only (e.g. an older run.json): --force may replace them
+    if kind == "foreign":
+        shown = ", ".join(info["files"][:3]) + (", ..." if len(info["files"]) > 3 else "")
+        how = ("pass --force to replace it" if info["outputs_only"] else
+               "--force does not replace a folder of other files; move them first")
+        raise OutputError(f"--out {target}: holds files that are not a compute-market run "
+                          f"({shown}); choose another --out, or {how}")
+    if force:
+        return
+    differs = [k for k in identity if info.get(k) != identity[k]]
+    if differs:
+        was = ", ".join(f"{k} {info.get(k)!r}" for k in differs)
+        raise OutputError(f"--out {target}: holds a different run ({was}); choose another "
+                          "--out, or pass --force to replace it")
+
+
+def _stopped_folder(target: Path) -> Path:
+    """Where a stopped run goes when ``target`` holds a completed one: ``NAME.stopped`` beside
+    it (replacing an earlier stopped run there; another kind of folder there is kept and a
+    timestamped name is used)."""
+    import datetime as dt
+
+    folder = target.with_name(f"{target.name}.stopped")
+    if _state(folder)[0] in ("absent", "empty", "run"):
+        return folder
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return target.with_name(f"{target.name}.stopped-{stamp}")
+
+
+class _Written(typing.NamedTuple):
+    """What ``_simulate`` left in the staging folder."""
+
+    completed: bool
+    status: int
+    names: list[str]
+    """File names, in the order written."""
+    message: str
+    """Why the run stopped ("" when completed)."""
+    model: Any
+    elapsed_s: float
+
+
+def _simulate(ns: argparse.Namespace, world: Any, folder: Path, overrides: list[str],
+              warnings: list[str], identity: dict[str, Any]) -> _Written:
+    """Run the model and write its files into ``folder``; an error or an interrupt (Ctrl-C,
+    SIGTERM) stops the run and the files then hold the months completed before it."""
     from market.model import ComputeMarket
+    from market.outputs import exit_status
 
     started = time.perf_counter()
     model = None
@@ -413,9 +576,10 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     except (Exception, KeyboardInterrupt) as exc:  # keep what was computed, say why it stopped
         failure = exc
         trace = traceback.format_exc()
-        status = 130 if isinstance(exc, KeyboardInterrupt) else 1
+        status = exit_status(exc) if isinstance(exc, KeyboardInterrupt) else 1
     elapsed = time.perf_counter() - started
-    return _write_outputs(ns, world, model, out, overrides, failure, trace, status, elapsed)
+    return _write_outputs(ns, world, model, folder, overrides, warnings, identity,
+                          (failure, trace, status), elapsed)
 
 
 def _run_with_progress(model: Any, world: Any, quiet: bool) -> None:
@@ -450,15 +614,17 @@ def _completed_frames(model: Any) -> tuple[dict[str, Any], str]:
 
 
 def _write_outputs(ns: argparse.Namespace, world: Any, model: Any, out: Path,
-                   overrides: list[str], failure: BaseException | None, trace: str,
-                   status: int, elapsed: float) -> int:
+                   overrides: list[str], warnings: list[str], identity: dict[str, Any],
+                   stop: tuple[BaseException | None, str, int], elapsed: float) -> _Written:
     from market import __version__, report
 
+    failure, trace, status = stop
     written: list[Path] = []
     note = ""
     stopped_at = None
     if failure is not None:
-        why = ("interrupted" if isinstance(failure, KeyboardInterrupt)
+        why = (f"interrupted ({failure})" if isinstance(failure, KeyboardInterrupt) and
+               str(failure) else "interrupted" if isinstance(failure, KeyboardInterrupt)
                else f"{type(failure).__name__}: {failure}")
         if model is None:
             note = f"Run stopped before the first month: {why}"
@@ -469,42 +635,50 @@ def _write_outputs(ns: argparse.Namespace, world: Any, model: Any, out: Path,
             stopped_at = month_label(model.month)
             note = (f"Run stopped in {stopped_at} after {done} of {world.months} months: {why}. "
                     "The tables hold the months completed before it.")
-    out.mkdir(parents=True, exist_ok=True)
     report_error = None
     try:
         if model is not None:
             frames = _completed_frames(model)[0] if failure is not None else model.frames()
             written += report.write_tables(frames, out).values()
             written.append(report.write_summary(frames, world, ns.seed, out, overrides=overrides,
-                                                note=note))
+                                                note=note, warnings=warnings))
             if not ns.no_charts:
                 written += report.write_charts(frames, out).values()
     except Exception as exc:  # the report itself failed: keep what was written, say so
         report_error = f"{type(exc).__name__}: {exc}"
         trace += "\n" + traceback.format_exc()
         status = status or 1
-    meta = {"scenario": world.name, "file": str(_scenario_path(ns.scenario)), "seed": ns.seed,
-            "months": world.months, "overrides": overrides, "version": __version__,
+    meta = {"format": RUN_FORMAT, **identity, "version": __version__,
             "status": "completed" if failure is None and report_error is None else "stopped",
-            "stopped_at": stopped_at, "error": note or report_error,
+            "stopped_at": stopped_at, "error": note or report_error, "warnings": warnings,
             "elapsed_s": round(elapsed, 3)}
     (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     written.append(out / "run.json")
+    message = ""
     if failure is not None or report_error is not None:
         text = "\n\n".join(t for t in (note, report_error and f"Writing the report failed: "
                                        f"{report_error}") if t)
         (out / "stopped.md").write_text(f"# Run stopped\n\n{text}\n\n```\n{trace}```\n",
                                         encoding="utf-8")
         written.append(out / "stopped.md")
-        why = " ".join(t.rstrip(".") + "." for t in (
+        message = " ".join(t.rstrip(".") + "." for t in (
             note, report_error and f"writing the report failed: {report_error}") if t)
-        _error(f"{why} Partial results in {out}/")
+    return _Written(completed=not message, status=status, names=[p.name for p in written],
+                    message=message, model=model, elapsed_s=elapsed)
+
+
+def _print_result(ns: argparse.Namespace, world: Any, written: _Written, folder: Path,
+                  target: Path) -> int:
+    """Say where the files are (and why the run stopped, or its key metrics)."""
+    if not written.completed:
+        apart = "" if folder == target else f" (kept apart from the completed run in {target}/)"
+        _error(f"{written.message} Partial results in {folder}/{apart}")
     elif not ns.quiet:
-        _print_summary(model, world, ns.seed, elapsed)
-    print(f"Wrote {out}/")
-    for path in written:
-        print(f"  {path}")
-    return status
+        _print_summary(written.model, world, ns.seed, written.elapsed_s)
+    print(f"Wrote {folder}/")
+    for name in written.names:
+        print(f"  {folder / name}")
+    return written.status
 
 
 def _scenario_path(name: str) -> Path | str:

@@ -12,10 +12,13 @@ Units are in the field names: ``h100e`` (H100-equivalents), ``mw`` (MW of IT loa
 from __future__ import annotations
 
 import math
+import numbers
+import re
+from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from market.calendar import month_index
+from market.calendar import month_index, month_label
 from market.hardware import CostParams, generation
 from market.terms import ContractTerms, template
 
@@ -24,6 +27,10 @@ SellerKind = Literal["owner", "hyperscaler", "neocloud"]
 SELLER_KINDS: tuple[str, ...] = ("owner", "hyperscaler", "neocloud")
 SITE_STATUSES: tuple[str, ...] = ("planned", "permitting", "construction", "online", "scheduled")
 SHOCK_KINDS: tuple[str, ...] = ("recall", "seller_exit", "investor_appetite")
+MAX_MONTHS = 1_200
+"""Longest run, in months (a century): a guard against typos such as ``months = 48000``."""
+NAME_MAX_CHARS = 100
+_SAFE_NAME = re.compile(r"[\w][\w.+-]*")
 
 
 def _check(cond: bool, where: str, value: object, why: str) -> None:
@@ -36,6 +43,28 @@ def _nonneg(obj: object, prefix: str, *names: str) -> None:
         v = getattr(obj, n)
         _check(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0, f"{prefix}.{n}", v,
                "must be a finite number >= 0")
+
+
+def check_safe_name(where: str, value: object) -> str:
+    """A name that becomes a file or folder name (scenario and study names): letters, digits,
+    ``_``, ``-``, ``+`` and ``.`` (not first), at most ``NAME_MAX_CHARS``; never a path."""
+    _check(isinstance(value, str) and len(value) <= NAME_MAX_CHARS
+           and _SAFE_NAME.fullmatch(value) is not None, where, value,
+           f"must be a plain name (letters, digits, '_', '-', '+', '.'; not starting with '.'; "
+           f"at most {NAME_MAX_CHARS} characters): it names the output folder")
+    return str(value)
+
+
+def safe_name(text: str, fallback: str = "scenario") -> str:
+    """``text`` made into a name that ``check_safe_name`` accepts (for names derived from file
+    names): other characters become ``_``, leading dots go."""
+    name = re.sub(r"[^\w.+-]", "_", text).lstrip(".")[:NAME_MAX_CHARS]
+    return name or fallback
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    """Names listed more than once, sorted (linear in the number of names)."""
+    return sorted(n for n, count in Counter(names).items() if count > 1)
 
 
 def _month(where: str, value: str) -> int:
@@ -246,6 +275,8 @@ class PreloadedContract:
         except ValueError as exc:
             raise ValueError(f"contracts.template = {self.template!r}: {exc}") from None
         _nonneg(self, "contracts", "h100e", "mw")
+        _check(self.h100e > 0, "contracts.h100e", self.h100e, "must be > 0 (a contract of "
+               "nothing has no price per H100e)")
         _month("contracts.start", self.start)
 
 
@@ -298,6 +329,8 @@ class MarketConfig:
     def __post_init__(self) -> None:
         _check(len(self.term_tenors_months) >= 1 and all(t >= 2 for t in self.term_tenors_months),
                "market.term_tenors_months", self.term_tenors_months, "need tenors >= 2 months")
+        _check(not _duplicates(list(self.term_tenors_months)), "market.term_tenors_months",
+               self.term_tenors_months, "lists a tenor twice; each tenor is one product")
         _check(0 <= self.k <= 1, "market.k", self.k, "must lie in [0, 1]")
         _check(self.rule in ("uniform", "pay_as_bid"), "market.rule", self.rule,
                "must be 'uniform' or 'pay_as_bid'")
@@ -340,13 +373,20 @@ class WorldConfig:
     description: str = ""
 
     def __post_init__(self) -> None:
+        check_safe_name("name", self.name)
         _month("start", self.start)
-        _check(self.months >= 1, "months", self.months, "must be >= 1")
+        _check(isinstance(self.months, numbers.Integral) and 1 <= self.months <= MAX_MONTHS,
+               "months", self.months, f"must be a whole number from 1 to {MAX_MONTHS}")
         _nonneg(self, "world", "gpu_supply_h100e_per_quarter", "delivery_delay_months_mean")
+        _check(len(self.labs) >= 1 and len(self.sellers) >= 1, "labs and sellers",
+               f"{len(self.labs)} labs, {len(self.sellers)} sellers",
+               "a world needs at least one lab and one seller")
         for group in ("labs", "sellers", "regions"):
-            names = [x.name for x in getattr(self, group)]
-            dup = {n for n in names if names.count(n) > 1}
-            _check(not dup, group, sorted(dup), "names must be unique")
+            dup = _duplicates([x.name for x in getattr(self, group)])
+            _check(not dup, group, dup, "names must be unique")
+        both = _duplicates([*{x.name for x in self.labs}, *{x.name for x in self.sellers}])
+        _check(not both, "labs and sellers", both, "a lab and a seller share a name; contracts "
+               "and shocks name parties, so every party needs its own name")
         regions = {r.name for r in self.regions}
         site_names: list[str] = []
         for s in self.sellers:
@@ -356,19 +396,20 @@ class WorldConfig:
                 _check(site.region in regions, f"sites.{site.name}.region", site.region,
                        f"unknown region; known: {', '.join(sorted(regions))}")
                 site_names.append(site.name)
-        dup = {n for n in site_names if site_names.count(n) > 1}
-        _check(not dup, "sites", sorted(dup), "site names must be unique")
+        dup = _duplicates(site_names)
+        _check(not dup, "sites", dup, "site names must be unique")
         tenors = set(self.market.term_tenors_months)
         for lab in self.labs:
             _check(lab.tenor_months in tenors, f"labs.{lab.name}.tenor_months", lab.tenor_months,
                    f"must be one of the market's term tenors {sorted(tenors)}")
         labs = {x.name for x in self.labs}
         sellers = {x.name for x in self.sellers}
+        sites_of = {s.name: {site.name for site in s.sites} for s in self.sellers}
         for c in self.contracts:
             _check(c.buyer in labs, "contracts.buyer", c.buyer, "not a lab of this world")
             _check(c.seller in sellers, "contracts.seller", c.seller, "not a seller of this world")
-            own = {site.name for s in self.sellers if s.name == c.seller for site in s.sites}
-            _check(c.site in own, "contracts.site", c.site, f"not a site of seller {c.seller}")
+            _check(c.site in sites_of[c.seller], "contracts.site", c.site,
+                   f"not a site of seller {c.seller}")
         for sh in self.shocks:
             if sh.kind in ("recall", "seller_exit"):
                 _check(sh.seller in sellers, "shocks.seller", sh.seller,
@@ -378,6 +419,19 @@ class WorldConfig:
     def start_month(self) -> int:
         """Month index of the first step."""
         return month_index(self.start)
+
+    def outside_run(self) -> list[str]:
+        """Warnings, one line each, for preloaded contracts and shocks dated after the last
+        simulated month: valid, but they never act in this run (e.g. ``--months`` cut it)."""
+        end = self.start_month + self.months
+        last = month_label(end - 1)
+        out = [f"contracts[{i}].start = {c.start!r} is after the last simulated month {last}: "
+               "the contract never starts in this run"
+               for i, c in enumerate(self.contracts) if month_index(c.start) >= end]
+        out += [f"shocks[{i}].month = {sh.month!r} is after the last simulated month {last}: "
+                f"the {sh.kind} shock never happens in this run"
+                for i, sh in enumerate(self.shocks) if month_index(sh.month) >= end]
+        return out
 
     def lab(self, name: str) -> LabConfig:
         for x in self.labs:

@@ -70,11 +70,11 @@ class CostParams:
         for field in ("power_usd_per_kwh", "pue", "ops_usd_per_gpu_month", "wacc_per_year"):
             value = getattr(self, field)
             if not value >= 0:
-                raise ValueError(f"costs.{field} must be >= 0, got {value!r}")
+                raise ValueError(f"costs.{field} = {value!r}: must be >= 0")
         if self.pue < 1:
-            raise ValueError(f"costs.pue must be >= 1, got {self.pue!r}")
+            raise ValueError(f"costs.pue = {self.pue!r}: must be >= 1")
         if self.life_months < 1:
-            raise ValueError(f"costs.life_months must be >= 1, got {self.life_months!r}")
+            raise ValueError(f"costs.life_months = {self.life_months!r}: must be >= 1")
 
 
 def annuity_factor(rate_per_year: float, months: int) -> float:

@@ -117,8 +117,21 @@ def total_surplus_usd(agents: pd.DataFrame) -> float:
     return exact.total(labs["value_usd"]) - exact.total(sellers["cost_usd"])
 
 
+def _need_frames(frames: object) -> None:
+    """Refuse what is not the frames of a run with at least one month (a clear error instead
+    of a KeyError or IndexError deep inside pandas)."""
+    if not isinstance(frames, dict) or not all(
+            isinstance(frames.get(k), pd.DataFrame) for k in ("market", "agents")):
+        raise TypeError(f"frames must be the dict of DataFrames of model.frames() (market, "
+                        f"agents, ...), got {type(frames).__name__}")
+    if frames["market"].empty or frames["agents"].empty:
+        raise ValueError("frames hold no simulated month (an empty 'market' or 'agents' "
+                         "table): run the model first, e.g. ComputeMarket(world).run().frames()")
+
+
 def summary(frames: dict[str, pd.DataFrame]) -> dict[str, float]:
     """The key metrics of a run, one number each (units in the names)."""
+    _need_frames(frames)
     market, agents = frames["market"], frames["agents"]
     out = {
         "spot_price_mean_usd_per_h100e_hour": volume_weighted_price(market, "spot"),

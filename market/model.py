@@ -112,6 +112,9 @@ class ComputeMarket(mesa.Model):
             from market.scenarios import load_scenario
 
             world = load_scenario("colossus-2026")
+        if not isinstance(world, WorldConfig):
+            raise TypeError(f"world must be a WorldConfig (market.scenarios.load_scenario(...) "
+                            f"or build_world(dict)), got {type(world).__name__}")
         super().__init__(rng=rng, **kwargs)
         self.world = world
         self.check = check_invariants
@@ -310,7 +313,11 @@ class ComputeMarket(mesa.Model):
     def run(self, months: int | None = None, progress=None) -> ComputeMarket:
         """Step ``months`` times (default: to the scenario's end); ``progress`` is called after
         each step with the model."""
-        n = self.end_month - self.month if months is None else months
+        left = self.end_month - self.month
+        n = left if months is None else months
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= left:
+            raise ValueError(f"months = {months!r}: must be a whole number from 0 to the "
+                             f"{left} month(s) left of this run ({self.world.months} in all)")
         for _ in range(n):
             self.step()
             if progress is not None:

@@ -195,10 +195,12 @@ def _lab_table(agents: pd.DataFrame) -> list[list[str]]:
 
 
 def write_summary(frames: dict[str, pd.DataFrame], world: WorldConfig | None, seed: Any,
-                  out: str | Path, *, overrides: Sequence[str] = (), note: str = "") -> Path:
+                  out: str | Path, *, overrides: Sequence[str] = (), note: str = "",
+                  warnings: Sequence[str] = ()) -> Path:
     """Write ``out/summary.md``: scenario, seed, months, the metrics of section 9, the spot and
     term prices by year, the preloaded (Colossus) lease and its revenue, unmet demand by lab,
-    event counts. ``note`` (e.g. why a run stopped) goes on top."""
+    event counts. ``note`` (e.g. why a run stopped) and ``warnings`` (e.g. shocks after the
+    last month) go on top."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     market, agents = frames["market"], frames["agents"]
@@ -207,6 +209,7 @@ def write_summary(frames: dict[str, pd.DataFrame], world: WorldConfig | None, se
     lines = [f"# compute-market run: {name}", ""]
     if note:
         lines += [f"> **{note}**", ""]
+    lines += [line for text in warnings for line in (f"> Warning: {text}", "")]
     if world is not None and world.description:
         lines += [world.description, ""]
     months = sorted(pd.to_datetime(agents["month"]).unique()) if not agents.empty else []

@@ -103,8 +103,10 @@ def test_default_out_dir_and_user_file(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, stdout, _ = run(capsys, "run", "--months", "2", "--no-charts", "--quiet")
     assert code == 0
-    assert (tmp_path / "runs" / "colossus-2026-seed0" / "agents.parquet").is_file()
-    assert "Wrote runs/colossus-2026-seed0/" in stdout
+    folder = cli.default_out("colossus-2026", 0, ["months=2"])  # --months is an override
+    assert folder.name.startswith("colossus-2026-seed0-set") and len(folder.name) == 31
+    assert (tmp_path / folder / "agents.parquet").is_file()
+    assert f"Wrote {folder}/" in stdout
     Path("mine.toml").write_text('extends = "colossus-2026"\nmonths = 3\n')
     code, _, _ = run(capsys, "run", "mine.toml", "--seed", "2", "--no-charts", "--quiet")
     assert code == 0
@@ -159,11 +161,14 @@ def test_run_that_fails_midway_keeps_what_it_computed(tmp_path, capsys, monkeypa
     assert meta["status"] == "stopped" and meta["stopped_at"] == "2026-04"
     assert str(out / "stopped.md") in stdout
 
-    # a later successful run in the same folder removes the stale note
+    # the same run again, now completing, replaces the stopped one (stale note included);
+    # a different run needs --force
     monkeypatch.setattr(ComputeMarket, "_settle", original)
-    code, _, _ = run(capsys, "run", "--months", "2", "--out", str(out), "--no-charts",
-                     "--quiet")
+    code, _, stderr = run(capsys, "run", "--months", "2", "--out", str(out), "--quiet")
+    assert code == 2 and "holds a different run (months 48, overrides [])" in stderr
+    code, _, _ = run(capsys, "run", "--out", str(out), "--no-charts", "--quiet")
     assert code == 0 and not (out / "stopped.md").exists()
+    assert json.loads((out / "run.json").read_text())["status"] == "completed"
 
 
 def test_interrupted_run_exits_130(tmp_path, capsys, monkeypatch):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from market._memory import keep_freed_memory
+from market._memory import keep_freed_memory, trim_mb_from_env
 
 
 def test_zero_leaves_the_allocator_alone(monkeypatch):
@@ -16,10 +16,14 @@ def test_zero_leaves_the_allocator_alone(monkeypatch):
     assert keep_freed_memory(0) is False
 
 
-def test_bad_setting_names_the_variable(monkeypatch):
-    monkeypatch.setenv("COMPUTE_MARKET_TRIM_MB", "lots")
-    with pytest.raises(ValueError, match=r"COMPUTE_MARKET_TRIM_MB='lots'"):
-        keep_freed_memory()
+@pytest.mark.parametrize("setting", ["lots", "-5", "1e3", "99999"])
+def test_bad_setting_names_the_variable(monkeypatch, setting):
+    """An invalid value is refused with a message (the command line exits 2 with it); the
+    import-time call leaves the allocator alone instead of breaking every import."""
+    monkeypatch.setenv("COMPUTE_MARKET_TRIM_MB", setting)
+    with pytest.raises(ValueError, match=rf"COMPUTE_MARKET_TRIM_MB={setting!r}: must be"):
+        trim_mb_from_env()
+    assert keep_freed_memory() is False
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import io
 import json
 import re
@@ -99,7 +100,12 @@ def test_a_seller_missing_from_the_scenario_is_a_note_not_an_error():
 
 def test_seed_text():
     assert app.VizMarket(seed=" 7 ").seed_value == 7
-    assert app.VizMarket(seed="seven").seed_value == app.VizMarket(seed="seven").seed_value
+    assert app.VizMarket(seed=" 7 ").notes == []
+    for bad in ("seven", "-1", "1.5", str(2**63)):  # refused, said in one line, default used
+        model = app.VizMarket(seed=bad)
+        assert model.seed_value == 42
+        assert model.notes == [f"Seed = {bad!r}: must be a whole number from 0 to 2**63 - 1; "
+                               "used the default '42'"]
 
 
 def test_every_control_is_a_keyword_of_the_model():
@@ -472,3 +478,135 @@ def test_page_runs_seeds_in_the_background():
     status = rc.find(v.Html, class_="ensemble-status").widget
     assert "one seed shown" in str(status.children)
     rc.close()
+
+
+# ----------------------------------------------------------------------- the page is not trusted
+def test_page_refuses_control_values_it_did_not_offer(tmp_path):
+    """Issue 17, case 6: a forged Scenario value (a server file) and an out-of-range slider set
+    from the page, then Reset: the file is never read, each refusal is one line on the page (no
+    traceback, no path), and the run uses the defaults for those controls (the seed box is
+    checked alike: test_seed_text)."""
+    secret = tmp_path / "secret.toml"
+    secret.write_text('extends = "colossus-2026"\ndescription = "hunter2"\n')
+    _, rc = render_page()
+    rc.find(v.Select, label="Scenario").widget.v_model = str(secret)
+    rc.find(v.Slider, label="Months to simulate").widget.v_model = 10_000
+    button(rc, "Reset").click()
+    page = readout(rc)
+    assert "hunter2" not in page and str(tmp_path) not in page and "Traceback" not in page
+    for note in ("Scenario: the page sent a value that is not one of the offered choices; "
+                 "used the default 'colossus-2026'",
+                 "Months to simulate = 10000: must be a number from 12 to 120; used the "
+                 "default 120"):
+        assert f'<div style="color:darkorange">{html.escape(note)}</div>' in page
+    assert month_of(rc) == "2026-01 (month 0 of 120, not started)"
+    button(rc, "Step").click()
+    assert month_of(rc) == "2026-01 (month 1 of 120)"
+    rc.close()
+
+
+def test_controls_out_of_range_or_of_the_wrong_type_are_refused():
+    model = app.VizMarket(scenario_name="../../etc/passwd", months=12.5, recall="yes",
+                          opposition_scale=float("nan"), exit_shock_seller=["x"],
+                          unknown_control=1)
+    assert [re.split(r" = |: ", n)[0] for n in model.notes] == [
+        "Scenario", "Months to simulate", "Owner recall right",
+        "Opposition probability (x scenario)", "Exiting seller",
+        "ignored an unknown control 'unknown_control'"]
+    assert "passwd" not in " ".join(model.notes)
+    assert model.world.name == "colossus-2026" and model.world.months == 120
+    # a valid combination the scenario itself refuses is one line too, with no server path
+    model = app.VizMarket(recall_shock_month=120, months=12)
+    assert model.notes == ["shocks[0].month = '2035-12' is after the last simulated month "
+                           "2026-12: the recall shock never happens in this run"]
+
+
+def test_cached_front_end_files_are_verified_at_every_start(tmp_path, monkeypatch):
+    """Issue 17, case 6: a truncated cached file no longer passes on existence alone. A package
+    without a pinned digest gets one recorded when fetched; a damaged package is fetched again,
+    and where it cannot be, the start stops with one line."""
+    files = ["pkg@1/dist/app.js"]
+    monkeypatch.setattr(assets, "requested_files", lambda: files)
+    monkeypatch.setattr(assets, "PINNED", {})
+    packed = []
+
+    def fake_pack(spec, workdir: Path) -> Path:
+        packed.append(spec)
+        target = workdir / "p.tgz"
+        target.write_bytes(_tarball({"dist/app.js": b"x" * 1000}))
+        return target
+
+    monkeypatch.setattr(assets, "_npm_pack", fake_pack)
+    folder = tmp_path / "cdn"
+    assets.prepare(folder, log=lambda m: None)
+    recorded = json.loads((folder / assets.DIGESTS_FILE).read_text())
+    assert recorded == {"pkg@1": assets.tree_sha256(folder / "pkg@1")}
+    assert assets.is_ready(folder) and packed == ["pkg@1"]
+    (folder / files[0]).write_bytes(b"x" * 10)  # truncated
+    assert assets.damaged_packages(folder) == ["pkg@1"] and not assets.is_ready(folder)
+    logged = []
+    assets.prepare(folder, log=logged.append)
+    assert (folder / files[0]).read_bytes() == b"x" * 1000 and packed == ["pkg@1", "pkg@1"]
+    assert "do not match their digest" in logged[0]
+    (folder / files[0]).write_bytes(b"")
+    monkeypatch.setattr(assets, "_npm_pack", _no_npm)  # no npm: it cannot be fetched again
+    with pytest.raises(assets.AssetsError) as err:
+        assets.prepare(folder, log=lambda m: None)
+    assert "\n" not in str(err.value) and "npm" in str(err.value)
+
+
+def _no_npm(spec, workdir):
+    raise FileNotFoundError("npm")
+
+
+def test_pinned_digests_match_the_prepared_cache():
+    """The tree digests in PINNED are those of the packages in the real cache (which
+    ``viz --prepare-only`` in .ci/test fills and checks against npm's sha512 integrity)."""
+    assert assets.requested_files() and assets.missing_files() == []
+    assert assets.damaged_packages() == []
+    for spec in {assets._spec_of(f) for f in assets.requested_files()}:
+        assert len(assets.PINNED[spec].tree_sha256) == 64, spec
+
+
+def test_cli_refuses_a_remote_host_a_bad_port_and_a_busy_port(capsys, monkeypatch, tmp_path):
+    """Issue 17, case 6: no non-loopback --host without --allow-remote (and a warning with it);
+    --port 99999 is a usage error, not uvicorn tracebacks; a busy port is refused before any
+    URL is printed."""
+    import socket
+
+    monkeypatch.setattr(assets, "prepare", lambda folder, log: tmp_path)
+    assert viz.cli(["--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--allow-remote" in err and "no login" in err
+    with pytest.raises(SystemExit) as exc:
+        viz.cli(["--port", "99999"])
+    assert exc.value.code == 2
+    assert "99999: a port is from 0 to 65535" in capsys.readouterr().err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert viz.cli(["--port", str(port)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1
+        assert f"cannot listen on 127.0.0.1 port {port}" in err and "--port 0" in err
+
+    class Exited:  # a server process that stops at once: nothing is served
+        returncode = 3
+
+        def __init__(self, cmd, env):
+            self.cmd = cmd
+
+        def poll(self):
+            return 3
+
+        def wait(self, timeout=None):
+            return 3
+
+        def terminate(self):
+            pass
+
+    monkeypatch.setattr(viz.subprocess, "Popen", Exited)
+    assert viz.cli(["--host", "0.0.0.0", "--allow-remote", "--port", "0"]) == 3
+    out, err = capsys.readouterr()
+    assert "warning: listening on 0.0.0.0, beyond this machine" in err and "serving" not in out

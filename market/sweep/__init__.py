@@ -105,6 +105,7 @@ def run_study(study: Study | str | Path, *, workers: int | None = None,
     study = load_study(study)
     plan = prepare(study)
     out = Path(out) if out is not None else default_out(study)
+    _check_out(out)
     store = Store(out, plan)
     store.open()
     try:
@@ -150,6 +151,16 @@ def run_study(study: Study | str | Path, *, workers: int | None = None,
                        sensitivity=sens)
 
 
+def _check_out(out: Path) -> None:
+    """The output folder can be created and written (checked before any run starts)."""
+    from market.outputs import OutputError, check_writable
+
+    try:
+        check_writable(out)
+    except OutputError as exc:
+        raise StudyError(str(exc)) from None
+
+
 def _bar(name: str, total: int, initial: int, failed: int, enabled: bool):
     from tqdm import tqdm
 
@@ -191,16 +202,20 @@ def cli(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help or a usage error
         return int(exc.code or 0)
+    from market.outputs import exit_status, signals_raise
+
     try:
-        result = run_study(args.study, workers=args.workers, scheduler=args.scheduler,
-                           out=args.out, progress=not args.no_progress,
-                           retry_failed=args.retry_failed, report=not args.no_report)
+        with signals_raise():
+            result = run_study(args.study, workers=args.workers, scheduler=args.scheduler,
+                               out=args.out, progress=not args.no_progress,
+                               retry_failed=args.retry_failed, report=not args.no_report)
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the pool is already stopped
+        print(f"interrupted{f' ({exc})' if str(exc) else ''}: finished runs are kept; rerun "
+              "the same command to resume", file=sys.stderr)
+        return exit_status(exc)
     r = result
     print(f"{r.plan.study.name}: {r.n_runs} runs ({r.n_executed} run now, {r.n_resumed} "
           f"already done, {r.n_failed} failed) in {r.elapsed_s:.1f} s; results in {r.out}/")

@@ -61,6 +61,7 @@ def run_local(tasks: Sequence[Task], on_result: OnResult, workers: int,
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
         inflight: dict[Future, Task] = {}
         broken = False
+        stopping = False
         try:
             while queue or inflight:
                 while queue and len(inflight) < window and not broken:
@@ -78,8 +79,41 @@ def run_local(tasks: Sequence[Task], on_result: OnResult, workers: int,
                     on_result(task, result)
                 if broken and not inflight:
                     break
+        except BaseException:  # Ctrl-C, SIGTERM: keep what finished, stop the rest now
+            stopping = True
+            _keep_finished(inflight, on_result)
+            _stop_workers(pool)
+            raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not stopping, cancel_futures=True)
+
+
+STOP_GRACE_S = 2.0
+"""Seconds a worker gets to exit after SIGTERM before it is killed, when a sweep is stopped."""
+
+
+def _keep_finished(inflight: dict[Future, Task], on_result: OnResult) -> None:
+    """Hand over the results of runs that finished but were not yet collected."""
+    for fut, task in list(inflight.items()):
+        if fut.done() and not fut.cancelled() and fut.exception() is None:
+            on_result(task, fut.result())
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's worker processes at once (runs in flight are abandoned; a resume
+    reruns them), killing any that has not exited after ``STOP_GRACE_S``."""
+    import time
+
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for proc in processes:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join(1.0)
 
 
 def _start_forkserver() -> None:

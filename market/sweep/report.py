@@ -220,7 +220,7 @@ def tornado(table: pd.DataFrame, plan: Plan, path: Path) -> None:
                  f"(means over the other parameters and {len(plan.study.seeds)} seeds{noise})",
                  fontsize=10, x=0.02, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.97))
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, format="png")
     plt.close(fig)
 
 
@@ -233,14 +233,19 @@ def _whisker(sd: pd.Series, n: pd.Series) -> np.ndarray | None:
 def write_report(frame: pd.DataFrame, plan: Plan, out: Path,
                  series: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Write results.csv, summary.csv, tornado.png, sensitivity.csv (when asked, and always
-    for a SALib design) and series_fans.png (when the study has series)."""
+    for a SALib design) and series_fans.png (when the study has series), each through a
+    temporary file renamed into place (never half-written)."""
+    from market.sweep.store import write_file_atomic
     from market.sweep.study import SALIB_METHODS
 
-    frame.to_csv(out / "results.csv", index=False)
+    def csv(df: pd.DataFrame, name: str) -> None:
+        write_file_atomic(out / name, lambda tmp: df.to_csv(tmp, index=False))
+
+    csv(frame, "results.csv")
     table = effects(frame, plan)
-    table.to_csv(out / "summary.csv", index=False)
+    csv(table, "summary.csv")
     if len(table):
-        tornado(table, plan, out / "tornado.png")
+        write_file_atomic(out / "tornado.png", lambda tmp: tornado(table, plan, tmp))
     sens = None
     if plan.study.method in SALIB_METHODS:
         from market.sweep.sensitivity import study_indices
@@ -249,10 +254,11 @@ def write_report(frame: pd.DataFrame, plan: Plan, out: Path,
     elif plan.study.sensitivity:
         sens = sensitivity(frame, plan)
     if sens is not None:
-        sens.to_csv(out / "sensitivity.csv", index=False)
+        csv(sens, "sensitivity.csv")
     if series is not None and not series.empty:
         from market.ensemble import chart_fans, fan_table
 
-        chart_fans(fan_table(series), out / "series_fans.png", f"Study {plan.study.name}",
-                   frame["run_id"].nunique())
+        tmp = out / ".series_fans.tmp.png"  # (the suffix tells matplotlib the format)
+        chart_fans(fan_table(series), tmp, f"Study {plan.study.name}", frame["run_id"].nunique())
+        tmp.replace(out / "series_fans.png")
     return table, sens

@@ -22,6 +22,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +37,22 @@ ARROW_TYPES = {"bool": pa.bool_(), "int64": pa.int64(), "float64": pa.float64(),
                "string": pa.string(), "json": pa.string()}
 
 
-def write_atomic(table: pa.Table, path: Path) -> None:
-    """Write a Parquet file so that ``path`` is either absent, its old self, or complete."""
+def write_file_atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    """Call ``write(tmp)`` on a hidden ``.NAME.tmp`` beside ``path``, flush it to disk and
+    rename it over ``path``: the file is either absent, its old self, or complete."""
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
+    write(tmp)
     fd = os.open(tmp, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+def write_atomic(table: pa.Table, path: Path) -> None:
+    """Write a Parquet file so that ``path`` is either absent, its old self, or complete."""
+    write_file_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def write_json_atomic(obj: Any, path: Path) -> None:
@@ -56,6 +63,29 @@ def write_json_atomic(obj: Any, path: Path) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+OWN_FILES = ("manifest.json", "results.csv", "summary.csv", "tornado.png", "sensitivity.csv")
+"""Files of a sweep's folder besides its part files (their temporaries are ``.NAME.tmp``)."""
+_FRESH = {".lock", "runs", "series"}
+"""What a sweep leaves before its manifest is written (a kill right after it started)."""
+
+
+def _refuse_foreign(out: Path) -> None:
+    """Refuse an existing ``out`` that is a file, or a folder with content but no manifest."""
+    if out.exists() and not out.is_dir():
+        raise StudyError(f"--out {out}: is a file, not a folder; choose a folder")
+    if not out.is_dir() or (out / "manifest.json").exists():
+        return
+    names = sorted(p.name for p in out.iterdir())
+    parts = [p for d in ("runs", "series") if (out / d).is_dir() for p in (out / d).iterdir()]
+    if set(names) <= _FRESH and not parts:
+        return
+    shown = ", ".join([*(n for n in names if n not in _FRESH), *(
+        f"{p.parent.name}/{p.name}" for p in parts)][:3])
+    raise StudyError(f"--out {out}: holds files ({shown}, ...) but no manifest.json, so it is "
+                     "not the folder of a sweep; choose another --out (results of different "
+                     "studies must not mix)")
 
 
 class Store:
@@ -80,7 +110,12 @@ class Store:
 
     # ---------------------------------------------------------------- opening
     def open(self) -> None:
-        """Create or reopen the folder: take the lock, check the manifest, drop stray temps."""
+        """Create or reopen the folder: take the lock, check the manifest, drop stray temps.
+
+        A folder that holds anything but the remains of a sweep that had not yet written its
+        manifest is refused: it is not a sweep's folder, and its files would be mixed into the
+        results or overwritten."""
+        _refuse_foreign(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.runs_dir.mkdir(exist_ok=True)
         self.series_dir.mkdir(exist_ok=True)
@@ -94,7 +129,13 @@ class Store:
         manifest = self.out / "manifest.json"
         created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         if manifest.exists():
-            old = json.loads(manifest.read_text())
+            try:
+                old = json.loads(manifest.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                self.close()
+                raise StudyError(f"{manifest}: cannot be read ({exc}); choose another --out")
+            if not isinstance(old, dict):
+                old = {}
             if old.get("fingerprint") != self.plan.fingerprint:
                 self.close()
                 raise StudyError(
@@ -105,7 +146,8 @@ class Store:
         write_json_atomic(self.manifest(created), manifest)
         for d in (self.runs_dir, self.series_dir, self.out):
             for tmp in d.glob(".*.tmp"):
-                tmp.unlink()  # left by a kill in the middle of a write; we hold the lock
+                if tmp.name[1:-len(".tmp")] in OWN_FILES or tmp.name.startswith(".part-"):
+                    tmp.unlink()  # left by a kill in the middle of a write; we hold the lock
 
     def close(self) -> None:
         """Release the folder's lock."""

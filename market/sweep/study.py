@@ -57,7 +57,15 @@ from typing import Any
 
 import numpy as np
 
-from market.scenarios import ScenarioError, apply_override, build_world, load_raw, parse_value
+from market.config import check_safe_name, safe_name
+from market.scenarios import (
+    ScenarioError,
+    apply_override,
+    build_world,
+    load_raw,
+    not_utf8,
+    parse_value,
+)
 
 FORMAT = "compute-market-sweep/1"
 METHODS = ("lhs", "grid", "sobol", "halton", "optimized-lhs", "saltelli", "morris")
@@ -72,6 +80,11 @@ MORRIS_LEVELS = 4
 TOP_KEYS = ("name", "description", "scenario", "seeds", "seed", "months", "method", "samples",
             "parameters", "metrics", "series", "sensitivity", "set")
 PARAMETER_KEYS = ("values", "range")
+MAX_RUNS = 100_000
+"""Most runs a study may have (a guard against typos such as ``samples = 1e6``, checked before
+the design is built)."""
+MAX_SEEDS = 10_000
+"""Most replicate seeds (deriving each costs ~40 us: checked before they are derived)."""
 VALIDATE_ALL_POINTS_UP_TO = 100
 """Up to this many distinct points, every point's world is built before the study starts;
 above it only each value on its own (other invalid combinations become failed runs)."""
@@ -131,8 +144,12 @@ class Study:
                 data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise StudyError(f"{path}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise StudyError(not_utf8(path, exc)) from None
+        except OSError as exc:
+            raise StudyError(f"{path}: cannot read: {exc.strerror}") from None
         return cls.from_dict(data, source=str(path), base_dir=path.parent,
-                             default_name=path.stem)
+                             default_name=safe_name(path.stem, "study"))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>",
@@ -220,10 +237,14 @@ def _parse(data: dict[str, Any], source: str, base_dir: str, default_name: str) 
     kw: dict[str, Any] = {"source": source, "base_dir": base_dir}
     kw["scenario"] = _typed(data, "scenario", str)
     kw["name"] = _typed(data, "name", str, default_name)
+    try:
+        check_safe_name("name", kw["name"])
+    except ValueError as exc:
+        raise StudyError(str(exc)) from None
     kw["description"] = _typed(data, "description", str, "")
     kw["seed"] = _typed(data, "seed", int, 0)
-    if kw["seed"] < 0:
-        raise StudyError(f"seed = {kw['seed']}: must be >= 0")
+    if not 0 <= kw["seed"] < 2**63:
+        raise StudyError(f"seed = {kw['seed']}: must be from 0 to 2**63 - 1")
     kw["seeds"] = _seeds(data.get("seeds"), kw["seed"])
     months = data.get("months")
     if months is not None and (not _is_int(months) or months < 1):
@@ -247,6 +268,7 @@ def _parse(data: dict[str, Any], source: str, base_dir: str, default_name: str) 
         raise StudyError(f"samples = {samples}: no parameter has a 'range' to sample")
     _check_method(kw["method"], samples, kw["parameters"])
     kw["samples"] = samples
+    _check_size(kw["parameters"], samples, kw["method"], len(kw["seeds"]))
     metrics = data.get("metrics")
     kw["metrics"] = None if metrics is None else tuple(_str_list(metrics, "metrics"))
     if kw["metrics"] is not None and not kw["metrics"]:
@@ -275,6 +297,23 @@ def _check_method(method: str, samples: int | None, params: tuple[Parameter, ...
                              "trajectories")
 
 
+def _check_size(params: tuple[Parameter, ...], samples: int | None, method: str,
+                n_seeds: int) -> None:
+    """Refuse a design of more than ``MAX_RUNS`` runs before it is built (grid axes x range
+    points x seeds; a "grid" over k ranges has samples**k points)."""
+    n = n_seeds
+    for p in params:
+        if p.values is not None:
+            n *= len(p.values)
+    ranges = sum(p.range is not None for p in params)
+    if ranges and samples:
+        n *= samples ** ranges if method == "grid" else samples
+        n *= {"saltelli": 2 * ranges + 2, "morris": ranges + 1}.get(method, 1)
+    if n > MAX_RUNS:
+        raise StudyError(f"samples = {samples}, seeds = {n_seeds}: the design has {n:,} runs, "
+                         f"more than {MAX_RUNS:,}; lower 'samples' or 'seeds'")
+
+
 def _typed(data: dict[str, Any], key: str, kind: type, default: Any = None) -> Any:
     value = data.get(key, default)
     ok = _is_int(value) if kind is int else isinstance(value, kind)
@@ -299,16 +338,18 @@ def _seeds(value: Any, study_seed: int) -> tuple[int, ...]:
     if value is None:
         raise StudyError("missing key 'seeds': a number of replicates or a list of integer seeds")
     if _is_int(value):
-        if value < 1:
-            raise StudyError(f"seeds = {value}: must be >= 1")
+        if not 1 <= value <= MAX_SEEDS:
+            raise StudyError(f"seeds = {value}: must be from 1 to {MAX_SEEDS:,}")
         children = np.random.SeedSequence(study_seed).spawn(value)
         return tuple(int(c.generate_state(1)[0]) for c in children)
-    if isinstance(value, list) and value and all(_is_int(v) and v >= 0 for v in value):
+    if isinstance(value, list) and len(value) > MAX_SEEDS:
+        raise StudyError(f"seeds: lists {len(value):,} seeds, more than {MAX_SEEDS:,}")
+    if isinstance(value, list) and value and all(_is_int(v) and 0 <= v < 2**63 for v in value):
         if len(set(value)) != len(value):
             raise StudyError(f"seeds = {value!r}: lists a seed twice")
         return tuple(value)
     raise StudyError(f"seeds = {value!r}: must be an integer >= 1 or a non-empty list of "
-                     "distinct integers >= 0")
+                     "distinct integers from 0 to 2**63 - 1")
 
 
 def _parameter(path: Any, body: Any) -> Parameter:

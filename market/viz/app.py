@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import html
 import inspect
-import zlib
 from collections import defaultdict
 from typing import Any
 
@@ -155,12 +154,68 @@ def world_from_controls(
     return build_world(raw, str(path)), notes
 
 
+MAX_SEED = 2**63 - 1
+
+
 def _seed(text: Any) -> int:
-    """An integer seed from the seed box: the number itself, or a stable hash of other text."""
+    """The seed box's value as a seed: a whole number from 0 to 2**63 - 1 (ValueError with a
+    one-line message otherwise)."""
     try:
-        return int(str(text).strip())
+        value = int(str(text).strip()) if not isinstance(text, (bool, float)) else -1
     except ValueError:
-        return zlib.crc32(str(text).encode())
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise ValueError(f"Seed = {str(text)[:40]!r}: must be a whole number from 0 to 2**63 - 1")
+    return value
+
+
+def _check_control(name: str, spec: dict[str, Any], value: Any) -> None:
+    """Raise ValueError (one line, naming the control) unless ``value`` is one the sidebar
+    offers for control ``name``: an offered choice, a number within the slider's range, a
+    true/false, or a seed."""
+    label = spec.get("label", name)
+    kind = spec["type"]
+    shown = repr(value)[:60]
+    if kind == "Select":
+        if not isinstance(value, str) or value not in spec["values"]:
+            raise ValueError(f"{label}: the page sent a value that is not one of the "
+                             "offered choices")
+    elif kind == "Checkbox":
+        if not isinstance(value, bool):
+            raise ValueError(f"{label} = {shown}: must be on or off")
+    elif kind in ("SliderInt", "SliderFloat"):
+        number = (int,) if kind == "SliderInt" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, number) or not (
+                spec["min"] <= value <= spec["max"]):
+            raise ValueError(f"{label} = {shown}: must be a number from {spec['min']} to "
+                             f"{spec['max']}")
+    elif name == "seed":
+        _seed(value)
+
+
+def checked_controls(controls: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The controls with every value checked against what the sidebar offers (the page is not
+    trusted: a forged message can set any value); a refused value is replaced by the control's
+    default and explained in a one-line note, an unknown control is dropped."""
+    out: dict[str, Any] = {}
+    notes: list[str] = []
+    for name, value in controls.items():
+        spec = MODEL_PARAMS.get(name)
+        if spec is None:
+            notes.append(f"ignored an unknown control {name[:40]!r}")
+            continue
+        try:
+            _check_control(name, spec, value)
+        except ValueError as exc:
+            notes.append(f"{exc}; used the default {spec['value']!r}")
+            value = spec["value"]
+        out[name] = value
+    return out, notes
+
+
+def _public(message: str, path: Any, scenario: str) -> str:
+    """An error message for the page: one line, the scenario's name instead of its file."""
+    return " ".join(str(message).replace(str(path), scenario).split())[:300]
 
 
 # --------------------------------------------------------------------------- history
@@ -270,12 +325,20 @@ class VizMarket(ComputeMarket):
 
     def __init__(self, seed: str | int = "42", **controls: Any) -> None:
         controls.pop("scenario", None)
-        world, notes = world_from_controls(**controls)
+        controls, refused = checked_controls({"seed": seed, **controls})
+        self.seed_value = _seed(controls.pop("seed"))
+        try:
+            world, notes = world_from_controls(**controls)
+        except ValueError as exc:  # a combination the scenario refuses: run the defaults
+            name = controls.get("scenario_name", DEFAULT_SCENARIO)
+            refused.append(f"these settings cannot run ({_public(exc, _scenario_file(name), name)}"
+                           "); showing the default settings")
+            controls = {}
+            world, notes = world_from_controls()
         self.controls = {**{name: p.default for name, p in inspect.signature(
             world_from_controls).parameters.items()}, **controls}
-        self.seed_value = _seed(seed)
         super().__init__(world, rng=self.seed_value)
-        self.notes = notes
+        self.notes = [*refused, *notes, *world.outside_run()]
         self.history = History(self)
 
     def step(self) -> None:
@@ -287,6 +350,13 @@ class VizMarket(ComputeMarket):
     def months_done(self) -> int:
         """Months simulated so far."""
         return self.month - self.start_month
+
+
+def _scenario_file(name: str) -> Any:
+    try:
+        return load_raw(name)[1]
+    except ValueError:
+        return name
 
 
 def _default(name: str) -> Any:

@@ -7,6 +7,8 @@ line compute the same figures the same way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -112,6 +114,18 @@ def total_surplus_usd(agents: pd.DataFrame) -> float:
     labs = agents[agents["kind"].isin(LAB_KINDS)]
     sellers = agents[agents["kind"].isin(SELLER_KINDS)]
     return float(labs["value_usd"].sum() - sellers["cost_usd"].sum())
+
+
+def summary_keys(term_tenors_months: Sequence[int]) -> list[str]:
+    """The keys of ``summary`` for a world with these term tenors, in its order (known before
+    a run, e.g. for Mesa's model reporters)."""
+    products = sorted(f"term_{t}m" for t in term_tenors_months)
+    return ["spot_price_mean_usd_per_h100e_hour", "spot_index_final_usd_per_h100e_hour",
+            *(f"{p}_price_mean_usd_per_h100e_hour" for p in products),
+            "spot_price_volatility", "utilization", "idle_share", "unmet_share_frontier",
+            "unmet_share_small", "small_lab_cost_usd_per_h100e_hour",
+            "frontier_lab_cost_usd_per_h100e_hour", "hhi_supply", "hhi_purchases",
+            "owner_revenue_usd", "total_surplus_usd"]
 
 
 def summary(frames: dict[str, pd.DataFrame]) -> dict[str, float]:

@@ -9,14 +9,18 @@ pairs fills with ``market.matching.match`` and keeps every term contract in a
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import mesa
 import numpy as np
 import pandas as pd
 
+from market import metrics
 from market.agents import Lab, Seller, seller_class
 from market.agents.lab import (
     LAB_STATE,
@@ -90,23 +94,74 @@ class Orders(NamedTuple):
     site: np.ndarray
 
 
+def _world_from(world: WorldConfig | str | Path | None, scenario: str | Path | None,
+                months: int | None, overrides: Mapping[str, Any] | Sequence[str] | None,
+                settings: Mapping[str, Any]) -> WorldConfig:
+    """The world of ``ComputeMarket(...)``: a ``WorldConfig`` as given, or a scenario loaded
+    with ``months``, ``overrides`` and the double-underscore ``settings`` applied."""
+    if isinstance(world, WorldConfig):
+        if scenario is not None or months is not None or overrides or settings:
+            raise TypeError("ComputeMarket(world): give either a WorldConfig or a scenario with "
+                            "months and overrides, not both")
+        return world
+    if world is not None and scenario is not None:
+        raise TypeError(f"ComputeMarket: scenario given twice ({world!r} and {scenario!r})")
+    from market.scenarios import DEFAULT, load_scenario, toml_value
+
+    if isinstance(overrides, Mapping):
+        assignments = [f"{k}={toml_value(v)}" for k, v in overrides.items()]
+    else:
+        assignments = list(overrides or ())
+    assignments += [f"{k.replace('__', '.')}={toml_value(v)}" for k, v in settings.items()]
+    if months is not None:
+        assignments.append(f"months={toml_value(months)}")
+    return load_scenario(world or scenario or DEFAULT, assignments)
+
+
+def headline_metric(model: ComputeMarket, name: str) -> float:
+    """One headline metric (a key of ``market.metrics.summary``) of the months run so far;
+    the summary is computed once per month and shared by the reporters."""
+    cached = getattr(model, "_headline_cache", None)
+    if cached is None or cached[0] != model.month:
+        cached = (model.month, metrics.summary(model.frames()))
+        model._headline_cache = cached
+    return cached[1][name]
+
+
 class ComputeMarket(mesa.Model):
     """Labs, owners, hyperscalers and neoclouds trading H100e-months month by month.
 
+    Either ``ComputeMarket(world)`` with a ``WorldConfig``, or, the Mesa way,
+    ``ComputeMarket(scenario="no-deal", months=24, rng=3, market__k=0.4)``: keyword arguments
+    other than those below are ``--set`` paths with dots written as double underscores
+    (``terms__colossus_lease__recall=False``); ``overrides`` takes the same as a dict of paths
+    (dots allowed) or a list of ``KEY=VALUE`` strings. So ``mesa.batch_run(ComputeMarket,
+    parameters={"scenario": [...], "market__k": [...]}, rng=[...])`` runs a grid.
+
     Args:
-        world: the configuration; ``None`` loads the default scenario ``colossus-2026``.
+        world: the configuration, or a scenario name or .toml path (like ``scenario``).
+        scenario: shipped scenario name or path to a .toml file (default ``colossus-2026``).
+        months: months to simulate (default: the scenario's).
         rng: seed or numpy Generator; every random draw of the run comes from it.
+        overrides: parameter overrides, validated like the scenario file.
         check_invariants: verify capacity, money and cash invariants after every step.
+
+    Raises:
+        market.scenarios.ScenarioError: a bad scenario, path or value (one line naming it).
     """
 
-    def __init__(self, world: WorldConfig | None = None, *, rng=None,
-                 check_invariants: bool = False, **kwargs) -> None:
-        if world is None:
-            from market.scenarios import load_scenario
-
-            world = load_scenario("colossus-2026")
-        super().__init__(rng=rng, **kwargs)
+    def __init__(self, world: WorldConfig | str | Path | None = None, *,
+                 scenario: str | Path | None = None, months: int | None = None, rng=None,
+                 overrides: Mapping[str, Any] | Sequence[str] | None = None,
+                 check_invariants: bool = False, **settings: Any) -> None:
+        world = _world_from(world, scenario, months, overrides, settings)
+        super().__init__(rng=rng)
         self.world = world
+        self.datacollector = mesa.DataCollector(model_reporters={
+            name: functools.partial(headline_metric, name=name)
+            for name in metrics.summary_keys(world.market.term_tenors_months)})
+        """Mesa's collector of the headline metrics (``market.metrics.summary``); it collects
+        once, when the run ends, over the whole run (a row per run in ``mesa.batch_run``)."""
         self.check = check_invariants
         self.start_month = world.start_month
         self.month = self.start_month
@@ -282,6 +337,7 @@ class ComputeMarket(mesa.Model):
         self.month += 1
         if self.month >= self.end_month:
             self.running = False
+            self.datacollector.collect(self)
 
     def run(self, months: int | None = None, progress=None) -> ComputeMarket:
         """Step ``months`` times (default: to the scenario's end); ``progress`` is called after

@@ -354,8 +354,10 @@ def _write_outputs(ns: argparse.Namespace, world: Any, model: Any, out: Path,
                    overrides: list[str], failure: BaseException | None, trace: str,
                    status: int, elapsed: float) -> int:
     from market import __version__, report
+    from market.scenarios import resolve
 
     written: list[Path] = []
+    frames: dict[str, Any] = {}
     note = ""
     stopped_at = None
     if failure is not None:
@@ -385,11 +387,15 @@ def _write_outputs(ns: argparse.Namespace, world: Any, model: Any, out: Path,
         trace += "\n" + traceback.format_exc()
         status = status or 1
     meta = {"scenario": world.name, "file": str(_scenario_path(ns.scenario)), "seed": ns.seed,
+            "run_id": model.run_id if model is not None else None,
             "months": world.months, "overrides": overrides, "version": __version__,
             "status": "completed" if failure is None and report_error is None else "stopped",
             "stopped_at": stopped_at, "error": note or report_error,
-            "elapsed_s": round(elapsed, 3)}
-    (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            "elapsed_s": round(elapsed, 3),
+            "metrics": _metrics_or_none(model, frames) if model is not None else {},
+            "resolved_scenario": resolve(ns.scenario, overrides)}
+    (out / "run.json").write_text(json.dumps(meta, indent=2, default=_json_value) + "\n",
+                                  encoding="utf-8")
     written.append(out / "run.json")
     if failure is not None or report_error is not None:
         text = "\n\n".join(t for t in (note, report_error and f"Writing the report failed: "
@@ -401,11 +407,31 @@ def _write_outputs(ns: argparse.Namespace, world: Any, model: Any, out: Path,
             note, report_error and f"writing the report failed: {report_error}") if t)
         _error(f"{why} Partial results in {out}/")
     elif not ns.quiet:
-        _print_summary(model, world, ns.seed, elapsed)
+        _print_summary(frames, world, ns.seed, elapsed)
     print(f"Wrote {out}/")
     for path in written:
         print(f"  {path}")
     return status
+
+
+def _metrics_or_none(model: Any, frames: dict[str, Any]) -> dict[str, float | None]:
+    """The headline metrics for run.json, NaN as null (JSON has no NaN); {} when no month
+    completed."""
+    import math
+
+    from market import metrics
+
+    frames = frames or model.frames()
+    if frames["market"].empty:
+        return {}
+    return {k: None if math.isnan(v) else v for k, v in metrics.summary(frames).items()}
+
+
+def _json_value(value: Any) -> Any:
+    """Dates of a scenario (TOML dates) as ISO text in run.json."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _scenario_path(name: str) -> Path | str:
@@ -417,10 +443,9 @@ def _scenario_path(name: str) -> Path | str:
         return name
 
 
-def _print_summary(model: Any, world: Any, seed: int, elapsed: float) -> None:
+def _print_summary(frames: dict[str, Any], world: Any, seed: int, elapsed: float) -> None:
     from market import report
 
-    frames = model.frames()
     rows = report.metric_rows(frames)
     width = max(len(label) for label, _ in rows)
     print(f"{world.name}, seed {seed}: {world.months} months from {world.start} "

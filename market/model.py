@@ -10,6 +10,7 @@ pairs fills with ``market.matching.match`` and keeps every term contract in a
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -118,6 +119,21 @@ def _world_from(world: WorldConfig | str | Path | None, scenario: str | Path | N
     return load_scenario(world or scenario or DEFAULT, assignments)
 
 
+MONTH_DTYPE = "datetime64[ms]"
+"""The dtype of every month and date column of the output tables and sweep series (the unit
+Parquet stores, so tables read back keep it): the first day of the month."""
+CATEGORICAL_COLUMNS = frozenset({"product", "agent", "kind", "template", "buyer", "seller",
+                                 "site", "end_reason", "event", "counterparty"})
+"""Name and kind columns of the output tables, stored as pandas categoricals."""
+
+
+def run_id(world: WorldConfig, rng: np.random.Generator) -> str:
+    """A run's id: a hash of its whole configuration and the generator's state before the
+    first draw, so equal ids mean equal tables."""
+    text = repr((world, rng.bit_generator.state))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def headline_metric(model: ComputeMarket, name: str) -> float:
     """One headline metric (a key of ``market.metrics.summary``) of the months run so far;
     the summary is computed once per month and shared by the reporters."""
@@ -157,6 +173,9 @@ class ComputeMarket(mesa.Model):
         world = _world_from(world, scenario, months, overrides, settings)
         super().__init__(rng=rng)
         self.world = world
+        self.seed: int | None = int(rng) if isinstance(rng, (int, np.integer)) else None
+        """The integer seed of the run (``None`` when ``rng`` was a Generator or entropy)."""
+        self.run_id = run_id(world, self.rng)
         self.datacollector = mesa.DataCollector(model_reporters={
             name: functools.partial(headline_metric, name=name)
             for name in metrics.summary_keys(world.market.term_tenors_months)})
@@ -953,7 +972,24 @@ class ComputeMarket(mesa.Model):
 
     # outputs -------------------------------------------------------------
     def _months_to_timestamps(self, months: pd.Series) -> pd.Series:
-        return pd.to_datetime(month_start(months.to_numpy()))
+        return pd.to_datetime(month_start(months.to_numpy())).astype(MONTH_DTYPE)
+
+    def _tidy(self, df: pd.DataFrame) -> pd.DataFrame:
+        """An output table made self-describing: ``scenario``, ``seed`` and ``run_id`` in front,
+        every date column as ``MONTH_DTYPE``, names and kinds categorical."""
+        n = len(df)
+        ids = {"scenario": pd.Categorical([self.world.name] * n),
+               "seed": pd.array([self.seed] * n, dtype="Int64"),
+               "run_id": pd.Categorical([self.run_id] * n)}
+        out = pd.DataFrame(ids, index=df.index)
+        for col in df.columns:
+            values = df[col]
+            if pd.api.types.is_datetime64_any_dtype(values):
+                values = values.astype(MONTH_DTYPE)
+            elif col in CATEGORICAL_COLUMNS:
+                values = values.astype("category")
+            out[col] = values
+        return out
 
     def rows(self, table: str, start: int = 0) -> list[dict]:
         """Raw output rows of ``table`` ("market", "agents" or "events") from position
@@ -982,7 +1018,7 @@ class ComputeMarket(mesa.Model):
             return df
         df["price_usd_per_h100e_hour"] = df["price_usd_per_h100e_month"] / HOURS_PER_MONTH
         df["month"] = self._months_to_timestamps(df["month"])
-        return df
+        return self._tidy(df)
 
     def agents_frame(self) -> pd.DataFrame:
         """Step x agent: capacity, contracts, use, demand, unmet demand, money."""
@@ -995,19 +1031,19 @@ class ComputeMarket(mesa.Model):
                            "agent": np.tile(self._agent_names, steps),
                            "kind": np.tile(self._agent_kinds, steps), **cols})
         df["month"] = self._months_to_timestamps(df["month"])
-        return df
+        return self._tidy(df)
 
     def contracts_frame(self) -> pd.DataFrame:
         """One row per contract with its whole life."""
-        return self.book.to_frame(agent_names=[p.name for p in self.parties],
-                                  site_names=self.sites.names)
+        return self._tidy(self.book.to_frame(agent_names=[p.name for p in self.parties],
+                                             site_names=self.sites.names))
 
     def events_frame(self) -> pd.DataFrame:
         """Notices, recalls, defaults, site events and signings, in order."""
         df = pd.DataFrame(self._events, columns=list(self.EVENT_COLUMNS))
         if not df.empty:
             df["month"] = self._months_to_timestamps(df["month"])
-        return df
+        return self._tidy(df)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """The four output tables of MODEL.md section 9: market, agents, contracts, events."""

@@ -328,6 +328,12 @@ def _raw_with_overrides(name_or_path: str | Path, overrides: Iterable[str]
     return raw, path, overrides
 
 
+def resolve(name_or_path: str | Path = DEFAULT, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """The scenario as one plain dict, ``extends`` resolved and overrides applied (what a run
+    records of what it ran; ``load_scenario`` validates and builds it)."""
+    return _raw_with_overrides(name_or_path, overrides)[0]
+
+
 def load_scenario(name_or_path: str | Path = DEFAULT,
                   overrides: Iterable[str] = ()) -> WorldConfig:
     """Load, merge, override and validate a scenario into a ``WorldConfig``."""

@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     desc = sub.add_parser(
         "describe", help="print a scenario's parameters with their sources",
         description="Print every parameter of a scenario ('extends' resolved, --set applied) "
-                    "with the comment that gives its source (cal:TAG rows of CALIBRATION.md), "
+                    "with the comment that gives its source (cal:TAG rows of docs/calibration.md), "
                     "including comments inherited from the scenario it extends. The output is "
                     "a valid, self-contained scenario file.")
     desc.add_argument("scenario", help="shipped scenario name or path to a .toml file")
@@ -204,7 +204,7 @@ def _cmd_describe(ns: argparse.Namespace) -> int:
         params = _with_defaults(params)
     header = [f"Scenario {raw['name']} as resolved by 'compute-market describe' from {path}",
               "Each key is followed by its source: its comment in the file that set it "
-              "(cal:TAG = a row of CALIBRATION.md);",
+              "(cal:TAG = a row of docs/calibration.md);",
               "[FILE] marks a value set by another file of the 'extends' chain, [--set] a "
               "command-line override, [default] a default of market/config.py, [template X] "
               "a term of contract template X (market/terms.py)."]

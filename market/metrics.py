@@ -1,4 +1,4 @@
-"""Summary metrics of a run (MODEL.md section 9), computed from the output frames only.
+"""Summary metrics of a run (docs/model.md section 9), computed from the output frames only.
 
 Every function takes the tidy frames of ``ComputeMarket.frames()`` (or frames read back from
 Parquet) and returns plain numbers or small frames, so a sweep, an experiment and the command

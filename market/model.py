@@ -1,4 +1,4 @@
-"""``ComputeMarket``: the monthly market for scarce AI compute (MODEL.md section 8).
+"""``ComputeMarket``: the monthly market for scarce AI compute (docs/model.md section 8).
 
 ``step`` reads as the step order, one line per stage. Agents are thin; the model gathers their
 orders into arrays, clears every product of a market with one call of ``market.clearing.clear``,
@@ -340,7 +340,7 @@ class ComputeMarket(mesa.Model):
 
     # ------------------------------------------------------------------ the step
     def step(self) -> None:
-        """One month, in the order of MODEL.md section 8."""
+        """One month, in the order of docs/model.md section 8."""
         self._paid = np.zeros(len(self.parties))
         self._received = np.zeros(len(self.parties))
         self._calendar()          # 1. sites come online, opposition, shocks
@@ -1046,6 +1046,6 @@ class ComputeMarket(mesa.Model):
         return self._tidy(df)
 
     def frames(self) -> dict[str, pd.DataFrame]:
-        """The four output tables of MODEL.md section 9: market, agents, contracts, events."""
+        """The four output tables of docs/model.md section 9: market, agents, contracts, events."""
         return {"market": self.market_frame(), "agents": self.agents_frame(),
                 "contracts": self.contracts_frame(), "events": self.events_frame()}

@@ -1,4 +1,4 @@
-"""Files of a run: Parquet tables, a Markdown summary and PNG charts (MODEL.md section 9).
+"""Files of a run: Parquet tables, a Markdown summary and PNG charts (docs/model.md section 9).
 
 Pure functions over the frames of ``ComputeMarket.frames()`` (or frames read back from Parquet),
 so the command line, experiments and sweeps write the same files the same way. Charts use

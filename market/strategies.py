@@ -5,7 +5,7 @@ limit prices, ``ask`` maps a seller's cost floor to limit prices, both given the
 reference price. Agents look strategies up by name in ``STRATEGIES``; add your own with
 ``register`` and name it in a scenario (``strategy = "mine"``) without touching the agents.
 
-Tranches (MODEL.md section 5): 0 must-serve (current customers), 1 growth and training,
+Tranches (docs/model.md section 5): 0 must-serve (current customers), 1 growth and training,
 2 opportunistic.
 """
 
@@ -79,7 +79,7 @@ def register(strategy: Strategy) -> Strategy:
     return strategy
 
 
-register(Strategy("reference", "MODEL.md reference: must-serve at value, the rest shaded toward "
+register(Strategy("reference", "must-serve at value, the rest shaded toward "
                   "the price index; sellers undercut the index down to their floor",
                   reference_bid, reference_ask))
 register(Strategy("truthful", "baseline: buyers bid their values, sellers ask their cost floor",

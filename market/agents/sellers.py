@@ -1,8 +1,8 @@
-"""Sellers: infrastructure owners, hyperscalers and neoclouds (MODEL.md section 5).
+"""Sellers: infrastructure owners, hyperscalers and neoclouds (docs/model.md section 5).
 
 They share one shape: sites, an internal need served first from own capacity, asks priced from
 a cost floor by their strategy, and an investment rule. The subclasses differ only in the named
-functions that MODEL.md gives them:
+functions that docs/model.md section 5 gives them:
 
 - ``Owner`` builds for its own models, leases the surplus, recalls it when its need rises, and may
   exit a lease when spot prices run well above it (``opportunism``).

@@ -667,7 +667,7 @@ class Parameter:
 
 
 def cal_tags(text: str) -> list[str]:
-    """The CALIBRATION.md tags cited as ``cal:TAG`` in a text, in order, without duplicates."""
+    """The docs/calibration.md tags cited as ``cal:TAG`` in a text, in order, without duplicates."""
     return list(dict.fromkeys(m.rstrip(".") for m in _CAL_RE.findall(text)))
 
 

@@ -5,6 +5,9 @@ run.json enough to rebuild the run."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -83,3 +86,20 @@ def test_sweep_series_months_have_the_run_tables_dtype(tmp_path):
     expected = metrics.index_series(market.frames()["market"])
     assert series["month"].tolist() == expected.index.tolist()
     assert series["value"].tolist() == pytest.approx(expected.tolist())
+
+
+def test_run_command_loads_no_app_or_cluster_packages(tmp_path):
+    """The quick command stays quick: the browser app's and Dask's packages load only for
+    ``viz`` and ``sweep``; the installed script exits 0 and writes the charts."""
+    script = Path(sys.executable).with_name("compute-market")
+    done = subprocess.run([str(script), "run", "--months", "2", "--out", str(tmp_path), "-q"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "price_index.png").stat().st_size > 0
+    probe = ("import sys; from market.cli import main; "
+             f"main(['run', '--months', '2', '--out', {str(tmp_path / 'probe')!r}, '-q']); "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & "
+             "{'solara', 'altair', 'ipyvuetify', 'dask', 'distributed', 'playwright'}))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=120, check=True).stdout.splitlines()[-1]
+    assert loaded == "[]"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 import traceback
@@ -358,6 +359,7 @@ def _write_outputs(ns: argparse.Namespace, world: Any, model: Any, out: Path,
 
     written: list[Path] = []
     frames: dict[str, Any] = {}
+    values: dict[str, float] = {}
     note = ""
     stopped_at = None
     if failure is not None:
@@ -377,6 +379,7 @@ def _write_outputs(ns: argparse.Namespace, world: Any, model: Any, out: Path,
     try:
         if model is not None:
             frames = _completed_frames(model)[0] if failure is not None else model.frames()
+            values = _metrics(frames)
             written += report.write_tables(frames, out).values()
             written.append(report.write_summary(frames, world, ns.seed, out, overrides=overrides,
                                                 note=note))
@@ -392,7 +395,7 @@ def _write_outputs(ns: argparse.Namespace, world: Any, model: Any, out: Path,
             "status": "completed" if failure is None and report_error is None else "stopped",
             "stopped_at": stopped_at, "error": note or report_error,
             "elapsed_s": round(elapsed, 3),
-            "metrics": _metrics_or_none(model, frames) if model is not None else {},
+            "metrics": {k: None if math.isnan(v) else v for k, v in values.items()},
             "resolved_scenario": resolve(ns.scenario, overrides)}
     (out / "run.json").write_text(json.dumps(meta, indent=2, default=_json_value) + "\n",
                                   encoding="utf-8")
@@ -407,24 +410,19 @@ def _write_outputs(ns: argparse.Namespace, world: Any, model: Any, out: Path,
             note, report_error and f"writing the report failed: {report_error}") if t)
         _error(f"{why} Partial results in {out}/")
     elif not ns.quiet:
-        _print_summary(frames, world, ns.seed, elapsed)
+        _print_summary(values, world, ns.seed, elapsed)
     print(f"Wrote {out}/")
     for path in written:
         print(f"  {path}")
     return status
 
 
-def _metrics_or_none(model: Any, frames: dict[str, Any]) -> dict[str, float | None]:
-    """The headline metrics for run.json, NaN as null (JSON has no NaN); {} when no month
+def _metrics(frames: dict[str, Any]) -> dict[str, float]:
+    """The headline metrics of a run (``market.metrics.summary``); {} when no month
     completed."""
-    import math
-
     from market import metrics
 
-    frames = frames or model.frames()
-    if frames["market"].empty:
-        return {}
-    return {k: None if math.isnan(v) else v for k, v in metrics.summary(frames).items()}
+    return {} if frames["market"].empty else metrics.summary(frames)
 
 
 def _json_value(value: Any) -> Any:
@@ -443,10 +441,10 @@ def _scenario_path(name: str) -> Path | str:
         return name
 
 
-def _print_summary(frames: dict[str, Any], world: Any, seed: int, elapsed: float) -> None:
+def _print_summary(values: dict[str, float], world: Any, seed: int, elapsed: float) -> None:
     from market import report
 
-    rows = report.metric_rows(frames)
+    rows = [report.format_metric(k, v) for k, v in values.items()]
     width = max(len(label) for label, _ in rows)
     print(f"{world.name}, seed {seed}: {world.months} months from {world.start} "
           f"({elapsed:.1f} s)")

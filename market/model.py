@@ -139,8 +139,10 @@ def headline_metric(model: ComputeMarket, name: str) -> float:
     the summary is computed once per month and shared by the reporters."""
     cached = getattr(model, "_headline_cache", None)
     if cached is None or cached[0] != model.month:
-        cached = (model.month, metrics.summary(model.frames()))
+        frames = model.frames()
+        cached = (model.month, metrics.summary(frames))
         model._headline_cache = cached
+        model._frames_handoff = (model.month, frames)  # the next frames() call takes them
     return cached[1][name]
 
 
@@ -1046,6 +1048,12 @@ class ComputeMarket(mesa.Model):
         return self._tidy(df)
 
     def frames(self) -> dict[str, pd.DataFrame]:
-        """The four output tables of docs/model.md section 9: market, agents, contracts, events."""
+        """The four output tables of docs/model.md section 9: market, agents, contracts, events.
+
+        Each call returns new tables, except that the first call after the data collector has
+        read them at the same month gets those (read-only until then), saving a rebuild."""
+        handoff = self.__dict__.pop("_frames_handoff", None)
+        if handoff is not None and handoff[0] == self.month:
+            return handoff[1]
         return {"market": self.market_frame(), "agents": self.agents_frame(),
                 "contracts": self.contracts_frame(), "events": self.events_frame()}

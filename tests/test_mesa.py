@@ -82,3 +82,15 @@ def test_batch_run_runs_a_grid_of_scenarios_and_seeds(keep_start_method):
         assert {k: row[k] for k in expected} == pytest.approx(expected, nan_ok=True)
     lease = table.set_index(["scenario", "rng"])["owner_revenue_usd"]
     assert lease["colossus-2026", 0] > lease["no-deal", 0]  # the preloaded lease bills
+
+
+def test_frames_after_collection_are_the_collected_ones_then_fresh():
+    """The collector's tables go to the first frames() call (no rebuild); later calls build
+    new tables, so no two callers share (and could alter) the same objects."""
+    model = ComputeMarket(scenario="no-deal", months=2, rng=4).run()
+    first, second = model.frames(), model.frames()
+    assert first["agents"] is not second["agents"]
+    for name in first:
+        pd.testing.assert_frame_equal(first[name], second[name], obj=name)
+    first["agents"].loc[:, "cash_usd"] = 0.0  # a caller may change its own copy
+    assert model.frames()["agents"]["cash_usd"].ne(0.0).any()

@@ -5,6 +5,7 @@ run.json enough to rebuild the run."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,16 @@ def test_run_command_loads_no_app_or_cluster_packages(tmp_path):
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             timeout=120, check=True).stdout.splitlines()[-1]
     assert loaded == "[]"
+
+
+def test_cli_benchmark_prints_its_figures():
+    """experiments/bench_cli.py --quick times the installed command and prints the median."""
+    script = Path(__file__).resolve().parents[1] / "experiments" / "bench_cli.py"
+    out = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True,
+                         text=True, timeout=300, check=True).stdout
+    wall = re.search(r"wall: (\d+\.\d+) s  \(min (\d+\.\d+), .*max (\d+\.\d+); n=3\)", out)
+    cpu = re.search(r"CPU: (\d+\.\d+) s", out)
+    assert wall and cpu, out
+    median, low, high = map(float, wall.groups())
+    assert 0.1 < low <= median <= high < 120
+    assert "target: median wall under 2.5 s:" in out

@@ -9,10 +9,11 @@
 ``run`` validates the scenario before anything runs (a bad file or ``--set`` stops with the
 file, key path and value, exit status 2), runs it with a progress bar on stderr, and writes into
 ``--out`` (default ``runs/<scenario>-seed<seed>/``) the tables ``market``, ``agents``,
-``contracts`` and ``events`` as Parquet, ``summary.md``, four PNG charts and ``run.json`` (what
-was run). A run that fails midway writes what it computed so far plus ``stopped.md`` (why) and
-exits with status 1 (130 when interrupted). The same scenario, overrides and seed give identical
-tables.
+``contracts`` and ``events`` as Parquet (each starting with ``scenario``, ``seed`` and
+``run_id``), ``summary.md``, four PNG charts and ``run.json`` (what was run: the settings, the
+run id, the headline metrics and the resolved scenario). A run that fails midway writes what it
+computed so far plus ``stopped.md`` (why) and exits with status 1 (130 when interrupted). The
+same scenario, overrides and seed give identical tables.
 """
 
 from __future__ import annotations

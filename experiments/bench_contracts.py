@@ -1,10 +1,10 @@
 """Benchmark: one month's contract-book update, vectorized ``ContractBook`` vs a per-contract loop.
 
-One month = expiry, buyer notices on a random ~2% of contracts, then billing (MODEL.md section 8
-order). The naive reference does the same work over plain Python objects, one contract at a time.
-Both are checked to produce the same bills, ends and fees. Timings are steady state, as inside a
-simulation: each implementation first runs the previous month (untimed), then the month is timed;
-they are CPU times (``time.process_time``), best of several fresh worlds.
+One month = expiry, buyer notices on a random ~2% of contracts, then billing (the order of
+docs/model.md section 8). The naive reference does the same work over plain Python objects, one
+contract at a time. Both are checked to produce the same bills, ends and fees. Timings are steady
+state, as inside a simulation: each implementation first runs the previous month (untimed), then
+the month is timed; they are CPU times (``time.process_time``), best of several fresh worlds.
 
     python experiments/bench_contracts.py [--quick]
 

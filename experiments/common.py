@@ -1,4 +1,4 @@
-"""Shared harness of the experiment scripts ``experiments/q*_*.py`` (MODEL.md section 1).
+"""Shared harness of the experiment scripts ``experiments/q*_*.py`` (docs/model.md section 1).
 
 Each script answers one of the eight questions with the public API of ``market`` only. This
 module gives them one shape:

@@ -3,7 +3,7 @@
     python experiments/q1_price_discovery.py [--quick] [--seeds N] [--out DIR]
         [--workers N | --scheduler ADDRESS]
 
-MODEL.md section 1, question 1: is ~$1.25B a month for ~300 MW (~$4.2M per MW-month, ~$7.8 per
+docs/model.md section 1, question 1: is ~$1.25B a month for ~300 MW (~$4.2M per MW-month, ~$7.8 per
 GPU-hour) a plausible market price for a large block of capacity when demand outruns supply?
 
 Setup: the ``no-deal`` world (the default world without the preloaded Colossus lease) lets the
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         opts, res, title="Q1 Price discovery: what does a large 36-month block clear at?",
         question="Is ~$1.25B a month for ~300 MW (~$4.2M per MW-month, ~$7.8 per GPU-hour) a "
                  "plausible market price for a large block of capacity when demand outruns "
-                 "supply? (MODEL.md section 1, question 1)",
+                 "supply? (docs/model.md section 1, question 1)",
         setup=[
             "`no-deal`: the default world without the preloaded Colossus lease; the owner's "
             "idle Colossus capacity, the hyperscalers and the neoclouds offer 12- and 36-month "

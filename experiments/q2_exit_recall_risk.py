@@ -3,9 +3,9 @@
     python experiments/q2_exit_recall_risk.py [--quick] [--seeds N] [--out DIR]
         [--workers N | --scheduler ADDRESS]
 
-MODEL.md section 1, question 2: when either side exits on 90 days' notice, or the owner reclaims
-capacity for its own models (priority reallocation), how fast can the lab replace it, at what
-price, and how much revenue does it lose meanwhile?
+docs/model.md section 1, question 2: when either side exits on 90 days' notice, or the owner
+reclaims capacity for its own models (priority reallocation), how fast can the lab replace it, at
+what price, and how much revenue does it lose meanwhile?
 
 Setup: three worlds on the same seeds: ``colossus-2026`` (baseline), ``recall-shock`` (in
 2027-02 the owner recalls every lease with a recall right, the Colossus lease included, on 90
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         opts, res, title="Q2 Exit and recall risk: replacing lost capacity",
         question="When either side exits on 90 days' notice, or the owner reclaims capacity for "
                  "its own models, how fast can the lab replace it, at what price, and how much "
-                 "revenue does it lose meanwhile? (MODEL.md section 1, question 2)",
+                 "revenue does it lose meanwhile? (docs/model.md section 1, question 2)",
         setup=[
             "`colossus-2026` (baseline), `recall-shock` (owner recalls every recallable lease "
             "in 2027-02, 90 days' notice, capacity goes to its own models) and `seller-exit` "

@@ -3,8 +3,8 @@
     python experiments/q3_dual_monetization.py [--quick] [--seeds N] [--out DIR]
         [--workers N | --scheduler ADDRESS]
 
-MODEL.md section 1, question 3: does an owner that overbuilt for its own models recover its capex
-by leasing the surplus, and what does the recall right cost the tenant?
+docs/model.md section 1, question 3: does an owner that overbuilt for its own models recover
+its capex by leasing the surplus, and what does the recall right cost the tenant?
 
 Setup: the owner (``colossus_owner``) in four worlds on the same seeds: ``colossus-2026`` (the
 lease preloaded at $1.25B a month), ``no-deal`` (it leases its surplus at market prices),
@@ -206,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     common.write_report(
         opts, res, title="Q3 Dual monetization: leasing the surplus, and the recall right",
         question="Does an owner that overbuilt for its own models recover its capex by leasing "
-                 "the surplus, and what does the recall right cost the tenant? (MODEL.md section "
-                 "1, question 3)",
+                 "the surplus, and what does the recall right cost the tenant? (docs/model.md "
+                 "section 1, question 3)",
         setup=[
             "Owner `colossus_owner` (Colossus 1 and 2, own need 35k H100e growing ~6% a month); "
             "tenant `frontier_a`.",

@@ -3,7 +3,7 @@
     python experiments/q4_barriers_to_entry.py [--quick] [--seeds N] [--out DIR]
         [--workers N | --scheduler ADDRESS]
 
-MODEL.md section 1, question 4: when a frontier lab locks a large block, what happens to the
+docs/model.md section 1, question 4: when a frontier lab locks a large block, what happens to the
 prices and fill rates of small labs?
 
 Setup: the same world with no locked block (``no-deal``), a half-size block (140,000 H100e on
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     common.write_report(
         opts, res, title="Q4 Barriers to entry: a locked block and the small labs",
         question="When a frontier lab locks a large block, what happens to the prices and fill "
-                 "rates of small labs? (MODEL.md section 1, question 4)",
+                 "rates of small labs? (docs/model.md section 1, question 4)",
         setup=[
             "Same world, three sizes of locked block: none (`no-deal`), 140k H100e on 150 MW at "
             "$625M a month (`colossus-2026` with `contracts[0].h100e=140000`, `.mw=150`, "

@@ -3,8 +3,8 @@
     python experiments/q5_buildout_friction.py [--quick] [--seeds N] [--out DIR]
         [--workers N | --scheduler ADDRESS]
 
-MODEL.md section 1, question 5: how do permitting delays, power limits and local opposition move
-prices?
+docs/model.md section 1, question 5: how do permitting delays, power limits and local opposition
+move prices?
 
 Setup: the default world and the ``slow-buildout`` variant (permits and grid twice as slow, more
 local opposition, half the power headroom and GPU supply, construction at the long end of 13-29
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     common.write_report(
         opts, res, title="Q5 Build-out friction: permits, power, opposition and prices",
         question="How do permitting delays, power limits and local opposition move prices? "
-                 "(MODEL.md section 1, question 5)",
+                 "(docs/model.md section 1, question 5)",
         setup=[
             "`colossus-2026` (default) and `slow-buildout` (all frictions), plus five worlds "
             "with one friction each taken from `slow-buildout`: permit months, opposition "

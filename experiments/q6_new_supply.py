@@ -3,8 +3,8 @@
     python experiments/q6_new_supply.py [--quick] [--seeds N] [--out DIR]
         [--workers N | --scheduler ADDRESS]
 
-MODEL.md section 1, question 6: what do orbital compute or an owner's own GPUs change by 2029, if
-they arrive?
+docs/model.md section 1, question 6: what do orbital compute or an owner's own GPUs change by 2029,
+if they arrive?
 
 Setup (SPECULATIVE supply; sizes and dates are scenario choices, not calibrated figures): the
 default world; ``orbital-2028`` with its 400 MW of orbital GB300 compute forced to arrive in
@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         f"as much in percent, and it mostly serves demand that went unmet before (small labs' "
         f"unmet share in 2029 {small0:.0f}% -> {small1:.0f}% with orbital).")
     caveats = [
-        "SPECULATIVE: no orbital data center exists and CALIBRATION.md has no row for one; the "
-        "owner's own chips are likewise a scenario choice (300 MW, GB200-class, 2027-07). "
+        "SPECULATIVE: no orbital data center exists and docs/calibration.md has no row for one; "
+        "the owner's own chips are likewise a scenario choice (300 MW, GB200-class, 2027-07). "
         "Both arrive outside the grid and GPU supply caps.",
         "The orbital site is modelled as an ordinary GB300 site with ordinary costs; launch, "
         "latency, radiation and maintenance are not modelled.",
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     common.write_report(
         opts, res, title="Q6 New supply: orbital compute and an owner's own chips",
         question="What do orbital compute or an owner's own GPUs change by 2029, if they "
-                 "arrive? (MODEL.md section 1, question 6)",
+                 "arrive? (docs/model.md section 1, question 6)",
         setup=[
             "`colossus-2026` (no new supply); `orbital-2028` with "
             "`sellers.colossus_owner.sites.orbital_1.arrival_probability=1` (400 MW GB300 from "

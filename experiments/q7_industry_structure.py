@@ -3,7 +3,7 @@
     python experiments/q7_industry_structure.py [--quick] [--seeds N] [--out DIR]
         [--workers N | --scheduler ADDRESS]
 
-MODEL.md section 1, question 7: hyperscalers versus neoclouds versus owners; neocloud failures
+docs/model.md section 1, question 7: hyperscalers versus neoclouds versus owners; neocloud failures
 when prices fall.
 
 Setup: the default world, and worlds where prices fall because labs' demand grows more slowly
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     common.write_report(
         opts, res, title="Q7 Industry structure: hyperscalers, neoclouds, owners",
         question="Hyperscalers versus neoclouds versus owners; neocloud failures when prices "
-                 "fall. (MODEL.md section 1, question 7)",
+                 "fall. (docs/model.md section 1, question 7)",
         setup=[
             "`colossus-2026`, and variants with every lab's initial demand growth x 0.5 or x 0 "
             "(prices fall), each with neocloud debt as calibrated or doubled.",

@@ -3,7 +3,7 @@
     python experiments/q8_contract_design.py [--quick] [--seeds N] [--out DIR]
         [--workers N | --scheduler ADDRESS]
 
-MODEL.md section 1, question 8: exit notice length, recall rights, ramp discounts, take-or-pay:
+docs/model.md section 1, question 8: exit notice length, recall rights, ramp discounts, take-or-pay:
 their effect on welfare, price volatility, utilization and who bears the risk.
 
 Setup: six rule sets for the Colossus lease template (``terms.colossus_lease.*``, which governs
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         opts, res, title="Q8 Contract design: exit, recall, ramp and take-or-pay side by side",
         question="Exit notice length, recall rights, ramp discounts, take-or-pay, term lengths: "
                  "their effect on welfare, price volatility, utilization and who bears the risk. "
-                 "(MODEL.md section 1, question 8)",
+                 "(docs/model.md section 1, question 8)",
         setup=[
             "Six rule sets for `terms.colossus_lease` (the preloaded lease and every lease the "
             "owner signs): the deal's terms; no early exit (`buyer_notice_days=none`, "

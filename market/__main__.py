@@ -1,5 +1,5 @@
 """``python -m market``: the ``compute-market`` command."""
 
-from market.cli import main
+from market.cli import console
 
-raise SystemExit(main())
+console()

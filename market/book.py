@@ -1,4 +1,4 @@
-"""``ContractBook``: the vectorized ledger of every contract (MODEL.md section 6).
+"""``ContractBook``: the vectorized ledger of every contract (docs/model.md section 6).
 
 One numpy array per field (struct of arrays), grown by doubling; a contract's id is its row.
 Every operation (bill, notice, recall, expiry, default, queries) works on all contracts at once,

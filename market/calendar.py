@@ -4,7 +4,7 @@ A month is the integer ``m = year * 12 + (month - 1)`` (so 2026-05 is ``24316``)
 arithmetic is integer arithmetic, and arrays of months are plain ``int64`` arrays. Dates are
 ``numpy.datetime64[D]`` so that notice periods count real days (month lengths, leap years).
 
-MODEL.md section 2: a notice given on a date ends the contract at the first month boundary (the
+docs/model.md section 2: a notice given on a date ends the contract at the first month boundary (the
 first day of a month) on or after ``date + notice_days``; the month that starts on that boundary
 is the contract's exclusive end, so the month before it is the last one billed.
 """

@@ -13,7 +13,9 @@
 ``--set`` or ``--out`` stops with one line naming it, exit status 2), runs it with a progress bar
 on stderr, and writes into ``--out`` (default ``runs/<scenario>-seed<seed>/``, plus
 ``-set<HASH>`` when overrides apply) the tables ``market``, ``agents``, ``contracts`` and
-``events`` as Parquet, ``summary.md``, four PNG charts and ``run.json`` (what was run). The files
+``events`` as Parquet (each starting with ``scenario``, ``seed`` and ``run_id``),
+``summary.md``, four PNG charts and ``run.json`` (what was run: the settings, the run id, the
+headline metrics and the resolved scenario). The files
 are written into a staging folder and renamed into place at the end (``market.outputs``), so an
 earlier folder is never lost. A run that fails midway or is interrupted (Ctrl-C, SIGTERM, SIGHUP)
 keeps what it computed plus ``stopped.md`` (why), apart from any completed run, and exits with
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 import traceback
@@ -48,6 +51,19 @@ EXTERNAL = {"sweep": ("market.sweep", "parameter sweeps over seeds and scenarios
 OUTPUT_FILES = ("market.parquet", "agents.parquet", "contracts.parquet", "events.parquet",
                 "summary.md", "price_index.png", "capacity_utilization.png",
                 "demand_served_unmet.png", "contract_events.png", "run.json", "stopped.md")
+
+
+def console() -> None:
+    """The installed ``compute-market`` script: ``main``, then exit with its status.
+
+    What is still alive is frozen out of the garbage collector first, so the interpreter's
+    final collection does not walk every object of pandas, Mesa and matplotlib (about 0.2 s of
+    a default run's wall time); exit handlers still run and every file is already closed."""
+    import gc
+
+    code = main()
+    gc.freeze()
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -172,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     desc = sub.add_parser(
         "describe", help="print a scenario's parameters with their sources",
         description="Print every parameter of a scenario ('extends' resolved, --set applied) "
-                    "with the comment that gives its source (cal:TAG rows of CALIBRATION.md), "
+                    "with the comment that gives its source (cal:TAG rows of docs/calibration.md), "
                     "including comments inherited from the scenario it extends. The output is "
                     "a valid, self-contained scenario file.")
     desc.add_argument("scenario", help="shipped scenario name or path to a .toml file")
@@ -341,7 +357,7 @@ def _cmd_describe(ns: argparse.Namespace) -> int:
         params = _with_defaults(params)
     header = [f"Scenario {raw['name']} as resolved by 'compute-market describe' from {path}",
               "Each key is followed by its source: its comment in the file that set it "
-              "(cal:TAG = a row of CALIBRATION.md);",
+              "(cal:TAG = a row of docs/calibration.md);",
               "[FILE] marks a value set by another file of the 'extends' chain, [--set] a "
               "command-line override, [default] a default of market/config.py, [template X] "
               "a term of contract template X (market/terms.py)."]
@@ -556,6 +572,8 @@ class _Written(typing.NamedTuple):
     """Why the run stopped ("" when completed)."""
     model: Any
     elapsed_s: float
+    values: dict[str, float]
+    """The headline metrics (``market.metrics.summary``; {} when no month completed)."""
 
 
 def _simulate(ns: argparse.Namespace, world: Any, folder: Path, overrides: list[str],
@@ -617,9 +635,11 @@ def _write_outputs(ns: argparse.Namespace, world: Any, model: Any, out: Path,
                    overrides: list[str], warnings: list[str], identity: dict[str, Any],
                    stop: tuple[BaseException | None, str, int], elapsed: float) -> _Written:
     from market import __version__, report
+    from market.scenarios import resolve
 
     failure, trace, status = stop
     written: list[Path] = []
+    values: dict[str, float] = {}
     note = ""
     stopped_at = None
     if failure is not None:
@@ -639,6 +659,7 @@ def _write_outputs(ns: argparse.Namespace, world: Any, model: Any, out: Path,
     try:
         if model is not None:
             frames = _completed_frames(model)[0] if failure is not None else model.frames()
+            values = _metrics(frames)
             written += report.write_tables(frames, out).values()
             written.append(report.write_summary(frames, world, ns.seed, out, overrides=overrides,
                                                 note=note, warnings=warnings))
@@ -649,10 +670,14 @@ def _write_outputs(ns: argparse.Namespace, world: Any, model: Any, out: Path,
         trace += "\n" + traceback.format_exc()
         status = status or 1
     meta = {"format": RUN_FORMAT, **identity, "version": __version__,
+            "run_id": model.run_id if model is not None else None,
             "status": "completed" if failure is None and report_error is None else "stopped",
             "stopped_at": stopped_at, "error": note or report_error, "warnings": warnings,
-            "elapsed_s": round(elapsed, 3)}
-    (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            "elapsed_s": round(elapsed, 3),
+            "metrics": {k: None if math.isnan(v) else v for k, v in values.items()},
+            "resolved_scenario": resolve(ns.scenario, overrides)}
+    (out / "run.json").write_text(json.dumps(meta, indent=2, default=_json_value) + "\n",
+                                  encoding="utf-8")
     written.append(out / "run.json")
     message = ""
     if failure is not None or report_error is not None:
@@ -664,7 +689,7 @@ def _write_outputs(ns: argparse.Namespace, world: Any, model: Any, out: Path,
         message = " ".join(t.rstrip(".") + "." for t in (
             note, report_error and f"writing the report failed: {report_error}") if t)
     return _Written(completed=not message, status=status, names=[p.name for p in written],
-                    message=message, model=model, elapsed_s=elapsed)
+                    message=message, model=model, elapsed_s=elapsed, values=values)
 
 
 def _print_result(ns: argparse.Namespace, world: Any, written: _Written, folder: Path,
@@ -674,11 +699,26 @@ def _print_result(ns: argparse.Namespace, world: Any, written: _Written, folder:
         apart = "" if folder == target else f" (kept apart from the completed run in {target}/)"
         _error(f"{written.message} Partial results in {folder}/{apart}")
     elif not ns.quiet:
-        _print_summary(written.model, world, ns.seed, written.elapsed_s)
+        _print_summary(written.values, world, ns.seed, written.elapsed_s)
     print(f"Wrote {folder}/")
     for name in written.names:
         print(f"  {folder / name}")
     return written.status
+
+
+def _metrics(frames: dict[str, Any]) -> dict[str, float]:
+    """The headline metrics of a run (``market.metrics.summary``); {} when no month
+    completed."""
+    from market import metrics
+
+    return {} if frames["market"].empty else metrics.summary(frames)
+
+
+def _json_value(value: Any) -> Any:
+    """Dates of a scenario (TOML dates) as ISO text in run.json."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _scenario_path(name: str) -> Path | str:
@@ -690,11 +730,10 @@ def _scenario_path(name: str) -> Path | str:
         return name
 
 
-def _print_summary(model: Any, world: Any, seed: int, elapsed: float) -> None:
+def _print_summary(values: dict[str, float], world: Any, seed: int, elapsed: float) -> None:
     from market import report
 
-    frames = model.frames()
-    rows = report.metric_rows(frames)
+    rows = [report.format_metric(k, v) for k, v in values.items()]
     width = max(len(label) for label, _ in rows)
     print(f"{world.name}, seed {seed}: {world.months} months from {world.start} "
           f"({elapsed:.1f} s)")

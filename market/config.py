@@ -88,7 +88,8 @@ class Funding:
 
 @dataclass(frozen=True)
 class LabConfig:
-    """A lab: customer demand for inference, a training need, revenue and a budget (MODEL.md 5)."""
+    """A lab: customer demand for inference, a training need, revenue and a budget
+    (docs/model.md section 5)."""
 
     name: str
     kind: LabKind = "frontier"
@@ -178,7 +179,8 @@ class SiteConfig:
 
 @dataclass(frozen=True)
 class SellerConfig:
-    """An owner, hyperscaler or neocloud with its sites and decision parameters (MODEL.md 5)."""
+    """An owner, hyperscaler or neocloud with its sites and decision parameters
+    (docs/model.md section 5)."""
 
     name: str
     kind: SellerKind

@@ -6,10 +6,10 @@ except the H200, which counts 1.4 H100e: it has the H100's BF16 peak but about 1
 inference throughput from memory (cal:hw.perf, MLPerf note in ``data/gpu_generations.csv``), and
 the market traded here is mostly inference (cal:deal.use).
 
-Seller cost (MODEL.md section 5): the capex of one H100e (GPU plus facility share) recovered as an
-annuity over the useful life at the seller's cost of capital, plus power and operations per month.
-For an H100 at the defaults this is about $1.2k per H100e-month, $1.6 per hour, which matches the
-published break-even of about $1.65 per hour (cal:px.breakeven).
+Seller cost (docs/model.md section 5): the capex of one H100e (GPU plus facility share) recovered
+as an annuity over the useful life at the seller's cost of capital, plus power and operations per
+month. For an H100 at the defaults this is about $1.2k per H100e-month, $1.6 per hour, which
+matches the published break-even of about $1.65 per hour (cal:px.breakeven).
 """
 
 from __future__ import annotations

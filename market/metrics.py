@@ -1,4 +1,4 @@
-"""Summary metrics of a run (MODEL.md section 9), computed from the output frames only.
+"""Summary metrics of a run (docs/model.md section 9), computed from the output frames only.
 
 Every function takes the tidy frames of ``ComputeMarket.frames()`` (or frames read back from
 Parquet) and returns plain numbers or small frames, so a sweep, an experiment and the command
@@ -6,6 +6,8 @@ line compute the same figures the same way.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -127,6 +129,18 @@ def _need_frames(frames: object) -> None:
     if frames["market"].empty or frames["agents"].empty:
         raise ValueError("frames hold no simulated month (an empty 'market' or 'agents' "
                          "table): run the model first, e.g. ComputeMarket(world).run().frames()")
+
+
+def summary_keys(term_tenors_months: Sequence[int]) -> list[str]:
+    """The keys of ``summary`` for a world with these term tenors, in its order (known before
+    a run, e.g. for Mesa's model reporters)."""
+    products = sorted(f"term_{t}m" for t in term_tenors_months)
+    return ["spot_price_mean_usd_per_h100e_hour", "spot_index_final_usd_per_h100e_hour",
+            *(f"{p}_price_mean_usd_per_h100e_hour" for p in products),
+            "spot_price_volatility", "utilization", "idle_share", "unmet_share_frontier",
+            "unmet_share_small", "small_lab_cost_usd_per_h100e_hour",
+            "frontier_lab_cost_usd_per_h100e_hour", "hhi_supply", "hhi_purchases",
+            "owner_revenue_usd", "total_surplus_usd"]
 
 
 def summary(frames: dict[str, pd.DataFrame]) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""``ComputeMarket``: the monthly market for scarce AI compute (MODEL.md section 8).
+"""``ComputeMarket``: the monthly market for scarce AI compute (docs/model.md section 8).
 
 ``step`` reads as the step order, one line per stage. Agents are thin; the model gathers their
 orders into arrays, clears every product of a market with one call of ``market.clearing.clear``,
@@ -9,15 +9,19 @@ pairs fills with ``market.matching.match`` and keeps every term contract in a
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 from collections import defaultdict
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import mesa
 import numpy as np
 import pandas as pd
 
-from market import exact
+from market import exact, metrics
 from market.agents import Lab, Seller, seller_class
 from market.agents.lab import (
     LAB_STATE,
@@ -97,26 +101,97 @@ class Orders(NamedTuple):
     site: np.ndarray
 
 
+def _world_from(world: WorldConfig | str | Path | None, scenario: str | Path | None,
+                months: int | None, overrides: Mapping[str, Any] | Sequence[str] | None,
+                settings: Mapping[str, Any]) -> WorldConfig:
+    """The world of ``ComputeMarket(...)``: a ``WorldConfig`` as given, or a scenario loaded
+    with ``months``, ``overrides`` and the double-underscore ``settings`` applied."""
+    if isinstance(world, WorldConfig):
+        if scenario is not None or months is not None or overrides or settings:
+            raise TypeError("ComputeMarket(world): give either a WorldConfig or a scenario with "
+                            "months and overrides, not both")
+        return world
+    if world is not None and not isinstance(world, (str, Path)):
+        raise TypeError(f"world must be a WorldConfig (market.scenarios.load_scenario(...) "
+                        f"or build_world(dict)) or a scenario name, got {type(world).__name__}")
+    if world is not None and scenario is not None:
+        raise TypeError(f"ComputeMarket: scenario given twice ({world!r} and {scenario!r})")
+    from market.scenarios import DEFAULT, load_scenario, toml_value
+
+    if isinstance(overrides, Mapping):
+        assignments = [f"{k}={toml_value(v)}" for k, v in overrides.items()]
+    else:
+        assignments = list(overrides or ())
+    assignments += [f"{k.replace('__', '.')}={toml_value(v)}" for k, v in settings.items()]
+    if months is not None:
+        assignments.append(f"months={toml_value(months)}")
+    return load_scenario(world or scenario or DEFAULT, assignments)
+
+
+MONTH_DTYPE = "datetime64[ms]"
+"""The dtype of every month and date column of the output tables and sweep series (the unit
+Parquet stores, so tables read back keep it): the first day of the month."""
+CATEGORICAL_COLUMNS = frozenset({"product", "agent", "kind", "template", "buyer", "seller",
+                                 "site", "end_reason", "event", "counterparty"})
+"""Name and kind columns of the output tables, stored as pandas categoricals."""
+
+
+def run_id(world: WorldConfig, rng: np.random.Generator) -> str:
+    """A run's id: a hash of its whole configuration and the generator's state before the
+    first draw, so equal ids mean equal tables."""
+    text = repr((world, rng.bit_generator.state))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def headline_metric(model: ComputeMarket, name: str) -> float:
+    """One headline metric (a key of ``market.metrics.summary``) of the months run so far;
+    the summary is computed once per month and shared by the reporters."""
+    cached = getattr(model, "_headline_cache", None)
+    if cached is None or cached[0] != model.month:
+        frames = model.frames()
+        cached = (model.month, metrics.summary(frames))
+        model._headline_cache = cached
+        model._frames_handoff = (model.month, frames)  # the next frames() call takes them
+    return cached[1][name]
+
+
 class ComputeMarket(mesa.Model):
     """Labs, owners, hyperscalers and neoclouds trading H100e-months month by month.
 
+    Either ``ComputeMarket(world)`` with a ``WorldConfig``, or, the Mesa way,
+    ``ComputeMarket(scenario="no-deal", months=24, rng=3, market__k=0.4)``: keyword arguments
+    other than those below are ``--set`` paths with dots written as double underscores
+    (``terms__colossus_lease__recall=False``); ``overrides`` takes the same as a dict of paths
+    (dots allowed) or a list of ``KEY=VALUE`` strings. So ``mesa.batch_run(ComputeMarket,
+    parameters={"scenario": [...], "market__k": [...]}, rng=[...])`` runs a grid.
+
     Args:
-        world: the configuration; ``None`` loads the default scenario ``colossus-2026``.
+        world: the configuration, or a scenario name or .toml path (like ``scenario``).
+        scenario: shipped scenario name or path to a .toml file (default ``colossus-2026``).
+        months: months to simulate (default: the scenario's).
         rng: seed or numpy Generator; every random draw of the run comes from it.
+        overrides: parameter overrides, validated like the scenario file.
         check_invariants: verify capacity, money and cash invariants after every step.
+
+    Raises:
+        market.scenarios.ScenarioError: a bad scenario, path or value (one line naming it).
     """
 
-    def __init__(self, world: WorldConfig | None = None, *, rng=None,
-                 check_invariants: bool = False, **kwargs) -> None:
-        if world is None:
-            from market.scenarios import load_scenario
-
-            world = load_scenario("colossus-2026")
-        if not isinstance(world, WorldConfig):
-            raise TypeError(f"world must be a WorldConfig (market.scenarios.load_scenario(...) "
-                            f"or build_world(dict)), got {type(world).__name__}")
-        super().__init__(rng=rng, **kwargs)
+    def __init__(self, world: WorldConfig | str | Path | None = None, *,
+                 scenario: str | Path | None = None, months: int | None = None, rng=None,
+                 overrides: Mapping[str, Any] | Sequence[str] | None = None,
+                 check_invariants: bool = False, **settings: Any) -> None:
+        world = _world_from(world, scenario, months, overrides, settings)
+        super().__init__(rng=rng)
         self.world = world
+        self.seed: int | None = int(rng) if isinstance(rng, (int, np.integer)) else None
+        """The integer seed of the run (``None`` when ``rng`` was a Generator or entropy)."""
+        self.run_id = run_id(world, self.rng)
+        self.datacollector = mesa.DataCollector(model_reporters={
+            name: functools.partial(headline_metric, name=name)
+            for name in metrics.summary_keys(world.market.term_tenors_months)})
+        """Mesa's collector of the headline metrics (``market.metrics.summary``); it collects
+        once, when the run ends, over the whole run (a row per run in ``mesa.batch_run``)."""
         self.check = check_invariants
         self.start_month = world.start_month
         self.month = self.start_month
@@ -293,7 +368,7 @@ class ComputeMarket(mesa.Model):
 
     # ------------------------------------------------------------------ the step
     def step(self) -> None:
-        """One month, in the order of MODEL.md section 8."""
+        """One month, in the order of docs/model.md section 8."""
         self._paid = np.zeros(len(self.parties))
         self._received = np.zeros(len(self.parties))
         self._calendar()          # 1. sites come online, opposition, shocks
@@ -309,6 +384,7 @@ class ComputeMarket(mesa.Model):
         self.month += 1
         if self.month >= self.end_month:
             self.running = False
+            self.datacollector.collect(self)
 
     def run(self, months: int | None = None, progress=None) -> ComputeMarket:
         """Step ``months`` times (default: to the scenario's end); ``progress`` is called after
@@ -991,7 +1067,24 @@ class ComputeMarket(mesa.Model):
 
     # outputs -------------------------------------------------------------
     def _months_to_timestamps(self, months: pd.Series) -> pd.Series:
-        return pd.to_datetime(month_start(months.to_numpy()))
+        return pd.to_datetime(month_start(months.to_numpy())).astype(MONTH_DTYPE)
+
+    def _tidy(self, df: pd.DataFrame) -> pd.DataFrame:
+        """An output table made self-describing: ``scenario``, ``seed`` and ``run_id`` in front,
+        every date column as ``MONTH_DTYPE``, names and kinds categorical."""
+        n = len(df)
+        ids = {"scenario": pd.Categorical([self.world.name] * n),
+               "seed": pd.array([self.seed] * n, dtype="Int64"),
+               "run_id": pd.Categorical([self.run_id] * n)}
+        out = pd.DataFrame(ids, index=df.index)
+        for col in df.columns:
+            values = df[col]
+            if pd.api.types.is_datetime64_any_dtype(values):
+                values = values.astype(MONTH_DTYPE)
+            elif col in CATEGORICAL_COLUMNS:
+                values = values.astype("category")
+            out[col] = values
+        return out
 
     def rows(self, table: str, start: int = 0) -> list[dict]:
         """Raw output rows of ``table`` ("market", "agents" or "events") from position
@@ -1020,7 +1113,7 @@ class ComputeMarket(mesa.Model):
             return df
         df["price_usd_per_h100e_hour"] = df["price_usd_per_h100e_month"] / HOURS_PER_MONTH
         df["month"] = self._months_to_timestamps(df["month"])
-        return df
+        return self._tidy(df)
 
     def agents_frame(self) -> pd.DataFrame:
         """Step x agent: capacity, contracts, use, demand, unmet demand, money."""
@@ -1033,21 +1126,27 @@ class ComputeMarket(mesa.Model):
                            "agent": np.tile(self._agent_names, steps),
                            "kind": np.tile(self._agent_kinds, steps), **cols})
         df["month"] = self._months_to_timestamps(df["month"])
-        return df
+        return self._tidy(df)
 
     def contracts_frame(self) -> pd.DataFrame:
         """One row per contract with its whole life."""
-        return self.book.to_frame(agent_names=[p.name for p in self.parties],
-                                  site_names=self.sites.names)
+        return self._tidy(self.book.to_frame(agent_names=[p.name for p in self.parties],
+                                             site_names=self.sites.names))
 
     def events_frame(self) -> pd.DataFrame:
         """Notices, recalls, defaults, site events and signings, in order."""
         df = pd.DataFrame(self._events, columns=list(self.EVENT_COLUMNS))
         if not df.empty:
             df["month"] = self._months_to_timestamps(df["month"])
-        return df
+        return self._tidy(df)
 
     def frames(self) -> dict[str, pd.DataFrame]:
-        """The four output tables of MODEL.md section 9: market, agents, contracts, events."""
+        """The four output tables of docs/model.md section 9: market, agents, contracts, events.
+
+        Each call returns new tables, except that the first call after the data collector has
+        read them at the same month gets those (read-only until then), saving a rebuild."""
+        handoff = self.__dict__.pop("_frames_handoff", None)
+        if handoff is not None and handoff[0] == self.month:
+            return handoff[1]
         return {"market": self.market_frame(), "agents": self.agents_frame(),
                 "contracts": self.contracts_frame(), "events": self.events_frame()}

@@ -1,4 +1,4 @@
-"""Files of a run: Parquet tables, a Markdown summary and PNG charts (MODEL.md section 9).
+"""Files of a run: Parquet tables, a Markdown summary and PNG charts (docs/model.md section 9).
 
 Pure functions over the frames of ``ComputeMarket.frames()`` (or frames read back from Parquet),
 so the command line, experiments and sweeps write the same files the same way. Charts use
@@ -292,14 +292,29 @@ def write_summary(frames: dict[str, pd.DataFrame], world: WorldConfig | None, se
 
 
 # ----------------------------------------------------------------------------- charts
-def _figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (9.0, 5.0), **kw: Any):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+class _Canvas:
+    """One Agg figure reused for every chart of a run: cleared and resized per chart, laid out
+    with fixed margins (constrained layout draws each figure several times over)."""
 
-    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
-    return fig, axes
+    def __init__(self) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.fig = Figure(dpi=DPI)
+        FigureCanvasAgg(self.fig)
+
+    def axes(self, nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (9.0, 5.0),
+             *, bottom_in: float = 0.55, top_in: float = 0.45, left_in: float = 0.8,
+             hspace: float = 0.45, **kw: Any) -> tuple[Any, np.ndarray]:
+        """A fresh grid of axes on the cleared figure; margins in inches (``size`` too)."""
+        fig = self.fig
+        fig.clear()
+        fig.set_size_inches(*size)
+        width, height = size
+        axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw={
+            "left": left_in / width, "right": 1 - 0.25 / width, "bottom": bottom_in / height,
+            "top": 1 - top_in / height, "hspace": hspace, "wspace": 0.3}, **kw)
+        return fig, axes
 
 
 def _dates(ax: Any) -> None:
@@ -316,7 +331,8 @@ def _empty(ax: Any, text: str = "no data") -> None:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI)
+    # zlib level 1: a third of the encoding time of the default for a few % more bytes
+    fig.savefig(path, dpi=DPI, pil_kwargs={"compress_level": 1})
     return path
 
 
@@ -327,11 +343,12 @@ def _product_label(product: str) -> str:
     return product
 
 
-def chart_price_index(frames: dict[str, pd.DataFrame], path: Path) -> Path:
+def chart_price_index(frames: dict[str, pd.DataFrame], path: Path,
+                      canvas: _Canvas | None = None) -> Path:
     """Spot and term price indices and spot clearing prices, $/H100e-hour, with the preloaded
     lease's price for reference."""
     market, contracts = frames["market"], frames["contracts"]
-    fig, axes = _figure()
+    fig, axes = (canvas or _Canvas()).axes(size=(9.0, 5.5), bottom_in=1.05)
     ax = axes[0, 0]
     if market.empty:
         _empty(ax)
@@ -357,7 +374,7 @@ def chart_price_index(frames: dict[str, pd.DataFrame], path: Path) -> Path:
                           colors="black", linestyles="--", lw=1.2,
                           label="Colossus lease (preloaded)")
         ax.set_ylim(bottom=0)
-        fig.legend(fontsize=8, ncols=4, loc="outside lower center")
+        fig.legend(fontsize=8, ncols=4, loc="lower center")
         _dates(ax)
     ax.set_xlabel("month")
     ax.set_ylabel("$ per H100e-hour")
@@ -365,10 +382,12 @@ def chart_price_index(frames: dict[str, pd.DataFrame], path: Path) -> Path:
     return _save(fig, path)
 
 
-def chart_capacity_utilization(frames: dict[str, pd.DataFrame], path: Path) -> Path:
+def chart_capacity_utilization(frames: dict[str, pd.DataFrame], path: Path,
+                               canvas: _Canvas | None = None) -> Path:
     """Capacity owned by seller kind (stacked, million H100e) and utilization by kind (%)."""
     agents = frames["agents"]
-    fig, axes = _figure(2, 1, size=(9.0, 7.0), sharex=True)
+    fig, axes = (canvas or _Canvas()).axes(2, 1, size=(9.0, 7.0), hspace=0.08,
+                                           sharex=True)
     top, bottom = axes[0, 0], axes[1, 0]
     sellers = agents[agents["kind"].isin(SELLER_KINDS)] if not agents.empty else agents
     if sellers.empty:
@@ -398,14 +417,17 @@ def chart_capacity_utilization(frames: dict[str, pd.DataFrame], path: Path) -> P
     return _save(fig, path)
 
 
-def chart_demand_served_unmet(frames: dict[str, pd.DataFrame], path: Path) -> Path:
-    """Per lab: served and unmet demand (stacked, thousand H100e), one panel per lab."""
+def chart_demand_served_unmet(frames: dict[str, pd.DataFrame], path: Path,
+                              canvas: _Canvas | None = None) -> Path:
+    """Per lab: served and unmet demand (stacked, thousand H100e), one panel per lab; the
+    panels share the time axis, dated under the lowest panel of each column."""
     agents = frames["agents"]
     labs = agents[agents["kind"].isin(LAB_KINDS)] if not agents.empty else agents
     names = list(dict.fromkeys(labs["agent"])) if not labs.empty else []
     ncols = min(3, max(1, len(names)))
     nrows = max(1, math.ceil(len(names) / ncols))
-    fig, axes = _figure(nrows, ncols, size=(4.0 * ncols, 3.0 * nrows + 0.6))
+    fig, axes = (canvas or _Canvas()).axes(nrows, ncols, size=(4.0 * ncols, 3.0 * nrows + 0.6),
+                                           top_in=0.75, sharex=True)
     if not names:
         _empty(axes[0, 0])
         axes[0, 0].set_xlabel("month")
@@ -422,7 +444,9 @@ def chart_demand_served_unmet(frames: dict[str, pd.DataFrame], path: Path) -> Pa
         if i == 0:
             ax.legend(fontsize=8, loc="upper left")
         ax.set_xlim(labs["month"].min(), labs["month"].max())
-        ax.set_xlabel("month")
+        if i + ncols >= len(names):  # lowest panel of its column
+            ax.set_xlabel("month")
+            ax.xaxis.set_tick_params(labelbottom=True)
     for j in range(len(names), nrows * ncols):
         axes[j // ncols, j % ncols].set_visible(False)
     fig.suptitle("Demand served and unmet, by lab")
@@ -442,13 +466,15 @@ def _event_color(kind: str) -> str:
     return "grey"
 
 
-def chart_contract_events(frames: dict[str, pd.DataFrame], path: Path) -> Path:
+def chart_contract_events(frames: dict[str, pd.DataFrame], path: Path,
+                          canvas: _Canvas | None = None) -> Path:
     """Events on a timeline: one row per event kind, marker area by H100e involved; notices,
     recalls and defaults labelled with who gave them."""
     events = frames["events"]
     kinds = sorted(events["event"].unique(), key=lambda k: (_event_color(k), k)) if (
         not events.empty) else []
-    fig, axes = _figure(size=(10.0, max(3.5, 0.42 * len(kinds) + 1.8)))
+    fig, axes = (canvas or _Canvas()).axes(size=(10.0, max(3.5, 0.42 * len(kinds) + 1.8)),
+                                           left_in=1.9)
     ax = axes[0, 0]
     if not kinds:
         _empty(ax, "no events")
@@ -484,7 +510,9 @@ _CHARTS = {"price_index": chart_price_index, "capacity_utilization": chart_capac
 
 
 def write_charts(frames: dict[str, pd.DataFrame], out: str | Path) -> dict[str, Path]:
-    """Write the four PNG charts of a run into ``out``; returns the paths by chart name."""
+    """Write the four PNG charts of a run into ``out`` (one figure, redrawn for each);
+    returns the paths by chart name."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    return {name: _CHARTS[name](frames, out / f"{name}.png") for name in CHARTS}
+    canvas = _Canvas()
+    return {name: _CHARTS[name](frames, out / f"{name}.png", canvas) for name in CHARTS}

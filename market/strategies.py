@@ -6,7 +6,7 @@ given the seller's own reference price (its cost plus a markup for scarcity, see
 ``market.agents.sellers``). Agents look strategies up by name in ``STRATEGIES``; add your own with
 ``register`` and name it in a scenario (``strategy = "mine"``) without touching the agents.
 
-Tranches (MODEL.md section 5): 0 must-serve (current customers), 1 growth and training,
+Tranches (docs/model.md section 5): 0 must-serve (current customers), 1 growth and training,
 2 opportunistic, 3 a term block (bid against the spot price the buyer could pay instead).
 """
 

@@ -1,4 +1,4 @@
-"""Sites and the build-out pipeline (MODEL.md section 4), as a struct of arrays.
+"""Sites and the build-out pipeline (docs/model.md section 4), as a struct of arrays.
 
 A site moves planned -> permitting -> construction -> awaiting power -> online -> retired, or is
 cancelled by local opposition while permitting, or (exogenous supply) never arrives. Transitions

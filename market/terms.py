@@ -1,4 +1,4 @@
-"""Contract terms (immutable rules of one contract) and the named templates of MODEL.md section 6.
+"""Contract terms (immutable rules of one contract) and the named templates (docs/model.md 6).
 
 ``ContractTerms`` holds what a contract's parties agreed besides who, where, how much and when:
 tenor, price per H100e-month, ramp discount, take-or-pay, exit notices, the owner's recall right,
@@ -147,7 +147,7 @@ class ContractTerms:
         return float(value) if value.ndim == 0 else value
 
 
-# --- The Colossus lease (CALIBRATION.md, cal:deal.*) -------------------------------------------
+# --- The Colossus lease (docs/calibration.md, cal:deal.*) ----------------------------------
 # cal:deal.capacity: more than 300 MW, over 220,000 NVIDIA GPUs (H100, H200, GB200).
 COLOSSUS_LEASE_MW = 300.0
 COLOSSUS_LEASE_GPUS = 220_000
@@ -178,7 +178,7 @@ TEMPLATES: dict[str, ContractTerms] = {
         recall_notice_days=90,
         recall_compensation_months=1.0,
     ),
-    # MODEL.md section 5: reserved term, no recall, buyer exit only with a fee, seller bound.
+    # docs/model.md section 5: reserved term, no recall, buyer exit only with a fee, seller bound.
     "hyperscaler_reservation": ContractTerms(
         name="hyperscaler_reservation",
         tenor_months=12,

@@ -1,5 +1,5 @@
 """ContractBook: the Colossus lease's life, ledger invariants, and a property test against a
-slow per-contract reference (MODEL.md sections 2 and 6)."""
+slow per-contract reference (docs/model.md sections 2 and 6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Month arithmetic and notice periods on the real calendar (MODEL.md section 2)."""
+"""Month arithmetic and notice periods on the real calendar (docs/model.md section 2)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,8 @@ def test_non_dates_are_refused() -> None:
 
 
 def test_model_example_90_days_from_february_first() -> None:
-    # MODEL.md section 2: 2027-02-01 + 90 days = 2027-05-02 -> ends 2027-06-01 (May is last bill)
+    # docs/model.md section 2: 2027-02-01 + 90 days = 2027-05-02 -> ends 2027-06-01
+    # (May is the last bill)
     assert np.datetime64("2027-02-01") + 90 == np.datetime64("2027-05-02")
     assert notice_end_month("2027-02-01", 90) == month_index("2027-06")
 

@@ -158,10 +158,8 @@ def test_every_figure_of_a_scenario_cites_its_source(name):
         cited = cal_tags(note)
         assert cited or "choice" in note or "derived" in note, (
             f"{name}: {key} = {own[key]!r} has no source: {note!r}")
-        for tag in cited if tags is not None else []:
-            known = (any(t.startswith(tag[:-1]) for t in tags) if tag.endswith(".*")
-                     else tag in tags)
-            assert known, f"{name}: {key} cites unknown tag cal:{tag}"
+        for tag in cited:
+            assert _known(tag, tags), f"{name}: {key} cites unknown tag cal:{tag}"
     if name in VARIANTS:
         for key in ("description", "extends"):
             assert key in own
@@ -181,30 +179,40 @@ def test_default_scenario_figures_include_dates_and_site_sizes():
         assert cal_tags(note) or "choice" in note or "derived" in note, (key, note)
 
 
-def _calibration_tags() -> set[str] | None:
-    here = Path(__file__).resolve().parents[1]
-    for candidate in (here / "docs" / "design" / "CALIBRATION.md",
-                      here / "design" / "CALIBRATION.md", here / "CALIBRATION.md",
-                      here.parent / "shared" / "design" / "CALIBRATION.md",
-                      Path("/work/shared/design/CALIBRATION.md")):
-        if candidate.exists():
-            return set(re.findall(r"^\| ([a-z_]+\.[a-z_0-9]+) \|", candidate.read_text(),
-                                  flags=re.M))
-    return None
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _calibration_tags() -> set[str]:
+    """The tags with a row in the project's calibration page, docs/calibration.md."""
+    text = (ROOT / "docs" / "calibration.md").read_text()
+    return set(re.findall(r"^\| ([a-z_]+\.[a-z_0-9]+) \|", text, flags=re.M))
+
+
+def _known(tag: str, tags: set[str]) -> bool:
+    return (any(t.startswith(tag[:-1]) for t in tags) if tag.endswith(".*")
+            else tag in tags)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_cited_tags_exist_in_calibration(name):
+def test_cited_tags_have_a_row_in_docs_calibration(name):
     tags = _calibration_tags()
-    if tags is None:
-        pytest.skip("CALIBRATION.md not found")
     cited = {t for p in parameters(name) for t in p.tags}
     cited |= set(cal_tags((scenario_dir() / f"{name}.toml").read_text()))
-    for tag in cited:
-        if tag.endswith(".*"):
-            assert any(t.startswith(tag[:-1]) for t in tags), tag
-        else:
-            assert tag in tags, f"{name} cites unknown tag cal:{tag}"
+    assert cited, name
+    unknown = sorted(t for t in cited if not _known(t, tags))
+    assert not unknown, f"{name} cites tags with no row in docs/calibration.md: {unknown}"
+
+
+def test_every_tag_cited_in_the_repository_has_a_row():
+    """The package, the experiments, the README and the docs cite only documented tags."""
+    tags = _calibration_tags()
+    files = [*ROOT.glob("market/**/*.py"), *ROOT.glob("market/scenarios/*.toml"),
+             *ROOT.glob("experiments/**/*.py"), *ROOT.glob("experiments/**/*.toml"),
+             ROOT / "README.md", *ROOT.glob("docs/*.md")]
+    cited = {(t, f.name) for f in files for t in cal_tags(f.read_text())}
+    assert len({t for t, _ in cited}) >= 25  # the scan found the scenarios' citations
+    unknown = sorted((t, f) for t, f in cited if not _known(t, tags))
+    assert not unknown, unknown
 
 
 # ----------------------------------------------------------------------------- extends

@@ -1,4 +1,4 @@
-"""ContractTerms validation, fees, and the named templates (MODEL.md section 6, cal:deal.*)."""
+"""ContractTerms validation, fees, and the named templates (docs/model.md section 6, cal:deal.*)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Thin Mesa agents: state plus small named decision functions (MODEL.md section 5).
+"""Thin Mesa agents: state plus small named decision functions (docs/model.md section 5).
 
 - ``lab``: frontier and small labs (buyers).
 - ``sellers``: infrastructure owners, hyperscalers and neoclouds.

@@ -1,4 +1,4 @@
-"""Labs: buyers of compute, frontier or small (MODEL.md section 5, Lab).
+"""Labs: buyers of compute, frontier or small (docs/model.md section 5, Lab).
 
 A lab needs H100e to serve its customers (inference) and to train (a share of inference). Served
 inference earns ``r`` per H100e-month; unserved inference is partly lost to competitors (churn),

@@ -1,11 +1,11 @@
-"""Sellers: infrastructure owners, hyperscalers and neoclouds (MODEL.md section 5).
+"""Sellers: infrastructure owners, hyperscalers and neoclouds (docs/model.md section 5).
 
 They share one shape: sites, an internal need served first from own capacity, asks priced from
 cost and load, and an investment rule. Asks (``seller_asks``) are the kind's cost floor plus a
 markup over levelized cost that rises with the seller's utilization and backlog and falls with
 its idle capacity (``scarcity_markup``); term asks give up ``term_discount`` per year of tenor.
-No price index enters an ask. The subclasses differ only in the named functions that MODEL.md
-gives them:
+No price index enters an ask. The subclasses differ only in the named functions that docs/model.md
+(section 5) gives them:
 
 - ``Owner`` builds for its own models, leases the surplus, recalls it when its need rises, and may
   exit a lease when spot prices run well above it (``opportunism``).

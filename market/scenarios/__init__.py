@@ -368,6 +368,12 @@ def _raw_with_overrides(name_or_path: str | Path, overrides: Iterable[str]
     return raw, path, overrides
 
 
+def resolve(name_or_path: str | Path = DEFAULT, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """The scenario as one plain dict, ``extends`` resolved and overrides applied (what a run
+    records of what it ran; ``load_scenario`` validates and builds it)."""
+    return _raw_with_overrides(name_or_path, overrides)[0]
+
+
 def load_scenario(name_or_path: str | Path = DEFAULT,
                   overrides: Iterable[str] = ()) -> WorldConfig:
     """Load, merge, override and validate a scenario into a ``WorldConfig``."""
@@ -732,7 +738,7 @@ class Parameter:
 
 
 def cal_tags(text: str) -> list[str]:
-    """The CALIBRATION.md tags cited as ``cal:TAG`` in a text, in order, without duplicates."""
+    """The docs/calibration.md tags cited as ``cal:TAG`` in a text, in order, without duplicates."""
     return list(dict.fromkeys(m.rstrip(".") for m in _CAL_RE.findall(text)))
 
 

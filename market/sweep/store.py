@@ -106,7 +106,7 @@ class Store:
                                      ("elapsed_s", pa.float64())])
         self.series_schema = pa.schema([("run_id", pa.string()), ("seed", pa.int64()), *params,
                                         ("series", pa.string()), ("unit", pa.string()),
-                                        ("month", pa.string()), ("value", pa.float64())])
+                                        ("month", pa.timestamp("ms")), ("value", pa.float64())])
 
     # ---------------------------------------------------------------- opening
     def open(self) -> None:

@@ -103,7 +103,7 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
             out["metrics"][name] = float(values[name])
         for name in task["series"]:
             s = series_values(frames, name)
-            out["series"][name] = {"month": [str(pd.Timestamp(m))[:7] for m in s.index],
+            out["series"][name] = {"month": list(pd.DatetimeIndex(s.index).as_unit("ms")),
                                    "value": [float(v) for v in s.to_numpy()]}
     except Exception:  # a failed run is data, not a crash of the study
         out.update(status="failed", error=traceback.format_exc(limit=8), metrics={}, series={})

@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -101,14 +102,16 @@ def run_ensemble(scenario: str, seeds: Sequence[int], *, overrides: Sequence[str
         raise StudyError(f"seed {bad[0]}: seeds must be >= 0")
     check_out(Path(out), Path(out) / "manifest.json")
     world = load_scenario(scenario, [*overrides, *([f"months={months}"] if months else [])])
-    study = Study.from_dict({"name": name or world.name, "scenario": str(scenario),
+    label = name or world.name
+    plain = re.sub(r"[^\w.+-]+", "-", label).strip("-.")[:100] or "ensemble"  # a folder name
+    study = Study.from_dict({"name": plain, "scenario": str(scenario),
                              "seeds": list(seeds), "series": main_series(world),
                              "set": list(overrides),
                              **({"months": months} if months else {})},
                             source=f"ensemble of {scenario}")
     result = run_study(study, workers=workers, scheduler=scheduler, out=out,
                        progress=progress, report=False)
-    return Ensemble(name=study.name, out=Path(out), seeds=list(seeds), results=result.results,
+    return Ensemble(name=label, out=Path(out), seeds=list(seeds), results=result.results,
                     series=result.series(), metrics=list(result.plan.metrics),
                     n_failed=result.n_failed, elapsed_s=result.elapsed_s)
 

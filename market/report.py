@@ -317,6 +317,18 @@ class _Canvas:
         return fig, axes
 
 
+def _figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (9.0, 5.0), **kw: Any):
+    """A new Agg figure of its own with constrained layout (the ensemble and sweep charts,
+    whose panels vary; a run's four charts share ``_Canvas``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
 def _dates(ax: Any) -> None:
     import matplotlib.dates as mdates
 

@@ -105,7 +105,7 @@ def test_seeds_on_dask_match_local_processes(seeds3, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["run", "--seeds", "2", "--months", "2", "--set", "market.kk=1"], "market.kk"),
-    (["run", "--seeds", "2", "--seed", "-1"], "--seed -1"),
+    (["run", "--seeds", "2", "--seed", "-1"], "--seed: -1"),
     (["run", "--workers", "2"], "--workers and --scheduler go with --seeds"),
     (["compare", "colossus-2026", "--seeds", "2"], "same scenario"),
     (["compare", "colossus-2026", "nowhere-2030", "--seeds", "2"], "nowhere-2030"),

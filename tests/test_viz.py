@@ -451,7 +451,7 @@ def test_page_runs_seeds_in_the_background():
 
     HookValidator(bands.EnsembleBar.f).run()
     _, rc = render_page()
-    rc.find(v.Slider, label="Months to simulate").widget.v_model = 6
+    rc.find(v.Slider, label="Months to simulate").widget.v_model = 12  # (the slider's least)
     button(rc, "Reset").click()
     for _ in range(2):
         button(rc, "Step").click()
@@ -465,12 +465,12 @@ def test_page_runs_seeds_in_the_background():
     while "bands" not in charts[0].spec.get("datasets", {}) and time.monotonic() < deadline:
         time.sleep(0.1)
     rows = charts[0].spec["datasets"]["bands"]
-    assert len(rows) == 2 * 6 and len(charts[1].spec["datasets"]["bands"]) == 2 * 6
+    assert len(rows) == 2 * 12 and len(charts[1].spec["datasets"]["bands"]) == 2 * 12
     assert "bands" not in charts[2].spec.get("datasets", {})
     status = rc.find(v.Html, class_="ensemble-status").widget
     assert "bands: 3 seeds (42..44) of colossus-2026" in str(status.children)
     button(rc, "Step").click()  # the bands stay while the run goes on
-    assert "month 3 of 6" in month_of(rc)
+    assert "month 3 of 12" in month_of(rc)
     assert charts[0].spec["datasets"]["bands"] == rows
     button(rc, "Reset").click()  # new settings may follow: the old bands go
     button(rc, "Step").click()

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the loop-based reference lives with the tests
 
+from market._memory import keep_freed_memory  # noqa: E402
 from market.clearing import clear  # noqa: E402
 from reference_clearing import clear_reference  # noqa: E402
 
@@ -71,6 +72,7 @@ def peak_ratio(fn, input_bytes: int) -> float:
 
 
 def main(argv=None) -> int:
+    keep_freed_memory()  # a benchmark owns its process (market/_memory.py)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only (smoke test)")
     args = ap.parse_args(argv)

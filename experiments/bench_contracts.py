@@ -22,6 +22,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from market._memory import keep_freed_memory
 from market.book import ContractBook
 from market.calendar import month_index
 from market.terms import ContractTerms
@@ -211,6 +212,7 @@ def time_size(n: int, repeats: int) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()  # a benchmark owns its process (market/_memory.py)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1e3 and 1e4 contracts only")
     args = parser.parse_args(argv)

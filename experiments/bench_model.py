@@ -21,6 +21,8 @@ import time
 
 CHILD = """
 import json, resource, sys, time
+from market._memory import keep_freed_memory
+keep_freed_memory()  # a benchmark owns its process (market/_memory.py)
 from market.config import scaled
 from market.model import ComputeMarket
 from market.scenarios import load_scenario

@@ -18,8 +18,8 @@ Layout (each concept lives in one module):
 - ``cli``        the ``compute-market`` command.
 """
 
-from market._memory import keep_freed_memory
-
 __version__ = "0.1.0"
 
-keep_freed_memory()  # see market/_memory.py: a 15% faster clearing core at 1e5 orders
+# ``import market`` changes nothing in the process: the allocator setting of
+# ``market._memory`` is made only where the project owns the process (the command line, sweep
+# workers, benchmarks).

@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_SEED = 0
+"""Seed of ``run`` when ``--seed`` is not given: runs are reproducible by default."""
 RUN_FORMAT = "compute-market-run/1"
 """``format`` of a run's ``run.json``: how ``run`` recognizes a folder it may replace."""
-"""Seed of ``run`` when ``--seed`` is not given: runs are reproducible by default."""
 EXTERNAL = {"sweep": ("market.sweep", "parameter sweeps over seeds and scenarios"),
             "viz": ("market.viz", "the interactive Solara app")}
 """Commands implemented in other modules: ``compute-market NAME ARGS`` calls
@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         _error(problem)
         return 2
+    from market._memory import keep_freed_memory
+
+    keep_freed_memory()  # this process is ours: keep freed heap for reuse (market/_memory.py)
     if args and args[0] in EXTERNAL:
         return _external(args[0], args[1:])
     parser = _parser()

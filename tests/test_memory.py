@@ -1,4 +1,5 @@
-"""Tests of market._memory: the allocator setting made when the package is imported."""
+"""Tests of market._memory: the allocator setting, made only where the project owns the process
+(the command line, sweep worker processes, benchmarks), never by ``import market``."""
 
 from __future__ import annotations
 
@@ -27,20 +28,44 @@ def test_bad_setting_names_the_variable(monkeypatch, setting):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
-def test_import_keeps_freed_memory_without_page_faults():
-    """After the import, freeing and re-allocating 4 MB arrays does not fault their pages in
+def test_keep_freed_memory_avoids_page_faults():
+    """After the call, freeing and re-allocating 4 MB arrays does not fault their pages in
     again (glibc's default returns them to the system and faults them back on each round)."""
     code = (
-        "import resource, numpy as np, market\n"
+        "import resource, numpy as np\n"
+        "from market._memory import keep_freed_memory\n"
+        "keep_freed_memory()\n"
         "def flt(): return resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
         "for _ in range(3): a = np.ones(500_000); b = np.ones(500_000); del a, b\n"
         "f0 = flt()\n"
         "for _ in range(20): a = np.ones(500_000); b = np.ones(500_000); del a, b\n"
         "print((flt() - f0) / 20)\n"
     )
-    def faults(setting: str) -> float:
-        env = {"COMPUTE_MARKET_TRIM_MB": setting, "PATH": ""}
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env=env, check=True)
-        return float(out.stdout.strip())
-    assert faults("64") < 5
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"COMPUTE_MARKET_TRIM_MB": "64", "PATH": ""}, check=True)
+    assert float(out.stdout.strip()) < 5
+
+
+def test_import_market_leaves_the_allocator_alone():
+    """A user's process (a notebook) that imports the package, the model and the clearing core
+    never reaches glibc's mallopt: ``ctypes.CDLL(None)`` (how _memory finds it) is not called."""
+    code = (
+        "import ctypes\n"
+        "calls = []\n"
+        "real = ctypes.CDLL\n"
+        "ctypes.CDLL = lambda name, *a, **k: (calls.append(name), real(name, *a, **k))[1]\n"
+        "import market, market.model, market.clearing, market.sweep, market.ensemble\n"
+        "print(sum(name is None for name in calls))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "0"
+
+
+def test_the_command_line_sets_the_allocator(monkeypatch):
+    from market import _memory, cli
+
+    calls = []
+    monkeypatch.setattr(_memory, "keep_freed_memory", lambda: calls.append(1) or True)
+    assert cli.main(["scenarios"]) == 0
+    assert calls == [1]

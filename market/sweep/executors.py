@@ -15,12 +15,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from market._memory import keep_freed_memory
 from market.sweep.study import StudyError
 from market.sweep.worker import run_one
 
 Task = dict[str, Any]
 OnResult = Callable[[Task, dict[str, Any]], None]
 PRELOAD = ["market.sweep.worker"]
+"""Imported once by the fork server; each worker process it forks then sets the allocator
+(``market._memory.keep_freed_memory``: the worker processes are the project's own)."""
 """Imported once by the fork server, so each worker starts without importing the model."""
 SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 """Worker processes run one simulation each: nested BLAS thread pools would only oversubscribe
@@ -58,7 +61,8 @@ def run_local(tasks: Sequence[Task], on_result: OnResult, workers: int,
     attempts: dict[str, int] = {}
     window = 2 * workers
     while queue:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                   initializer=keep_freed_memory)
         inflight: dict[Future, Task] = {}
         broken = False
         stopping = False

@@ -118,10 +118,11 @@ an order's full fill is its quantity rounded down to whole lots.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from market import exact
 from market.clearing import _window
 from market.clearing._core import clear_levels, lot_size, to_lots
 from market.clearing._validate import RULES, check
@@ -142,7 +143,21 @@ class ClearingResult:
     volume: np.ndarray
     filled: np.ndarray
     paid: np.ndarray | None = None
-    surplus: float = 0.0
+    _surplus: float | None = None
+    _gains: tuple | None = field(default=None, repr=False, compare=False)
+    """(filled in sorted order, signed, and the sorted prices) or (filled, side, price): what
+    ``surplus`` is computed from when first read (the model never reads it)."""
+
+    @property
+    def surplus(self) -> float:
+        """Realised gains from trade, terms added in a fixed order (computed once, on demand)."""
+        if self._surplus is None:
+            a, b, *c = self._gains
+            gains = np.multiply(a, b, dtype=np.float64)
+            if c:
+                np.multiply(gains, c[0], out=gains)
+            object.__setattr__(self, "_surplus", exact.total(gains))
+        return self._surplus
 
 
 def clear(
@@ -180,20 +195,25 @@ def clear(
     )
     n = len(price)
     if n == 0 or P == 0:
-        out_price, volume, filled, surplus = np.full(P, np.nan), np.zeros(P), np.zeros(n), 0.0
+        out_price, volume, filled, gains = np.full(P, np.nan), np.zeros(P), np.zeros(n), None
     else:
         lot = lot_size(qmax, n)
         lots = to_lots(quantity, lot)
         if prio is None and n >= _window.WINDOW_MIN_ORDERS and n >= _window.WINDOW_MIN_DEPTH * P:
-            out_price, volume, filled, _, surplus = _window.clear_windowed(
+            out_price, volume, filled, _, gains = _window.clear_windowed(
                 product, side, price, lots, P, k, prange)
         else:
-            out_price, volume, filled, _, surplus = clear_levels(
+            out_price, volume, filled, _, gains = clear_levels(
                 product, side, price, lots, P, prio, k, prange)
         volume *= lot  # whole lots times a power of two: exact
         filled *= lot
-        surplus *= lot
     paid = None
     if rule == "pay_as_bid":
         paid = np.where(filled > 0, price, np.nan)
-    return ClearingResult(out_price, volume, filled, paid, surplus)
+    if gains is None:
+        return ClearingResult(out_price, volume, filled, paid, 0.0)
+    if len(gains) == 2:  # (signed lots, price) in sorted order: scale the lots
+        gains = (gains[0], lot, gains[1])
+    else:  # (filled, side, price), filled already scaled
+        gains = (filled, gains[1], gains[2])
+    return ClearingResult(out_price, volume, filled, paid, None, gains)

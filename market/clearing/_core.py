@@ -7,8 +7,6 @@ import math
 
 import numpy as np
 
-from market import exact
-
 LOT_BITS = 52
 """A batch's quantities are counted in lots of a power of two chosen so that the whole batch
 holds fewer than ``2**LOT_BITS`` lots: every sum of lots is then a whole number below
@@ -135,8 +133,8 @@ def sort_orders(product, price, prio, n_products, prange):
 
 def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
     """Clear validated orders (``n >= 1``, ``P >= 1``) whose quantities are whole ``lots``;
-    returns ``(price, volume, filled, tol, surplus)`` with volume and fills in lots and the
-    surplus in lots times price.
+    returns ``(price, volume, filled, tol, gains)`` with volume and fills in lots and
+    ``gains`` what the surplus is computed from (signed lots and prices, in sorted order).
 
     One sort by (product, class, price) cuts the batch into *levels*: the orders of one
     product, class and price. Everything else is arithmetic on arrays over levels, from prefix
@@ -163,7 +161,7 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
             product, side, price, lots, prio = (
                 product[keep], side[keep], price[keep], lots[keep], prio[keep])
             if len(keep) == 0:
-                return np.full(P, np.nan), np.zeros(P), np.zeros(n_all), np.zeros(P), 0.0
+                return np.full(P, np.nan), np.zeros(P), np.zeros(n_all), np.zeros(P), None
             prange = (float(price.min()), float(price.max()))
         if not prio.any():
             prio = None
@@ -255,7 +253,7 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
     fill = _level_fills(qb, v, ahead_b, end_b, cum.real, cb, level_end, lengths)
     fill -= _level_fills(qs, v, ahead_s, end_s, cum.imag, cs, level_end, lengths)
     del cum
-    surplus = exact.dot(fill, p)  # in lots x price, terms in sorted order
+    gains = (fill, p)  # the surplus, when read: signed lots x price in sorted order
     filled = np.empty(n)
     filled[order] = fill
     np.abs(filled, out=filled)
@@ -291,7 +289,7 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
         full = np.zeros(n_all)
         full[keep] = filled
         filled = full
-    return out_price, volume, filled, tol_out, surplus
+    return out_price, volume, filled, tol_out, gains
 
 
 def _level_fills(q, v, ahead, end, cum, at, level_end, lengths):
@@ -302,7 +300,7 @@ def _level_fills(q, v, ahead, end, cum, at, level_end, lengths):
     along the level, so the level's fills are whole lots, pro rata within one lot, and add up
     to ``t`` exactly."""
     full = np.less_equal(end, v)
-    fill = np.multiply(q, np.repeat(full, lengths))
+    fill = np.where(np.repeat(full, lengths), q, 0.0)  # (a bool x float product casts slowly)
     part = np.flatnonzero(np.less(ahead, v) > full)
     if not len(part):
         return fill

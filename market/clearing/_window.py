@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from market import exact
 from market.clearing._core import REL_TOL, _price_grid, clear_levels
 
 WINDOW_MIN_ORDERS = 50_000
@@ -152,5 +151,4 @@ def clear_windowed(product, side, price, lots, P, k, prange):
         out_price[redo] = r_price[redo]
         volume[redo] = r_volume[redo]
         filled[again] = r_filled
-    gains = np.multiply(filled, side, out=off.view(np.float64))
-    return out_price, volume, filled, tol, exact.total(np.multiply(gains, price, out=gains))
+    return out_price, volume, filled, tol, (filled, side, price)

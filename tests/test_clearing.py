@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import math
 from contextlib import contextmanager, redirect_stdout
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +15,7 @@ import market.clearing as clearing_module
 import market.clearing._window as window_module
 from market.clearing import ClearingResult, clear
 from market.clearing._core import lot_size, to_lots
+from experiment_scripts import load_experiment
 from reference_clearing import clear_reference, default_tol, exact_clear
 
 INF = float("inf")
@@ -677,10 +676,7 @@ def test_windowed_rechecks_products_it_cannot_settle(monkeypatch):
 
 
 def test_bench_quick_smoke():
-    path = Path(__file__).resolve().parents[1] / "experiments" / "bench_clearing.py"
-    spec = importlib.util.spec_from_file_location("bench_clearing", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_experiment("bench_clearing")
     buf = io.StringIO()
     with redirect_stdout(buf):
         mod.main(["--quick"])

@@ -10,17 +10,15 @@ them and says why in its commit:
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from experiment_scripts import load_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_table_matches_the_golden_run():
-    spec = importlib.util.spec_from_file_location(
-        "fingerprint", ROOT / "experiments" / "fingerprint.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_experiment("fingerprint")
     stored = (ROOT / "tests" / "golden" / "colossus-2026.txt").read_text().splitlines()
     now = mod.golden_lines()
     assert len(stored) == len(now) == 2 * 3 * 4

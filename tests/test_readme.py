@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from experiment_scripts import load_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location(
-        "readme_numbers", ROOT / "experiments" / "readme_numbers.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_readme_headline_matches_the_default_run():
-    mod = _script()
+    mod = load_experiment("readme_numbers")
     readme = mod.readme_block((ROOT / "README.md").read_text(encoding="utf-8"))
     run = mod.golden_block()
     assert readme == run, (

@@ -200,10 +200,10 @@ def clear(
         lot = lot_size(qmax, n)
         lots = to_lots(quantity, lot)
         if prio is None and n >= _window.WINDOW_MIN_ORDERS and n >= _window.WINDOW_MIN_DEPTH * P:
-            out_price, volume, filled, _, gains = _window.clear_windowed(
+            out_price, volume, filled, gains = _window.clear_windowed(
                 product, side, price, lots, P, k, prange)
         else:
-            out_price, volume, filled, _, gains = clear_levels(
+            out_price, volume, filled, gains = clear_levels(
                 product, side, price, lots, P, prio, k, prange)
         volume *= lot  # whole lots times a power of two: exact
         filled *= lot

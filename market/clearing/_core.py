@@ -133,7 +133,7 @@ def sort_orders(product, price, prio, n_products, prange):
 
 def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
     """Clear validated orders (``n >= 1``, ``P >= 1``) whose quantities are whole ``lots``;
-    returns ``(price, volume, filled, tol, gains)`` with volume and fills in lots and
+    returns ``(price, volume, filled, gains)`` with volume and fills in lots and
     ``gains`` what the surplus is computed from (signed lots and prices, in sorted order).
 
     One sort by (product, class, price) cuts the batch into *levels*: the orders of one
@@ -161,7 +161,7 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
             product, side, price, lots, prio = (
                 product[keep], side[keep], price[keep], lots[keep], prio[keep])
             if len(keep) == 0:
-                return np.full(P, np.nan), np.zeros(P), np.zeros(n_all), np.zeros(P), None
+                return np.full(P, np.nan), np.zeros(P), np.zeros(n_all), None
             prange = (float(price.min()), float(price.max()))
         if not prio.any():
             prio = None
@@ -278,8 +278,6 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
     out_price = np.full(P, np.nan)
     volume = np.zeros(P)
     volume[prods] = vol
-    tol_out = np.zeros(P)
-    tol_out[prods] = tol_p
     t = np.flatnonzero(vol > 0)
     lower, upper = lower[t], upper[t]
     upper = np.where(np.isfinite(upper), upper, lower)
@@ -289,7 +287,7 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
         full = np.zeros(n_all)
         full[keep] = filled
         filled = full
-    return out_price, volume, filled, tol_out, gains
+    return out_price, volume, filled, gains
 
 
 def _level_fills(q, v, ahead, end, cum, at, level_end, lengths):

@@ -126,7 +126,7 @@ def clear_windowed(product, side, price, lots, P, k, prange):
                                          (lots, w_qty, agg_buy[has_b], agg_sell[has_s])):
         np.take(src, inside, out=dst[:m])
         dst[m:mb], dst[mb:] = folded_b, folded_s
-    out_price, volume, w_filled, _, _ = clear_levels(w_product, w_side, w_price, w_qty, P, None,
+    out_price, volume, w_filled, _ = clear_levels(w_product, w_side, w_price, w_qty, P, None,
                                                   k, prange, tol)
     # the check, per product: on each side, an order in the window that trades and one left
     # short, each by more than the tolerance (so the levels that price are inside), and the
@@ -145,10 +145,10 @@ def clear_windowed(product, side, price, lots, P, k, prange):
     filled[inside] = wf
     again = np.flatnonzero(np.isin(product, redo)) if len(redo) else redo
     if len(again):  # (products without orders are settled already: no trade)
-        r_price, r_volume, r_filled, _, _ = clear_levels(
+        r_price, r_volume, r_filled, _ = clear_levels(
             product[again], side[again], price[again], lots[again], P, None, k, prange, tol
         )
         out_price[redo] = r_price[redo]
         volume[redo] = r_volume[redo]
         filled[again] = r_filled
-    return out_price, volume, filled, tol, (filled, side, price)
+    return out_price, volume, filled, (filled, side, price)

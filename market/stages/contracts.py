@@ -1,0 +1,209 @@
+"""Stages 2 and 3, contracts: expiries; owners' recalls, buyers' and sellers' notices; and
+the signing of new contracts (preloaded at set-up, matched fills of the term market)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from market import exact
+from market.agents.lab import exit_signal
+from market.agents.sellers import Owner, recall_order
+from market.book import END_REASONS
+from market.calendar import month_index
+from market.stages import queries
+from market.supply import AWAITING, CONSTRUCTION
+from market.terms import ContractTerms
+
+if TYPE_CHECKING:
+    from market.agents import Seller
+    from market.model import ComputeMarket
+
+
+def preload(model: ComputeMarket) -> None:
+    for c in model.world.contracts:
+        terms = model.market_cfg.terms(c.template)
+        price = (c.usd_per_month / c.h100e if c.usd_per_month is not None
+                 else terms.usd_per_h100e_month)
+        site = model.sites.names.index(c.site)
+        sign(model, np.array([model.by_name[c.buyer].party]),
+             np.array([model.by_name[c.seller].party]), np.array([site]),
+             np.array([c.h100e]), np.array([price]), terms,
+             start=month_index(c.start), mw=np.array([c.mw]), check=False)
+        model._event("contract_preloaded", c.buyer, counterparty=c.seller, h100e=c.h100e,
+                     detail=f"{c.template} at ${price:,.0f}/H100e-month")
+
+
+def expire(model: ComputeMarket) -> None:
+    """End contracts whose end month has come; early ends become events (expiries are in
+    the contracts table)."""
+    ended = model.book.expire(model.month)
+    if not len(ended):
+        return
+    b = model.book
+    reason = b.end_reason[ended]
+    early = ended[reason != END_REASONS.index("expired")]
+    for cid, code, buyer, seller, h100e in zip(early, b.end_reason[early], b.buyer[early],
+                                               b.seller[early], b.h100e[early], strict=True):
+        model._event(f"contract_ended_{END_REASONS[code]}", model.parties[buyer].name,
+                     counterparty=model.parties[seller].name, contract=int(cid),
+                     h100e=float(h100e))
+
+
+def decide_notices(model: ComputeMarket) -> None:
+    owners = [s for s in model.sellers if isinstance(s, Owner) and not s.defaulted]
+    if owners:
+        short = owner_shortfall_h100e(model)
+        for owner in owners:
+            if short[owner.party] > 0:
+                recall(model, owner, h100e=float(short[owner.party]), reason="own_need")
+            owner_opportunism(model, owner)
+    lab_exits(model)
+
+
+def recallable(model: ComputeMarket, seller: Seller) -> np.ndarray:
+    """Ids of the seller's leases it may still recall (live or not yet started)."""
+    if model._recall_cache_month != model.month:
+        b = model.book
+        ids = np.flatnonzero((b.live(model.month) | (b.start_month > model.month))
+                             & b.has_recall & (b.notice_month < 0))
+        ids = ids[np.argsort(b.seller[ids], kind="stable")]
+        model._recall_cache = (ids, b.seller[ids])
+        model._recall_cache_month = model.month
+    ids, owner = model._recall_cache
+    lo, hi = np.searchsorted(owner, [seller.party, seller.party + 1])
+    mine = ids[lo:hi]
+    return mine[model.book.notice_month[mine] < 0]
+
+
+def owner_shortfall_h100e(model: ComputeMarket) -> np.ndarray:
+    """Per party: how far internal need (with reserve) exceeds the capacity it will have
+    free once a 90-day recall takes effect, counting sites about to come online."""
+    ahead = model.month + 4
+    n = len(model.parties)
+    committed = model.book.committed_h100e(ahead, by="seller", n=n)
+    arriving = (np.isin(model.sites.status, [CONSTRUCTION, AWAITING])
+                & (model.sites.ready_month <= ahead + 2))
+    capacity = model.online_by_party + np.bincount(
+        model.sites.owner[arriving], weights=model.sites.h100e[arriving], minlength=n)
+    return queries.reserves(model, margin=True) - (capacity - committed)
+
+
+def recall(model: ComputeMarket, seller: Seller, *, h100e: float | None = None, share: float = 1.0,
+           reason: str) -> float:
+    """Recall leases with the recall right, lowest price first, until ``h100e`` (or
+    ``share`` of them) is covered; return the H100e recalled."""
+    ids = recallable(model, seller)
+    if not ids.size:
+        return 0.0
+    ids = ids[recall_order(model.book.usd_per_h100e_month[ids])]
+    qty = model.book.h100e[ids]
+    want = share * exact.total(qty) if h100e is None else h100e
+    take = ids[np.concatenate([[True], np.cumsum(qty)[:-1] < want])] if want > 0 else ids[:0]
+    if not take.size:
+        return 0.0
+    model._apply(model.book.recall(take, model.month).transfers)
+    for cid in take:
+        model._event("recall_notice", seller.name, contract=int(cid),
+                     counterparty=model.parties[model.book.buyer[cid]].name,
+                     h100e=float(model.book.h100e[cid]), detail=reason)
+    return exact.total(model.book.h100e[take])
+
+
+def owner_opportunism(model: ComputeMarket, owner: Owner) -> None:
+    if owner.cfg.opportunism <= 0:
+        return
+    b = model.book
+    ids = np.flatnonzero(b.live(model.month) & (b.seller[: len(b)] == owner.party)
+                         & (b.seller_notice_days[: len(b)] >= 0)
+                         & (b.notice_month[: len(b)] < 0))
+    if ids.size:
+        exit_ids = ids[owner.wants_to_exit(b.usd_per_h100e_month[ids], model.spot_index)]
+        notice(model, exit_ids, "seller", "opportunism")
+
+
+def seller_exit(model: ComputeMarket, seller: Seller) -> None:
+    b = model.book
+    ids = np.flatnonzero((b.live(model.month) | (b.start_month > model.month))
+                         & (b.seller[: len(b)] == seller.party)
+                         & (b.notice_month[: len(b)] < 0))
+    notice(model, ids, "seller", "seller_exit_shock")
+
+
+def notice(model: ComputeMarket, ids: np.ndarray, by: str, reason: str) -> None:
+    """Give notice on ``ids`` (by "buyer" or "seller"); accepted ones become events."""
+    if not ids.size:
+        return
+    result = model.book.give_notice(ids, by=by, month=model.month)
+    model._apply(result.transfers)
+    b = model.book
+    done = result.ids[result.accepted]
+    who, other = (b.buyer[done], b.seller[done]) if by == "buyer" else (b.seller[done],
+                                                                        b.buyer[done])
+    for cid, w, o, h100e in zip(done, who, other, b.h100e[done], strict=True):
+        model._event(f"{by}_notice", model.parties[w].name,
+                     counterparty=model.parties[o].name, contract=int(cid),
+                     h100e=float(h100e), detail=reason)
+
+
+def lab_exits(model: ComputeMarket) -> None:
+    """Buyers exit contracts priced above spot x (1 + exit premium) for too long, or their
+    most expensive one when their cash runway is short."""
+    b = model.book
+    n = len(b)
+    if model._expensive_months.size < n:
+        model._expensive_months = np.concatenate(
+            [model._expensive_months, np.zeros(n - model._expensive_months.size, np.int64)])
+    if not n or not model.labs:
+        return
+    candidates = (b.live(model.month) & (b.buyer_notice_days >= 0) & (b.notice_month < 0)
+                  & (b.buyer < len(model.labs)))
+    buyer = np.where(candidates, b.buyer, 0)
+    signal = candidates & exit_signal(b.usd_per_h100e_month, model.spot_index,
+                                      model._lab_exit_premium[buyer])
+    model._expensive_months = np.where(signal, model._expensive_months + 1, 0)
+    exits = signal & (model._expensive_months >= model._lab_exit_patience[buyer])
+    spend = queries.committed_usd_by_party(model)[: len(model.labs)]
+    revenue = np.array([lab.revenue_usd for lab in model.labs])
+    floor = model._lab_runway_floor
+    short = (spend > 0) & (model.cash[: len(model.labs)] < floor * (spend - revenue))
+    short &= ~model.defaulted[: len(model.labs)]
+    for lab_pos in np.flatnonzero(short):
+        mine = np.flatnonzero(candidates & (b.buyer == lab_pos))
+        if mine.size:
+            exits[mine[np.argmax(b.usd_per_h100e_month[mine])]] = True
+    notice(model, np.flatnonzero(exits), "buyer", "price_or_runway")
+
+
+def sign_pairs(model: ComputeMarket, result, pairs, orders, *, start: int) -> None:
+    """Turn matched term fills into contracts on the sellers' templates, one batch."""
+    seller = orders.who[pairs.sell]
+    price = (result.price[orders.product[pairs.buy]] if result.paid is None
+             else result.paid[pairs.buy])
+    product = orders.product[pairs.sell]
+    terms = [model._lease_terms[s - len(model.labs)][p] for s, p in zip(seller, product,
+                                                                        strict=True)]
+    sign(model, orders.who[pairs.buy], seller, orders.site[pairs.sell], pairs.quantity,
+         price, terms, start=start)
+
+
+def sign(model: ComputeMarket, buyer, seller, site, h100e, price, terms, *, start: int,
+         mw=None, check: bool = True) -> None:
+    """Sign a batch of contracts; the book refuses any that would over-commit a site."""
+    if mw is None:
+        mw = h100e / model._h100e_per_mw_by_gen[model.sites.gen[site]]
+    model.book.sign(buyer, seller, site, h100e, start_month=start, terms=terms,
+                    usd_per_h100e_month=price, mw=mw, signed_month=model.month,
+                    site_capacity_h100e=model.sites.online_h100e() if check else None)
+    # one event per buyer and month (the contracts table holds each contract)
+    buyers, first, count = np.unique(buyer, return_index=True, return_counts=True)
+    volume = np.bincount(np.searchsorted(buyers, buyer), weights=h100e)
+    spend = np.bincount(np.searchsorted(buyers, buyer), weights=h100e * price)
+    for b, i, c, q, usd in zip(buyers, first, count, volume, spend, strict=True):
+        name = terms.name if isinstance(terms, ContractTerms) else terms[i].name
+        model._event("contracts_signed", model.parties[b].name,
+                     counterparty=model.parties[seller[i]].name if c == 1 else f"{c} sellers",
+                     h100e=float(q), detail=f"{name}: {c} contract(s) at "
+                     f"${usd / q:,.0f}/H100e-month on average")
+

@@ -1,0 +1,138 @@
+"""Stage 6, settlement: bills, lab revenue and funding, sellers' opex and debt service,
+defaults (and the sale of a failed seller's sites); then demand and internal need move on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from market import exact
+from market.agents.lab import (demand_shock, funding_per_year, funding_rounds,
+                               next_inference_need, serve)
+from market.agents.sellers import internal_need_next
+from market.stages import queries
+from market.supply import AWAITING, CONSTRUCTION, ONLINE
+
+if TYPE_CHECKING:
+    from market.agents import Seller
+    from market.model import ComputeMarket
+
+SITE_SALE_DISCOUNT = 0.5
+"""A defaulted seller's sites sell at this share of their remaining book value."""
+
+
+def settle(model: ComputeMarket) -> None:
+    """Bills, spot already paid; labs earn revenue and funding; sellers pay opex and debt;
+    defaults; then demand and internal need move on to next month."""
+    m = model.month
+    n = len(model.parties)
+    n_labs = len(model.labs)
+    model._apply(model.book.bill(m).transfers)
+    held = (model.book.committed_h100e(m, by="buyer", n=n) + model._spot_bought)[:n_labs]
+    state, param = model.lab_state, model._lab_param
+    held = np.where(model.defaulted[:n_labs], 0.0, held)
+    (state["served_h100e"], state["unmet_h100e"], state["revenue_usd"],
+     state["value_usd"]) = serve(held, state["inference_h100e"], param["training_share"],
+                                 param["usd_per_served_h100e_month"],
+                                 param["training_value_usd_per_h100e_month"])
+    model._external_many(np.arange(n_labs), "customer_revenue", state["revenue_usd"])
+    due = model._funding_month == m
+    model._external_many(model._funding_lab[due], "funding", model._funding_usd[due])
+    for lab, usd in zip(model._funding_lab[due], model._funding_usd[due], strict=True):
+        model._event("funding", model.labs[lab].name, detail=f"${usd / 1e9:.1f}B")
+    raise_funding(model)
+    online = model.sites.online_h100e()
+    opex = np.bincount(model.sites.owner, weights=online * model._opex_by_gen[model.sites.gen],
+                       minlength=n)
+    capital = np.bincount(model.sites.owner,
+                          weights=online * model._capital_by_gen[model.sites.gen], minlength=n)
+    parties = model._seller_party[~model.defaulted[model._seller_party]]
+    model._external_many(parties, "opex", -opex[parties])
+    for seller in model.sellers:
+        if seller.debt_usd > 0 and not seller.defaulted:
+            interest = seller.debt_usd * seller.cfg.interest_per_year / 12.0
+            payment = min(seller.debt_payment_usd, seller.debt_usd + interest)
+            seller.debt_usd -= payment - interest
+            model._external(seller.party, "debt_service", -payment)
+    model.seller_revenue[parties] = model._received[parties]
+    model.seller_cost[parties] = opex[parties] + capital[parties]
+    defaults(model)
+    unmet_inference = np.maximum(state["inference_h100e"] - state["served_h100e"], 0.0)
+    growth = demand_shock(queries.lab_growth(model), model._lab_volatility,
+                          model.rng.standard_normal(n_labs))
+    state["inference_h100e"] = next_inference_need(
+        state["inference_h100e"], unmet_inference, growth, param["churn"])
+    committed_out = model.book.committed_h100e(m, by="seller", n=n)
+    model._own_need_now = model.own_need.copy()
+    model._own_used = np.minimum(model._own_need_now, np.maximum(
+        model.online_by_party - committed_out - model._spot_sold, 0.0))
+    grow_own_need(model)
+
+
+def raise_funding(model: ComputeMarket) -> None:
+    """Funding rounds (``lab.funding_rounds``), drawn for every lab every month so that
+    seeds stay aligned across scenarios."""
+    n_labs = len(model.labs)
+    usd = funding_rounds(
+        funding_per_year(model.lab_state["revenue_usd"], queries.lab_growth(model), model.appetite),
+        model.world.market.raise_interval_months, model.cash[:n_labs],
+        np.maximum(model._paid[:n_labs] - model.lab_state["revenue_usd"], 0.0),
+        model.rng.random(n_labs), model.rng.standard_normal(n_labs))
+    raise_now = np.flatnonzero((usd > 0) & ~model.defaulted[:n_labs])
+    if not raise_now.size:
+        return
+    model._external_many(raise_now, "funding", usd[raise_now])
+    for lab in raise_now:
+        model._event("funding", model.labs[lab].name, detail=f"${usd[lab] / 1e9:.1f}B round")
+
+
+def grow_own_need(model: ComputeMarket) -> None:
+    """Random growth of sellers' internal need: one draw per seller from the model RNG."""
+    shocks = model.rng.standard_normal(len(model.sellers))
+    parties = model._seller_party
+    fixed = model.own_need_fixed[parties]
+    model.own_need[parties] = fixed + internal_need_next(
+        model.own_need[parties] - fixed, model._own_growth, model._own_volatility, shocks)
+
+
+def defaults(model: ComputeMarket) -> None:
+    """Labs default when cash turns negative; sellers after ``default_patience_months``."""
+    n_labs = len(model.labs)
+    for i in np.flatnonzero(~model.defaulted[:n_labs] & (model.cash[:n_labs] < 0)):
+        model.defaulted[i] = True
+        model.book.default_buyer(i, model.month + 1)
+        model._event("lab_default", model.labs[i].name, detail=f"cash ${model.cash[i]:,.0f}")
+    parties = model._seller_party
+    negative = model.cash[parties] < 0
+    model.negative_cash_months = np.where(negative, model.negative_cash_months + 1, 0)
+    due = (~model.defaulted[parties] & negative
+           & (model.negative_cash_months >= model._default_patience))
+    for j in np.flatnonzero(due):
+        default_seller(model, model.sellers[j])
+
+
+def default_seller(model: ComputeMarket, seller: Seller) -> None:
+    """Contracts end; sites go at a discount to the richest other seller, or offline."""
+    seller.defaulted = True
+    model.book.default_seller(seller.party, model.month + 1)
+    model._event("seller_default", seller.name, detail=f"cash ${model.cash[seller.party]:,.0f}")
+    mine = np.flatnonzero((model.sites.owner == seller.party)
+                          & np.isin(model.sites.status, [ONLINE, CONSTRUCTION, AWAITING]))
+    others = [s for s in model.sellers if not s.defaulted]
+    if not mine.size or not others:
+        return
+    remaining = np.clip((model.sites.retire_month[mine] - model.month)
+                        / model.costs.life_months, 0.0, 1.0)
+    value = exact.dot(model.sites.capex_usd[mine], remaining) * SITE_SALE_DISCOUNT
+    buyer = max(others, key=lambda s: model.cash[s.party])
+    if model.cash[buyer.party] < value:
+        model.sites.status[mine] = 4  # RETIRED: taken offline
+        model._event("sites_offline", seller.name, h100e=exact.total(model.sites.h100e[mine]))
+        return
+    model._external(buyer.party, "site_purchase", -value)
+    model.sites.owner[mine] = buyer.party
+    model._event("sites_sold", seller.name, counterparty=buyer.name,
+                 h100e=exact.total(model.sites.h100e[mine]), detail=f"${value / 1e9:.2f}B")
+    model.online_by_party = model.sites.online_h100e_by_owner(len(model.parties))
+

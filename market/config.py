@@ -16,15 +16,12 @@ import numbers
 import re
 from collections import Counter
 from dataclasses import dataclass, field, fields
-from typing import Literal
 
+from market import kinds
 from market.calendar import month_index, month_label
 from market.hardware import CostParams, generation
 from market.terms import ContractTerms, template
 
-LabKind = Literal["frontier", "small"]
-SellerKind = Literal["owner", "hyperscaler", "neocloud"]
-SELLER_KINDS: tuple[str, ...] = ("owner", "hyperscaler", "neocloud")
 SITE_STATUSES: tuple[str, ...] = ("planned", "permitting", "construction", "online", "scheduled")
 SHOCK_KINDS: tuple[str, ...] = ("recall", "seller_exit", "investor_appetite")
 MAX_MONTHS = 1_200
@@ -92,7 +89,8 @@ class LabConfig:
     (docs/model.md section 5)."""
 
     name: str
-    kind: LabKind = "frontier"
+    kind: str = "frontier"
+    """A buyer kind of ``market.kinds`` (``frontier``, ``small``)."""
     inference_h100e: float = 100_000.0
     """Inference need at the start, H100e (serving every customer)."""
     training_share: float = 0.8
@@ -130,8 +128,8 @@ class LabConfig:
 
     def __post_init__(self) -> None:
         p = f"labs.{self.name}"
-        _check(self.kind in ("frontier", "small"), f"{p}.kind", self.kind,
-               "must be 'frontier' or 'small'")
+        _check(self.kind in kinds.names("buyer"), f"{p}.kind", self.kind,
+               f"must be one of {', '.join(kinds.names('buyer'))}")
         _nonneg(self, p, "inference_h100e", "training_share", "growth_per_month",
                 "value_decay", "growth_volatility",
                 "usd_per_served_h100e_month", "growth_premium",
@@ -183,7 +181,8 @@ class SellerConfig:
     (docs/model.md section 5)."""
 
     name: str
-    kind: SellerKind
+    kind: str
+    """A seller kind of ``market.kinds`` (``owner``, ``hyperscaler``, ``neocloud``)."""
     sites: tuple[SiteConfig, ...] = ()
     cash_usd: float = 10e9
     own_need_h100e: float = 0.0
@@ -221,8 +220,8 @@ class SellerConfig:
 
     def __post_init__(self) -> None:
         p = f"sellers.{self.name}"
-        _check(self.kind in SELLER_KINDS, f"{p}.kind", self.kind,
-               f"must be one of {', '.join(SELLER_KINDS)}")
+        _check(self.kind in kinds.names("seller"), f"{p}.kind", self.kind,
+               f"must be one of {', '.join(kinds.names('seller'))}")
         _nonneg(self, p, "cash_usd", "own_need_h100e", "own_need_volatility", "reserve_margin",
                 "markup", "hurdle_rate", "build_site_mw", "capex_budget_usd_per_year", "debt_usd",
                 "interest_per_year", "debt_to_backlog")

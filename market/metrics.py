@@ -12,11 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from market import exact
+from market import exact, kinds
 from market.hardware import HOURS_PER_MONTH
-
-SELLER_KINDS = ("owner", "hyperscaler", "neocloud")
-LAB_KINDS = ("frontier_lab", "small_lab")
 
 
 def price_series(market: pd.DataFrame, product: str = "spot") -> pd.Series:
@@ -50,21 +47,21 @@ def price_volatility(market: pd.DataFrame, product: str = "spot") -> float:
 
 def utilization(agents: pd.DataFrame) -> float:
     """Used over owned capacity across all sellers and months."""
-    s = agents[agents["kind"].isin(SELLER_KINDS)]
+    s = agents[agents["kind"].isin(kinds.labels("seller"))]
     owned = exact.total(s["capacity_owned_h100e"])
     return exact.total(s["used_h100e"]) / owned if owned > 0 else float("nan")
 
 
 def unmet_share(agents: pd.DataFrame, kind: str | None = None) -> float:
     """Unmet over total demand of labs (of one kind, e.g. ``small_lab``), over the run."""
-    labs = agents[agents["kind"].isin(LAB_KINDS if kind is None else (kind,))]
+    labs = agents[agents["kind"].isin(kinds.labels("buyer") if kind is None else (kind,))]
     demand = exact.total(labs["demand_h100e"])
     return exact.total(labs["unmet_h100e"]) / demand if demand > 0 else 0.0
 
 
 def fill_rate(agents: pd.DataFrame, agent: str | None = None, kind: str | None = None) -> float:
     """Served over demanded H100e-months of one lab or one kind of lab."""
-    labs = agents[agents["kind"].isin(LAB_KINDS)]
+    labs = agents[agents["kind"].isin(kinds.labels("buyer"))]
     if agent is not None:
         labs = labs[labs["agent"] == agent]
     if kind is not None:
@@ -92,12 +89,12 @@ def hhi(shares: pd.Series) -> float:
 def hhi_supply(agents: pd.DataFrame) -> float:
     """HHI of owned capacity among sellers in the last month."""
     last = agents[agents["month"] == agents["month"].max()]
-    return hhi(last[last["kind"].isin(SELLER_KINDS)].set_index("agent")["capacity_owned_h100e"])
+    return hhi(last[last["kind"].isin(kinds.labels("seller"))].set_index("agent")["capacity_owned_h100e"])
 
 
 def hhi_purchases(agents: pd.DataFrame) -> float:
     """HHI of capacity used by labs over the run."""
-    labs = agents[agents["kind"].isin(LAB_KINDS)]
+    labs = agents[agents["kind"].isin(kinds.labels("buyer"))]
     return hhi(labs.groupby("agent")["used_h100e"].sum())
 
 
@@ -108,14 +105,14 @@ def lease_revenue_usd(agents: pd.DataFrame, kind: str = "owner") -> float:
 
 def spend_over_revenue(agents: pd.DataFrame) -> pd.Series:
     """Compute spend over revenue per lab over the run."""
-    labs = agents[agents["kind"].isin(LAB_KINDS)].groupby("agent")
+    labs = agents[agents["kind"].isin(kinds.labels("buyer"))].groupby("agent")
     return labs["cost_usd"].sum() / labs["revenue_usd"].sum().replace(0, np.nan)
 
 
 def total_surplus_usd(agents: pd.DataFrame) -> float:
     """Labs' value of served compute less sellers' cost of their capacity, over the run."""
-    labs = agents[agents["kind"].isin(LAB_KINDS)]
-    sellers = agents[agents["kind"].isin(SELLER_KINDS)]
+    labs = agents[agents["kind"].isin(kinds.labels("buyer"))]
+    sellers = agents[agents["kind"].isin(kinds.labels("seller"))]
     return exact.total(labs["value_usd"]) - exact.total(sellers["cost_usd"])
 
 

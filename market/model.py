@@ -23,8 +23,8 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from market import exact, metrics
-from market.agents import Lab, Seller, seller_class
+from market import exact, kinds, metrics
+from market.agents import Lab, Seller
 from market.agents.lab import LAB_STATE, demand_shock
 from market.agents.sellers import term_discount
 from market.book import ContractBook
@@ -141,10 +141,12 @@ class ComputeMarket(mesa.Model):
         self.costs = world.costs
         self.market_cfg = world.market
 
-        self.labs = [Lab(self, cfg, party=i) for i, cfg in enumerate(world.labs)]
+        self.labs: list[Lab] = [kinds.kind(cfg.kind, "buyer").agent_class(self, cfg, party=i)
+                                for i, cfg in enumerate(world.labs)]
         n_labs = len(self.labs)
-        self.sellers: list[Seller] = [seller_class(cfg.kind)(self, cfg, party=n_labs + j)
-                                      for j, cfg in enumerate(world.sellers)]
+        self.sellers: list[Seller] = [
+            kinds.kind(cfg.kind, "seller").agent_class(self, cfg, party=n_labs + j)
+            for j, cfg in enumerate(world.sellers)]
         self.parties: list[Lab | Seller] = [*self.labs, *self.sellers]
         self.by_name = {p.name: p for p in self.parties}
         self.defaulted = np.zeros(len(self.parties), dtype=bool)
@@ -236,8 +238,7 @@ class ComputeMarket(mesa.Model):
         self._rows_market: list[dict] = []
         self._agent_cols: list[dict[str, np.ndarray]] = []
         self._agent_names = np.array([p.name for p in self.parties])
-        self._agent_kinds = np.array([f"{p.kind}_lab" if isinstance(p, Lab) else p.kind
-                                      for p in self.parties])
+        self._agent_kinds = np.array([kinds.kind(p.kind).label for p in self.parties])
         self._events: list[tuple] = []
         self._spot_bought = np.zeros(len(self.parties))
         self._spot_sold = np.zeros(len(self.parties))

@@ -512,9 +512,12 @@ def _relabel(msg: str, cls: type, where: str) -> str:
 
 def _choices() -> dict[tuple[type, str], list[str]]:
     """String fields with a closed set of values, for suggestions."""
+    from market import kinds
     from market.config import SHOCK_KINDS, SITE_STATUSES
 
     return {(ShockConfig, "kind"): list(SHOCK_KINDS), (SiteConfig, "status"): list(SITE_STATUSES),
+            (LabConfig, "kind"): list(kinds.names("buyer")),
+            (SellerConfig, "kind"): list(kinds.names("seller")),
             (SiteConfig, "generation"): list(generations()),
             (MarketConfig, "rule"): ["uniform", "pay_as_bid"]}
 

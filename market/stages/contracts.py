@@ -9,7 +9,7 @@ import numpy as np
 
 from market import exact
 from market.agents.lab import exit_signal
-from market.agents.sellers import Owner, recall_order
+from market.agents.sellers import recall_order
 from market.book import END_REASONS
 from market.calendar import month_index
 from market.stages import queries
@@ -52,7 +52,7 @@ def expire(model: ComputeMarket) -> None:
 
 
 def decide_notices(model: ComputeMarket) -> None:
-    owners = [s for s in model.sellers if isinstance(s, Owner) and not s.defaulted]
+    owners = [s for s in model.sellers if s.recalls_for_own_need and not s.defaulted]
     if owners:
         short = owner_shortfall_h100e(model)
         for owner in owners:
@@ -111,7 +111,7 @@ def recall(model: ComputeMarket, seller: Seller, *, h100e: float | None = None, 
     return exact.total(model.book.h100e[take])
 
 
-def owner_opportunism(model: ComputeMarket, owner: Owner) -> None:
+def owner_opportunism(model: ComputeMarket, owner: Seller) -> None:
     if owner.cfg.opportunism <= 0:
         return
     b = model.book

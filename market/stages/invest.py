@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from market.agents.sellers import Neocloud, build_signal, debt_room, expected_price, should_invest
+from market.agents.sellers import build_signal, debt_room, expected_price, should_invest
 from market.hardware import generations, newest_generation
 from market.stages import calendar, queries
 from market.stages.auction import PRICE_DECLINE_PER_YEAR
@@ -48,7 +48,7 @@ def invest(model: ComputeMarket) -> None:
         i = seller.party
         cfg = seller.cfg
         capex = cfg.build_site_mw * gen.h100e_per_mw * gen.capex_usd_per_h100e
-        affordable = (capex <= room[j] if isinstance(seller, Neocloud)
+        affordable = (capex <= room[j] if seller.borrows_to_build
                       else capex <= model.cash[i])
         if capex > seller.capex_room_usd(m // 12) or not affordable:
             continue
@@ -60,7 +60,7 @@ def invest(model: ComputeMarket) -> None:
                               gen=gen, mw=cfg.build_site_mw, status=PERMITTING,
                               ready_month=ready, online_month=ready + cfg.lead_time_months,
                               life_months=model.costs.life_months, cancel=cancel))
-        if isinstance(seller, Neocloud):
+        if seller.borrows_to_build:
             seller.borrow(capex)
         else:
             model._external(i, "capex", -capex)

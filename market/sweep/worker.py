@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from market.metrics import LAB_KINDS, SELLER_KINDS, index_series, price_series, summary
+from market import kinds
+from market.metrics import index_series, price_series, summary
 from market.model import ComputeMarket
 from market.scenarios import build_world
 
@@ -46,12 +47,12 @@ def series_values(frames: dict[str, pd.DataFrame], name: str) -> pd.Series:
     market, agents = frames["market"], frames["agents"]
     if name in AGENT_SERIES:
         if name in ("utilization", "capacity_h100e"):
-            s = agents[agents["kind"].isin(SELLER_KINDS)].groupby("month")
+            s = agents[agents["kind"].isin(kinds.labels("seller"))].groupby("month")
             owned = s["capacity_owned_h100e"].sum()
             if name == "capacity_h100e":
                 return owned.astype(float)
             return s["used_h100e"].sum() / owned.replace(0, np.nan)
-        labs = agents[agents["kind"].isin(LAB_KINDS)].groupby("month")
+        labs = agents[agents["kind"].isin(kinds.labels("buyer"))].groupby("month")
         return labs["unmet_h100e"].sum() / labs["demand_h100e"].sum().replace(0, np.nan)
     for field in MARKET_FIELDS:
         if name.endswith("_" + field):

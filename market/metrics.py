@@ -14,15 +14,16 @@ import pandas as pd
 
 from market import exact, kinds
 from market.hardware import HOURS_PER_MONTH
+from market.products import SPOT
 
 
-def price_series(market: pd.DataFrame, product: str = "spot") -> pd.Series:
+def price_series(market: pd.DataFrame, product: str = SPOT) -> pd.Series:
     """Clearing price per month of a product in $/H100e-hour (NaN where nothing traded)."""
     rows = market[market["product"] == product]
     return rows.set_index("month")["price_usd_per_h100e_month"] / HOURS_PER_MONTH
 
 
-def index_series(market: pd.DataFrame, product: str = "spot") -> pd.Series:
+def index_series(market: pd.DataFrame, product: str = SPOT) -> pd.Series:
     """The reference price index per month of a product in $/H100e-hour (always defined)."""
     rows = market[market["product"] == product]
     return rows.set_index("month")["index_usd_per_h100e_month"] / HOURS_PER_MONTH
@@ -37,7 +38,7 @@ def volume_weighted_price(market: pd.DataFrame, product: str) -> float:
     return exact.dot(rows["price_usd_per_h100e_month"], w) / exact.total(w) / HOURS_PER_MONTH
 
 
-def price_volatility(market: pd.DataFrame, product: str = "spot") -> float:
+def price_volatility(market: pd.DataFrame, product: str = SPOT) -> float:
     """Standard deviation of monthly log changes of the price index."""
     s = index_series(market, product)
     r = np.diff(exact.log(s.to_numpy()))
@@ -89,7 +90,8 @@ def hhi(shares: pd.Series) -> float:
 def hhi_supply(agents: pd.DataFrame) -> float:
     """HHI of owned capacity among sellers in the last month."""
     last = agents[agents["month"] == agents["month"].max()]
-    return hhi(last[last["kind"].isin(kinds.labels("seller"))].set_index("agent")["capacity_owned_h100e"])
+    sellers = last[last["kind"].isin(kinds.labels("seller"))]
+    return hhi(sellers.set_index("agent")["capacity_owned_h100e"])
 
 
 def hhi_purchases(agents: pd.DataFrame) -> float:
@@ -145,13 +147,13 @@ def summary(frames: dict[str, pd.DataFrame]) -> dict[str, float]:
     _need_frames(frames)
     market, agents = frames["market"], frames["agents"]
     out = {
-        "spot_price_mean_usd_per_h100e_hour": volume_weighted_price(market, "spot"),
-        "spot_index_final_usd_per_h100e_hour": float(index_series(market, "spot").iloc[-1]),
+        "spot_price_mean_usd_per_h100e_hour": volume_weighted_price(market, SPOT),
+        "spot_index_final_usd_per_h100e_hour": float(index_series(market, SPOT).iloc[-1]),
     }
-    for product in sorted(set(market["product"]) - {"spot"}):
+    for product in sorted(set(market["product"]) - {SPOT}):
         out[f"{product}_price_mean_usd_per_h100e_hour"] = volume_weighted_price(market, product)
     out |= {
-        "spot_price_volatility": price_volatility(market, "spot"),
+        "spot_price_volatility": price_volatility(market, SPOT),
         "utilization": utilization(agents),
         "idle_share": 1.0 - utilization(agents),
         "unmet_share_frontier": unmet_share(agents, "frontier_lab"),

@@ -26,7 +26,6 @@ import pandas as pd
 from market import exact, kinds, metrics
 from market.agents import Lab, Seller
 from market.agents.lab import LAB_STATE, demand_shock
-from market.agents.sellers import term_discount
 from market.book import ContractBook
 from market.calendar import month_index, month_start
 from market.config import WorldConfig
@@ -37,10 +36,9 @@ from market.hardware import (
     levelized_usd_per_h100e_month,
     opex_usd_per_h100e_month,
 )
+from market.products import ProductTable
 from market.stages import auction, calendar, collect, contracts, invest, settle
 from market.supply import ONLINE, Sites
-
-SPOT = "spot"
 
 
 def _world_from(world: WorldConfig | str | Path | None, scenario: str | Path | None,
@@ -210,20 +208,21 @@ class ComputeMarket(mesa.Model):
             for site in seller.cfg.sites:
                 calendar.add_configured_site(self, seller, site)
 
-        tenors = list(world.market.term_tenors_months)
-        self.products = [f"term_{t}m" for t in tenors] + [SPOT]
-        self.tenors = np.array([*tenors, 1])
-        self.spot_product = len(tenors)
-        self.spot_index = world.market.initial_spot_usd_per_h100e_month
-        self.term_index = self.spot_index * (
-            1.0 - term_discount(np.array(tenors), world.market.term_discount_per_year))
-        self._seller_product = np.array([self._product_of(s) for s in self.sellers])
-        self._lab_product = np.array([tenors.index(lab.cfg.tenor_months) for lab in self.labs])
-        self._ask_depth = np.zeros(len(tenors))
-        self._bid_depth = np.zeros(len(tenors))
+        self.products = ProductTable.for_market(world.market)
+        """Products traded, with their price indices."""
+        term_tenors = self.products.tenor_months[self.products.term_ids]
+        self._seller_term_column = np.array([self.products.term_column(
+            self.market_cfg.terms(s.cfg.lease_template).tenor_months) for s in self.sellers],
+            dtype=np.int64)
+        """Per seller: the term product of its template's tenor, as a term column (-1: it
+        sells spot only)."""
+        self._lab_term_column = np.array(
+            [self.products.term_column(lab.cfg.tenor_months) for lab in self.labs], dtype=np.int64)
+        self._ask_depth = np.zeros(len(term_tenors))
+        self._bid_depth = np.zeros(len(term_tenors))
         # each seller's template at each term tenor (one object per pair, shared by contracts)
         self._lease_terms = [[self.market_cfg.terms(s.cfg.lease_template).with_tenor(int(t))
-                              for t in tenors] for s in self.sellers]
+                              for t in term_tenors] for s in self.sellers]
         self._lab_exit_premium = np.array([lab.cfg.exit_premium for lab in self.labs])
         self._lab_exit_patience = np.array([lab.cfg.exit_patience_months for lab in self.labs])
         self._lab_runway_floor = np.array([lab.cfg.runway_floor_months for lab in self.labs])
@@ -257,12 +256,10 @@ class ComputeMarket(mesa.Model):
         """Months since the scenario start."""
         return self.month - self.start_month
 
-    def _product_of(self, seller: Seller) -> int:
-        terms = self.market_cfg.terms(seller.cfg.lease_template)
-        tenors = list(self.market_cfg.term_tenors_months)
-        if terms.tenor_months in tenors:
-            return tenors.index(terms.tenor_months)
-        return -1  # sells spot only
+    @property
+    def spot_index(self) -> float:
+        """The spot price index now, USD per H100e-month."""
+        return self.products.spot_index
 
     # ------------------------------------------------------------------ the step
     def step(self) -> None:

@@ -19,6 +19,7 @@ import pandas as pd
 from market import exact, kinds, metrics
 from market.config import WorldConfig
 from market.hardware import HOURS_PER_MONTH
+from market.products import SPOT
 
 __all__ = [
     "CHARTS",
@@ -368,7 +369,7 @@ def chart_price_index(frames: dict[str, pd.DataFrame], path: Path,
             color = f"C{i}"
             label = _product_label(product)
             ax.plot(g["month"], g["index_usd_per_h100e_month"] / HOURS_PER_MONTH, color=color,
-                    lw=2.2 if product == "spot" else 1.6, label=f"{label} index")
+                    lw=2.2 if product == SPOT else 1.6, label=f"{label} index")
             traded = g[g["volume_h100e"] > 0]
             ax.scatter(traded["month"], traded["price_usd_per_h100e_month"] / HOURS_PER_MONTH,
                        color=color, s=9, alpha=0.45, label=f"{label} clearing price")
@@ -405,9 +406,10 @@ def chart_capacity_utilization(frames: dict[str, pd.DataFrame], path: Path,
         _empty(bottom)
     else:
         g = sellers.groupby(["month", "kind"])[["capacity_owned_h100e", "used_h100e"]].sum()
-        cap = g["capacity_owned_h100e"].unstack("kind").reindex(columns=kinds.labels("seller")).fillna(0)
-        used = g["used_h100e"].unstack("kind").reindex(columns=kinds.labels("seller")).fillna(0)
-        top.stackplot(cap.index, *(cap[k] / 1e6 for k in kinds.labels("seller")), labels=kinds.labels("seller"),
+        seller_kinds = kinds.labels("seller")
+        cap = g["capacity_owned_h100e"].unstack("kind").reindex(columns=seller_kinds).fillna(0)
+        used = g["used_h100e"].unstack("kind").reindex(columns=seller_kinds).fillna(0)
+        top.stackplot(cap.index, *(cap[k] / 1e6 for k in seller_kinds), labels=seller_kinds,
                       alpha=0.8)
         top.plot(used.index, used.sum(axis=1) / 1e6, color="black", lw=1.5, label="used, all")
         top.legend(fontsize=8, loc="upper left")

@@ -60,33 +60,35 @@ def clear_term(model: ComputeMarket) -> None:
     price_scarcity(model)
     if not len(model.sites) or not model.labs:
         return
+    products = model.products
+    terms, tenors = products.term_ids, products.tenor_months
     spare = queries.spare_by_site(model, nxt, queries.reserves(model, margin=True),
-                                  until=nxt + int(model.tenors[:-1].max()))
+                                  until=nxt + int(tenors[terms].max()))
     n_labs = len(model.labs)
     held_next = model.book.committed_h100e(nxt, by="buyer", n=len(model.parties))[:n_labs]
     share = np.array([lab.cfg.term_share for lab in model.labs])
     target, inference, budget = queries.lab_arrays(model, FORECAST_MONTHS, share)
-    weights = tenor_weights(model._ask_depth, model._lab_product)
+    weights = tenor_weights(model._ask_depth, model._lab_term_column)
     parts = []
-    for p in range(model.spot_product):
+    for col, p in enumerate(terms):
         # a block's months are worth what spot is expected to cost over its tenor
-        scale = float(expected_price(1.0, 1.0, PRICE_DECLINE_PER_YEAR, model.tenors[p]))
+        scale = float(expected_price(1.0, 1.0, PRICE_DECLINE_PER_YEAR, tenors[p]))
         pos, q, lim = lab_bids(model.labs, held_next, target, inference,
                                np.full(n_labs, model.spot_index * scale), budget,
                                tranches=2, value_scale=scale)
-        q = q * weights[pos, p]
+        q = q * weights[pos, col]
         parts.append((np.full(pos.size, p), np.ones(pos.size, np.int64), lim, q, pos, -1))
     opex, levelized = queries.site_costs(model)
     sites = np.flatnonzero(spare > 0)
     owner_pos = model.sites.owner[sites] - n_labs
-    sells_term = model._seller_product[owner_pos] >= 0
+    sells_term = model._seller_term_column[owner_pos] >= 0
     sites, owner_pos = sites[sells_term], owner_pos[sells_term]
-    split = tenor_weights(model._bid_depth, model._seller_product[owner_pos])
-    for p in range(model.spot_product):
+    split = tenor_weights(model._bid_depth, model._seller_term_column[owner_pos])
+    for col, p in enumerate(terms):
         # a term offer must not outlive its site
-        offer = spare[sites] * split[:, p] * (
-            model.sites.retire_month[sites] >= nxt + model.tenors[p])
-        discount = term_discount(model.tenors[p], model.market_cfg.term_discount_per_year)
+        offer = spare[sites] * split[:, col] * (
+            model.sites.retire_month[sites] >= nxt + tenors[p])
+        discount = term_discount(tenors[p], model.market_cfg.term_discount_per_year)
         asks = ask_prices(model, owner_pos, opex[sites], levelized[sites], "term", discount)
         parts.append((np.full(sites.size, p), -np.ones(sites.size, np.int64), asks, offer,
                       model.sites.owner[sites], sites))
@@ -105,13 +107,13 @@ def clear_spot(model: ComputeMarket) -> None:
     spare = queries.spare_by_site(model, model.month, queries.reserves(model, margin=False))
     held = model.book.committed_h100e(model.month, by="buyer", n=len(model.parties))[:n_labs]
     need, inference, budget = queries.lab_arrays(model, 0)
-    sp = model.spot_product
+    sp = model.products.spot_id
     pos, q, lim = lab_bids(model.labs, held, need, inference,
                            np.full(n_labs, model.spot_index), budget)
     opex, levelized = queries.site_costs(model)
     sites = np.flatnonzero(spare > 0)
     asks = ask_prices(model, model.sites.owner[sites] - n_labs, opex[sites], levelized[sites],
-                "spot")
+                      "spot")
     parts = [(np.full(pos.size, sp), np.ones(pos.size, np.int64), lim, q, pos, -1),
              (np.full(sites.size, sp), -np.ones(sites.size, np.int64), asks, spare[sites],
               model.sites.owner[sites], sites)]
@@ -126,8 +128,8 @@ def clear_spot(model: ComputeMarket) -> None:
     model._pay(buyer, seller, pairs.quantity * price)
 
 
-def ask_prices(model: ComputeMarket, pos: np.ndarray, opex: np.ndarray, levelized: np.ndarray, market: str,
-         discount: float = 0.0) -> np.ndarray:
+def ask_prices(model: ComputeMarket, pos: np.ndarray, opex: np.ndarray, levelized: np.ndarray,
+               market: str, discount: float = 0.0) -> np.ndarray:
     """Sellers' asks for offers whose seller positions are ``pos``."""
     return seller_asks(model._seller_kind[pos], model._seller_markup[pos],
                        model._seller_strategy[pos], model._scarcity[market][pos], opex,
@@ -178,26 +180,24 @@ def record_market(model: ComputeMarket, result, orders, *, term: bool) -> None:
                        minlength=len(model.products))
     asks = np.bincount(orders.product[sell], weights=orders.qty[sell],
                        minlength=len(model.products))
-    products = range(model.spot_product) if term else [model.spot_product]
+    table = model.products
+    products = table.term_ids if term else [table.spot_id]
     w = model.market_cfg.price_memory
     if term:
         # smoothed depths: splitting on last month's alone makes both sides chase each other
-        model._ask_depth = (1 - w) * model._ask_depth + w * asks[: model.spot_product]
-        model._bid_depth = (1 - w) * model._bid_depth + w * bids[: model.spot_product]
+        model._ask_depth = (1 - w) * model._ask_depth + w * asks[table.term_ids]
+        model._bid_depth = (1 - w) * model._bid_depth + w * bids[table.term_ids]
+    index = table.index_usd_per_h100e_month
     for p in products:
         price = float(result.price[p])
         if not math.isnan(price):
-            if p == model.spot_product:
-                model.spot_index = (1 - w) * model.spot_index + w * price
-            else:
-                model.term_index[p] = (1 - w) * model.term_index[p] + w * price
-        index = model.spot_index if p == model.spot_product else float(model.term_index[p])
+            index[p] = (1 - w) * index[p] + w * price
         model._rows_market.append({
-            "month": model.month, "product": model.products[p],
-            "tenor_months": int(model.tenors[p]),
+            "month": model.month, "product": table.names[p],
+            "tenor_months": int(table.tenor_months[p]),
             "price_usd_per_h100e_month": price,
             "volume_h100e": float(result.volume[p]),
             "bid_depth_h100e": float(bids[p]), "ask_depth_h100e": float(asks[p]),
-            "index_usd_per_h100e_month": index,
+            "index_usd_per_h100e_month": float(index[p]),
         })
 

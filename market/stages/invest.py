@@ -30,9 +30,10 @@ def invest(model: ComputeMarket) -> None:
         utilization = np.where(online > 0, (committed_now + model._spot_sold
                                             + np.minimum(own, online)) / online, 1.0)
         backlog = np.where(online > 0, committed_next / online, 0.0)
-    term = np.where(model._seller_product >= 0,
-                    np.append(model.term_index, model.spot_index)[model._seller_product],
-                    model.spot_index)
+    products = model.products
+    column = model._seller_term_column
+    product = np.where(column >= 0, products.term_ids[np.maximum(column, 0)], products.spot_id)
+    term = products.index_usd_per_h100e_month[product]
     forward = expected_price(term, model.spot_index, PRICE_DECLINE_PER_YEAR,
                              model.costs.life_months)
     sellers = model._seller_party

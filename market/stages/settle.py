@@ -8,8 +8,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market import exact
-from market.agents.lab import (demand_shock, funding_per_year, funding_rounds,
-                               next_inference_need, serve)
+from market.agents.lab import (
+    demand_shock,
+    funding_per_year,
+    funding_rounds,
+    next_inference_need,
+    serve,
+)
 from market.agents.sellers import internal_need_next
 from market.stages import queries
 from market.supply import AWAITING, CONSTRUCTION, ONLINE

@@ -32,7 +32,8 @@ from market import kinds
 from market.calendar import month_index, month_label
 from market.config import WorldConfig
 from market.hardware import HOURS_PER_MONTH, newest_generation
-from market.model import SPOT, ComputeMarket
+from market.model import ComputeMarket
+from market.products import SPOT
 from market.scenarios import available, build_world, load_raw
 from market.terms import TEMPLATES
 from market.viz.bands import EnsembleBar, with_bands

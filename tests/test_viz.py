@@ -400,7 +400,7 @@ def _layers(spec: dict):
 
 
 def test_bands_are_the_fans_of_the_seeds(bands6):
-    from market.sweep.worker import series_values
+    from market.metrics import series_values
 
     world, b = bands6
     assert (b.seeds, b.scenario, b.baseline) == ((1, 2), "colossus-2026", "no-deal")

@@ -70,6 +70,7 @@ __all__ = [
     "load_scenario",
     "parameters",
     "scenario_dir",
+    "set_value",
     "to_toml",
 ]
 
@@ -324,6 +325,30 @@ def apply_override(raw: dict[str, Any], assignment: str, source: str = "--set") 
         raise ScenarioError(f"{source} {key}: {_path(parts)!r} is a table; set one of its keys "
                             f"({', '.join(node[last])})")
     node[last] = parse_value(text.strip())
+
+
+def set_value(raw: dict[str, Any], path: str, value: Any, source: str = "parameter") -> None:
+    """Set ``path`` in a raw scenario dict to a Python value (a sweep's parameter, a study's
+    ``set``) through ``apply_override``.
+
+    ``terms.TEMPLATE.KEY`` may name a template the scenario does not override yet: its table is
+    created (``build_world`` starts it from the named template and rejects unknown names).
+    """
+    if not _is_scalar_or_list(value):
+        raise ScenarioError(f"{source} {path}: cannot write {value!r} as a scenario value")
+    parts = path.split(".")
+    if len(parts) >= 3 and parts[0] == "terms":
+        terms = raw.setdefault("terms", {})
+        if isinstance(terms, dict):
+            terms.setdefault(parts[1], {})
+    apply_override(raw, f"{path}={toml_value(value)}", source=source)
+
+
+def _is_scalar_or_list(value: Any) -> bool:
+    """A value a parameter may take: a bool, int, float or string, or a list of them."""
+    if isinstance(value, (list, tuple)):
+        return all(_is_scalar_or_list(v) for v in value)
+    return isinstance(value, (bool, int, float, str))
 
 
 def _creatable(parts: Sequence[str], source: str, key: str) -> bool:

@@ -353,6 +353,32 @@ def test_contract_larger_than_its_site():
     assert "more than site colossus_1 has" in error_of("colossus-2026", ["contracts[0].mw=500"])
 
 
+def test_a_world_built_in_python_is_checked_like_a_scenario_file():
+    """One validation: the checks of a scenario file hold for a ``WorldConfig`` made in Python
+    (a preloaded contract ten times its site, a misspelt region, an out-of-order date)."""
+    world = load_scenario()
+    big = dataclasses.replace(world.contracts[0], h100e=world.contracts[0].h100e * 10)
+    with pytest.raises(ValueError, match=r"contracts\[0\]\.h100e = .* more than it holds"):
+        dataclasses.replace(world, contracts=(big, *world.contracts[1:]))
+    seller = dataclasses.replace(world.sellers[0], region="us-sout")
+    with pytest.raises(ValueError, match=r"sellers\.\w+\.region = 'us-sout'.*did you mean"):
+        dataclasses.replace(world, sellers=(seller, *world.sellers[1:]))
+    late = dataclasses.replace(world.contracts[0], start="2025-05")
+    with pytest.raises(ValueError, match=r"contracts\[0\]\.start = '2025-05': dates out"):
+        dataclasses.replace(world, contracts=(late, *world.contracts[1:]))
+
+
+def test_an_investor_appetite_shock_in_a_file_names_no_seller(tmp_path):
+    """Only recall and seller_exit shocks name a seller (the file loader used to ask every
+    shock for one, so a funding winter could not be written in a scenario file)."""
+    path = variant(tmp_path, '[[shocks]]\nkind = "investor_appetite"\nmonth = "2026-07"\n'
+                             'factor = 0.5\n')
+    assert load_scenario(path).shocks[-1].factor == 0.5
+    bad = variant(tmp_path, '[[shocks]]\nkind = "recall"\nmonth = "2026-07"\n'
+                            'seller = "colossus_ownr"\n')
+    assert "did you mean 'colossus_owner'" in error_of(bad)
+
+
 def test_contract_names_must_exist():
     msg = error_of("colossus-2026", ["contracts[0].buyer='frontier_c'"])
     assert "contracts[0].buyer = 'frontier_c'" in msg and "unknown lab" in msg

@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
-import difflib
 import functools
 import json
 import math
@@ -40,7 +39,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from market.calendar import month_index, month_label
 from market.config import (
     Funding,
     LabConfig,
@@ -51,10 +49,10 @@ from market.config import (
     ShockConfig,
     SiteConfig,
     WorldConfig,
+    near_hint,
     safe_name,
 )
 from market.hardware import CostParams, generations
-from market.strategies import STRATEGIES
 from market.terms import ContractTerms, template
 
 __all__ = [
@@ -158,7 +156,8 @@ def _find(name_or_path: str | Path) -> Path:
     if shipped.exists():
         return shipped
     names = sorted(p.stem for p in scenario_dir().glob("*.toml"))
-    raise ScenarioError(f"unknown scenario {str(name_or_path)!r}{_hint(str(name_or_path), names)}"
+    hint = near_hint(str(name_or_path), names)
+    raise ScenarioError(f"unknown scenario {str(name_or_path)!r}{hint}"
                         f"; shipped: {', '.join(names)}, or pass a path to a .toml file")
 
 
@@ -306,7 +305,7 @@ def apply_override(raw: dict[str, Any], assignment: str, source: str = "--set") 
                      "sites": "site", "terms": "template override"}.get(parts[i - 1] if i else "")
             what = f"no {group} {part!r} in {_path(parts[:i])}" if group else f"no table {where!r}"
             extra = "; new agents, sites or regions need a scenario file" if group else ""
-            raise ScenarioError(f"{source} {key}: {what}{_hint(part, options)}; "
+            raise ScenarioError(f"{source} {key}: {what}{near_hint(part, options)}; "
                                 f"here: {', '.join(options) or 'none'}{extra}")
         if not isinstance(node, (dict, list)):
             raise ScenarioError(f"{source} {key}: {where!r} is not a table")
@@ -320,7 +319,7 @@ def apply_override(raw: dict[str, Any], assignment: str, source: str = "--set") 
         valid = valid_keys(cls)
         if last not in valid:
             raise ScenarioError(f"{source} {key}: unknown key {_path(parts)!r}"
-                                f"{_hint(last, valid)}; valid keys: {', '.join(valid)}")
+                                f"{near_hint(last, valid)}; valid keys: {', '.join(valid)}")
     if isinstance(node.get(last), dict):
         raise ScenarioError(f"{source} {key}: {_path(parts)!r} is a table; set one of its keys "
                             f"({', '.join(node[last])})")
@@ -361,7 +360,7 @@ def _creatable(parts: Sequence[str], source: str, key: str) -> bool:
     if len(parts) == 2 and parts[0] == "terms":
         if parts[1] not in TEMPLATES:
             raise ScenarioError(f"{source} {key}: no contract template {parts[1]!r}"
-                                f"{_hint(parts[1], TEMPLATES)} (templates: "
+                                f"{near_hint(parts[1], TEMPLATES)} (templates: "
                                 f"{', '.join(TEMPLATES)})")
         return True
     return False
@@ -462,9 +461,7 @@ def build_world(raw: dict[str, Any], source: str = "<dict>") -> WorldConfig:
             data[key] = tuple(
                 _build(cls, _table(c, f"{key}[{i}]"), f"{key}[{i}]")
                 for i, c in enumerate(_list(raw.pop(key, []), key)))
-        _check_references(data)
         world = _build(WorldConfig, {**raw, **data}, "", check=False)
-        _check_dates_and_sizes(world)
         return world
     except (ScenarioError, ValueError, TypeError) as exc:
         raise ScenarioError(f"{source}: {exc}") from None
@@ -473,11 +470,6 @@ def build_world(raw: dict[str, Any], source: str = "<dict>") -> WorldConfig:
 def _site(name: str, body: Any, where: str) -> SiteConfig:
     _check_keys(SiteConfig, _table(body, where), where)
     return _build(SiteConfig, {**body, "name": name}, where, check=False)
-
-
-def _hint(word: str, options: Iterable[str]) -> str:
-    near = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.5)
-    return f"; did you mean {near[0]!r}?" if near else ""
 
 
 def _table(value: Any, where: str) -> dict[str, Any]:
@@ -516,7 +508,7 @@ def _check_keys(cls: type, body: dict[str, Any], where: str) -> None:
             raise ScenarioError(f"{path} = {body[key]!r}: the name is the table's key "
                                 f"({where}); remove this line")
         if key not in valid:
-            raise ScenarioError(f"unknown key {path!r} = {body[key]!r}{_hint(key, valid)} "
+            raise ScenarioError(f"unknown key {path!r} = {body[key]!r}{near_hint(key, valid)} "
                                 f"(valid keys: {', '.join(valid)})")
 
 
@@ -562,7 +554,7 @@ def _build(cls: type, body: dict[str, Any], where: str, check: bool = True) -> A
         value = body.get(key)
         if owner is cls and isinstance(value, str) and value not in options:
             raise ScenarioError(f"{where}.{key} = {value!r}: must be one of {', '.join(options)}"
-                                f"{_hint(value, options)}")
+                                f"{near_hint(value, options)}")
     for key in _required(cls):
         if key not in body:
             path = f"{where}.{key}" if where else key
@@ -603,7 +595,8 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
     if origin is typing.Literal:
         if value not in args:
             raise ScenarioError(f"{path} = {value!r}: must be one of "
-                                f"{', '.join(map(str, args))}{_hint(str(value), map(str, args))}")
+                                f"{', '.join(map(str, args))}"
+                                f"{near_hint(str(value), map(str, args))}")
         return value
     if origin is tuple:
         if isinstance(value, tuple) and all(dataclasses.is_dataclass(v) for v in value):
@@ -640,109 +633,6 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
             raise ScenarioError(f"{path} = {value!r}: must be a string")
         return value
     return value
-
-
-def _check_references(data: dict[str, Any]) -> None:
-    """Names that point elsewhere (regions, labs, sellers, sites, generations, strategies)
-    must exist; the error suggests the nearest one."""
-    regions = [r.name for r in data["regions"]]
-    labs = [x.name for x in data["labs"]]
-    sellers = {s.name: s for s in data["sellers"]}
-    gens = list(generations())
-
-    def need(value: str, options: list[str], path: str, what: str) -> None:
-        if value not in options:
-            raise ScenarioError(f"{path} = {value!r}: unknown {what}{_hint(value, options)} "
-                                f"(known: {', '.join(options) or 'none'})")
-
-    for lab in data["labs"]:
-        need(lab.strategy, list(STRATEGIES), f"labs.{lab.name}.strategy", "strategy")
-    for s in data["sellers"]:
-        need(s.region, regions, f"sellers.{s.name}.region", "region")
-        need(s.strategy, list(STRATEGIES), f"sellers.{s.name}.strategy", "strategy")
-        for site in s.sites:
-            where = f"sellers.{s.name}.sites.{site.name}"
-            need(site.region, regions, f"{where}.region", "region")
-            need(site.generation, gens, f"{where}.generation", "GPU generation")
-    for i, c in enumerate(data["contracts"]):
-        need(c.buyer, labs, f"contracts[{i}].buyer", "lab")
-        need(c.seller, list(sellers), f"contracts[{i}].seller", "seller")
-        need(c.site, [x.name for x in sellers[c.seller].sites], f"contracts[{i}].site",
-             f"site of seller {c.seller}")
-    for i, sh in enumerate(data["shocks"]):
-        need(sh.seller, list(sellers), f"shocks[{i}].seller", "seller")
-
-
-def _check_dates_and_sizes(world: WorldConfig) -> None:
-    """Dates in order and sizes that fit: sites against their generation and the start,
-    funding in date order, contracts and shocks within the run and within their sites."""
-    start = world.start_month
-    gens = generations()
-    site_of: dict[str, tuple[str, SiteConfig]] = {}
-    for s in world.sellers:
-        for site in s.sites:
-            where = f"sellers.{s.name}.sites.{site.name}"
-            site_of[site.name] = (where, site)
-            online = month_index(site.online)
-            gen = gens[site.generation]
-            if site.status in ("online", "construction", "scheduled") and \
-                    online < gen.available_month:
-                raise ScenarioError(
-                    f"{where}.online = {site.online!r}: dates out of order: {site.generation} is "
-                    f"first available in {month_label(gen.available_month)}")
-            if site.status == "online" and online > start:
-                raise ScenarioError(
-                    f"{where}.online = {site.online!r}: dates out of order: after the start "
-                    f"{world.start!r}, but status = 'online' means online at the start (use "
-                    "status = 'construction' or 'scheduled')")
-            if site.status in ("construction", "scheduled") and online < start:
-                raise ScenarioError(
-                    f"{where}.online = {site.online!r}: dates out of order: before the start "
-                    f"{world.start!r}, but status = {site.status!r} means it is not online yet "
-                    "(use status = 'online' or a later month)")
-    for lab in world.labs:
-        prev = None
-        for i, f in enumerate(lab.funding):
-            m = month_index(f.month)
-            where = f"labs.{lab.name}.funding[{i}].month"
-            if m < start:
-                raise ScenarioError(f"{where} = {f.month!r}: dates out of order: before the "
-                                    f"start {world.start!r}, so it would never arrive")
-            if prev is not None and m <= prev:
-                raise ScenarioError(f"{where} = {f.month!r}: dates out of order: not after "
-                                    f"funding[{i - 1}] ({month_label(prev)}); list raises in "
-                                    "date order, one per month")
-            prev = m
-    for i, sh in enumerate(world.shocks):
-        if month_index(sh.month) < start:
-            raise ScenarioError(f"shocks[{i}].month = {sh.month!r}: dates out of order: before "
-                                f"the start {world.start!r}")
-    used: dict[str, float] = {}
-    for i, c in enumerate(world.contracts):
-        where, site = site_of[c.site]
-        gen = gens[site.generation]
-        capacity = site.mw * gen.h100e_per_mw
-        if month_index(c.start) < start:
-            raise ScenarioError(f"contracts[{i}].start = {c.start!r}: dates out of order: before "
-                                f"the start {world.start!r}")
-        if site.status not in ("online", "construction") or month_index(c.start) < month_index(
-                site.online):
-            raise ScenarioError(
-                f"contracts[{i}].start = {c.start!r}: dates out of order: site {c.site} "
-                f"({where}) is {site.status!r}, online {site.online!r}; a preloaded contract "
-                "starts on a built site once it is online")
-        if c.usd_per_month is not None and c.usd_per_month < 0:
-            raise ScenarioError(f"contracts[{i}].usd_per_month = {c.usd_per_month!r}: must be "
-                                ">= 0")
-        if c.mw > site.mw:
-            raise ScenarioError(f"contracts[{i}].mw = {c.mw!r}: more than site {c.site} has "
-                                f"({site.mw:g} MW, {where}.mw)")
-        used[c.site] = used.get(c.site, 0.0) + c.h100e
-        if used[c.site] > capacity * (1 + 1e-9):
-            raise ScenarioError(
-                f"contracts[{i}].h100e = {c.h100e!r}: contracts on site {c.site} total "
-                f"{used[c.site]:,.0f} H100e, more than it holds ({capacity:,.0f} H100e = "
-                f"{site.mw:g} MW x {gen.h100e_per_mw:g} H100e/MW of {site.generation})")
 
 
 # ----------------------------------------------------------------------------- comments

@@ -204,9 +204,9 @@ class ComputeMarket(mesa.Model):
         self._headroom = np.array([r.power_headroom_mw_per_year for r in world.regions])
         self._gpu_room = world.gpu_supply_h100e_per_quarter
         self.sites = Sites()
-        for seller in self.sellers:
-            for site in seller.cfg.sites:
-                calendar.add_configured_site(self, seller, site)
+        # all at once (one append per column); draws in the scenario's order of sites
+        self.sites.extend([calendar.configured_site(self, seller, site)
+                           for seller in self.sellers for site in seller.cfg.sites])
 
         self.products = ProductTable.for_market(world.market)
         """Products traded, with their price indices."""

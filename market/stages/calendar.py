@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from market.model import ComputeMarket
 
 
-def add_configured_site(model: ComputeMarket, seller: Seller, site) -> None:
+def configured_site(model: ComputeMarket, seller: Seller, site) -> dict:
+    """The keyword set of ``Sites.extend`` for a site of the scenario (a permitting site draws
+    its delay and opposition, a scheduled one whether it arrives)."""
     gen = generation(site.generation)
     online = month_index(site.online)
     status = {"online": ONLINE, "construction": CONSTRUCTION, "permitting": PERMITTING,
@@ -29,10 +31,10 @@ def add_configured_site(model: ComputeMarket, seller: Seller, site) -> None:
         ready, cancel = permit_draw(model, site.region)
     if status == SCHEDULED:
         cancel = bool(model.rng.random() >= site.arrival_probability)
-    model.sites.add(site.name, owner=seller.party, region=model.region_index[site.region],
-                    gen=gen, mw=site.mw, status=status, ready_month=ready,
-                    online_month=online, life_months=model.costs.life_months, cancel=cancel,
-                    exogenous=status == SCHEDULED)
+    return dict(name=site.name, owner=seller.party, region=model.region_index[site.region],
+                gen=gen, mw=site.mw, status=status, ready_month=ready, online_month=online,
+                life_months=model.costs.life_months, cancel=cancel,
+                exogenous=status == SCHEDULED)
 
 
 def delivery_delay(model: ComputeMarket) -> int:

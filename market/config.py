@@ -162,6 +162,9 @@ class SiteConfig:
     """Month it came (or is scheduled to come) online; drives retirement after the useful life."""
     arrival_probability: float = 1.0
     """For exogenous supply (orbital, own chips): chance the scheduled site arrives at all."""
+    ramp_months: int = 0
+    """Months over which an energized site delivers its capacity, in equal phases (0: all at
+    once); contracts on it bill only what is delivered (``market.book``)."""
 
     def __post_init__(self) -> None:
         p = f"sites.{self.name}"
@@ -175,6 +178,7 @@ class SiteConfig:
         _month(f"{p}.online", self.online)
         _check(0 <= self.arrival_probability <= 1, f"{p}.arrival_probability",
                self.arrival_probability, "must lie in [0, 1]")
+        _check(self.ramp_months >= 0, f"{p}.ramp_months", self.ramp_months, "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -214,7 +218,11 @@ class SellerConfig:
     default_patience_months: int = 3
     """Months of negative cash before default (neoclouds)."""
     opportunism: float = 0.0
-    """Monthly chance to exit a lease on notice when spot is 50%+ above its price."""
+    """Exit premium: the seller gives notice on a lease once spot, net of the seller's exit fee
+    spread over the months the notice frees, has stayed this share above the lease's price for
+    ``exit_patience_months`` (0: never exits)."""
+    exit_patience_months: int = 3
+    """Months spot must stay above a lease by the exit premium before the seller gives notice."""
     region: str = "us-south"
     """Region of new builds."""
     strategy: str = "reference"
@@ -228,9 +236,12 @@ class SellerConfig:
                 "interest_per_year", "debt_to_backlog")
         _check(self.lead_time_months >= 0, f"{p}.lead_time_months", self.lead_time_months,
                "must be >= 0")
-        for n in ("presale_ratio", "opportunism"):
-            v = getattr(self, n)
-            _check(0 <= v <= 1, f"{p}.{n}", v, "must lie in [0, 1]")
+        _check(0 <= self.presale_ratio <= 1, f"{p}.presale_ratio", self.presale_ratio,
+               "must lie in [0, 1]")
+        _check(math.isfinite(self.opportunism) and self.opportunism >= 0, f"{p}.opportunism",
+               self.opportunism, "must be finite and >= 0")
+        _check(self.exit_patience_months >= 1, f"{p}.exit_patience_months",
+               self.exit_patience_months, "must be >= 1")
         try:
             template(self.lease_template)
         except ValueError as exc:

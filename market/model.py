@@ -42,14 +42,14 @@ from market.agents.sellers import (
     debt_room,
     expected_price,
     internal_need_next,
-    recall_order,
     scarcity_markup,
     seller_asks,
+    seller_exit_signal,
     should_invest,
     term_discount,
 )
 from market.book import END_REASONS, ContractBook
-from market.calendar import month_index, month_start
+from market.calendar import month_index, month_start, notice_end_month
 from market.clearing import clear
 from market.config import WorldConfig
 from market.terms import ContractTerms
@@ -289,6 +289,12 @@ class ComputeMarket(mesa.Model):
 
         self.book = ContractBook()
         self._expensive_months = np.zeros(0, dtype=np.int64)
+        self._rich_months = np.zeros(0, dtype=np.int64)
+        """Per contract: months in a row spot has paid its seller enough more to exit it."""
+        self._exit_premium = np.array([0.0 if isinstance(p, Lab) else p.cfg.opportunism
+                                       for p in self.parties])
+        self._exit_patience = np.array([1 if isinstance(p, Lab) else p.cfg.exit_patience_months
+                                        for p in self.parties])
         self._recall_cache_month = -1
         self._recall_cache = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._rows_market: list[dict] = []
@@ -337,7 +343,7 @@ class ComputeMarket(mesa.Model):
         self.sites.add(site.name, owner=seller.party, region=self.region_index[site.region],
                        gen=gen, mw=site.mw, status=status, ready_month=ready,
                        online_month=online, life_months=self.costs.life_months, cancel=cancel,
-                       exogenous=status == SCHEDULED)
+                       exogenous=status == SCHEDULED, ramp_months=site.ramp_months)
 
     def _delivery_delay(self) -> int:
         """Extra months before a new site is ready (late equipment, slow trades): Poisson. Sites
@@ -455,7 +461,7 @@ class ComputeMarket(mesa.Model):
             for owner in owners:
                 if short[owner.party] > 0:
                     self._recall(owner, h100e=float(short[owner.party]), reason="own_need")
-                self._owner_opportunism(owner)
+        self._seller_exits()
         self._lab_exits()
 
     def _recallable(self, seller: Seller) -> np.ndarray:
@@ -486,12 +492,13 @@ class ComputeMarket(mesa.Model):
 
     def _recall(self, seller: Seller, *, h100e: float | None = None, share: float = 1.0,
                 reason: str) -> float:
-        """Recall leases with the recall right, lowest price first, until ``h100e`` (or
-        ``share`` of them) is covered; return the H100e recalled."""
+        """Recall leases with the recall right, in the order their terms give
+        (``ContractBook.recall_order``), until ``h100e`` (or ``share`` of them) is covered;
+        return the H100e recalled."""
         ids = self._recallable(seller)
         if not ids.size:
             return 0.0
-        ids = ids[recall_order(self.book.usd_per_h100e_month[ids])]
+        ids = self.book.recall_order(ids)
         qty = self.book.h100e[ids]
         want = share * exact.total(qty) if h100e is None else h100e
         take = ids[np.concatenate([[True], np.cumsum(qty)[:-1] < want])] if want > 0 else ids[:0]
@@ -504,16 +511,26 @@ class ComputeMarket(mesa.Model):
                         h100e=float(self.book.h100e[cid]), detail=reason)
         return exact.total(self.book.h100e[take])
 
-    def _owner_opportunism(self, owner: Owner) -> None:
-        if owner.cfg.opportunism <= 0:
-            return
+    def _seller_exits(self) -> None:
+        """Sellers give notice on leases that spot, net of their exit fee, has paid more than
+        the lease by their exit premium (``opportunism``) for ``exit_patience_months``."""
         b = self.book
-        ids = np.flatnonzero(b.live(self.month) & (b.seller[: len(b)] == owner.party)
-                             & (b.seller_notice_days[: len(b)] >= 0)
-                             & (b.notice_month[: len(b)] < 0))
-        if ids.size:
-            exit_ids = ids[owner.wants_to_exit(b.usd_per_h100e_month[ids], self.spot_index)]
-            self._notice(exit_ids, "seller", "opportunism")
+        n = len(b)
+        if self._rich_months.size < n:
+            self._rich_months = np.concatenate(
+                [self._rich_months, np.zeros(n - self._rich_months.size, np.int64)])
+        if not n:
+            return
+        days = np.maximum(b.seller_notice_days, 0)
+        freed = b.ended_month - notice_end_month(month_start(self.month), days)
+        candidates = (b.live(self.month) & (b.seller_notice_days >= 0) & (b.notice_month < 0)
+                      & ~self.defaulted[b.seller])
+        signal = candidates & seller_exit_signal(b.usd_per_h100e_month, self.spot_index,
+                                                 self._exit_premium[b.seller],
+                                                 b.seller_exit_fee_months, freed)
+        self._rich_months = np.where(signal, self._rich_months + 1, 0)
+        exits = signal & (self._rich_months >= self._exit_patience[b.seller])
+        self._notice(np.flatnonzero(exits), "seller", "opportunity")
 
     def _seller_exit(self, seller: Seller) -> None:
         b = self.book
@@ -604,6 +621,14 @@ class ComputeMarket(mesa.Model):
         spare[order] = kept
         return spare
 
+    def _delivered_h100e(self) -> np.ndarray:
+        """Per party: H100e its live contracts deliver this month (contracted H100e times the
+        share its site has online, ``ContractBook.delivered_share``)."""
+        b = self.book
+        self._delivered = b.delivered_share(self.month, self.sites.online_h100e())
+        return np.bincount(b.buyer, weights=b.h100e * self._delivered,
+                           minlength=len(self.parties))
+
     def _reserves(self, margin: bool) -> np.ndarray:
         """Own capacity each party keeps: internal need, with the reserve margin for term."""
         return self.own_need * (1.0 + self._reserve_margin) if margin else self.own_need.copy()
@@ -679,7 +704,7 @@ class ComputeMarket(mesa.Model):
             return
         n_labs = len(self.labs)
         spare = self._spare_by_site(self.month, self._reserves(margin=False))
-        held = self.book.committed_h100e(self.month, by="buyer", n=len(self.parties))[:n_labs]
+        held = self._delivered_h100e()[:n_labs]
         need, inference, budget = self._lab_arrays(0)
         sp = self.spot_product
         pos, q, lim = lab_bids(self.labs, held, need, inference,
@@ -810,14 +835,19 @@ class ComputeMarket(mesa.Model):
         m = self.month
         n = len(self.parties)
         n_labs = len(self.labs)
-        self._apply(self.book.bill(m).transfers)
-        held = (self.book.committed_h100e(m, by="buyer", n=n) + self._spot_bought)[:n_labs]
+        held = (self._delivered_h100e() + self._spot_bought)[:n_labs]
         state, param = self.lab_state, self._lab_param
         held = np.where(self.defaulted[:n_labs], 0.0, held)
         (state["served_h100e"], state["unmet_h100e"], state["revenue_usd"],
          state["value_usd"]) = serve(held, state["inference_h100e"], param["training_share"],
                                      param["usd_per_served_h100e_month"],
                                      param["training_value_usd_per_h100e_month"])
+        # each lab uses the same share of all it holds (its demand may fall below it)
+        used = np.ones(n)
+        used[:n_labs] = np.where(held > 0, np.minimum(
+            state["served_h100e"] / np.where(held > 0, held, 1.0), 1.0), 1.0)
+        self._apply(self.book.bill(m, used_share=used[self.book.buyer],
+                                   delivered_share=self._delivered).transfers)
         self._external_many(np.arange(n_labs), "customer_revenue", state["revenue_usd"])
         due = self._funding_month == m
         self._external_many(self._funding_lab[due], "funding", self._funding_usd[due])

@@ -17,3 +17,19 @@ def test_readme_headline_matches_the_default_run():
         "README's default-run block differs from `compute-market run`; regenerate it with "
         f"`python experiments/readme_numbers.py`.\n--- README\n{readme}\n--- run\n{run}")
     assert run.count("\n| ") == len(mod.HEADLINE) + 2  # header, rule and every headline row
+
+
+def test_readme_gallery_quotes_the_committed_full_runs():
+    """Every row of the results gallery is the sentence ``experiments/gallery.py`` writes from
+    the committed full-run answers (experiments/answers/*.json), figure and command included."""
+    gallery = load_experiment("gallery")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = gallery.rows()
+    assert len(rows) == 8
+    for row in rows:
+        assert row in readme, (
+            "README's gallery differs from the committed answers; regenerate it with "
+            f"`python experiments/gallery.py`.\nexpected row:\n{row}")
+    for name in gallery.ROWS:
+        assert (ROOT / "docs" / "gallery" / f"{name}.png").exists()
+        assert f"![](docs/gallery/{name}.png)" in readme

@@ -230,19 +230,20 @@ def test_page_steps_resets_and_applies_controls():
     assert month_of(rc) == "2026-01 (month 0 of 120, not started)"
     charts = rc.find(app.VegaChart).widgets
     assert len(charts) == 5
-    for _ in range(5):
+    for _ in range(6):
         button(rc, "Step").click()
-    assert month_of(rc) == "2026-05 (month 5 of 120)"
-    assert app.dataset_rows(charts[0].spec) == 5 * 3  # spot + two term indices
+    assert month_of(rc) == "2026-06 (month 6 of 120)"
+    assert app.dataset_rows(charts[0].spec) == 6 * 3  # spot + two term indices
     fees = card(rc, "Contract fees this month")
-    # a contract rule: no ramp discount for the Colossus lease, which starts 2026-05
+    # a contract rule: no ramp discount for the Colossus lease, whose GB200 share is being
+    # delivered in 2026-06
     rc.find(v.Slider, label="Ramp discount (share of the fee)").widget.v_model = 0.0
     button(rc, "Reset").click()
     assert month_of(rc) == "2026-01 (month 0 of 120, not started)"
     assert "press Step" in json.dumps(charts[0].spec)
-    for _ in range(5):
+    for _ in range(6):
         button(rc, "Step").click()
-    assert month_of(rc) == "2026-05 (month 5 of 120)"
+    assert month_of(rc) == "2026-06 (month 6 of 120)"
     assert card(rc, "Contract fees this month") != fees
     rc.close()
 

@@ -106,7 +106,7 @@ def scenario_dir() -> Path:
 def available() -> dict[str, str]:
     """Shipped scenario names and their one-line descriptions (a broken file says so)."""
     out = {}
-    for path in sorted(scenario_dir().glob("*.toml")):
+    for path in sorted(scenario_dir().glob("*.toml"), key=lambda p: p.stem):
         try:
             raw, _ = load_raw(path)
         except ScenarioError as exc:
@@ -697,12 +697,13 @@ def _check_dates_and_sizes(world: WorldConfig) -> None:
         if month_index(c.start) < start:
             raise ScenarioError(f"contracts[{i}].start = {c.start!r}: dates out of order: before "
                                 f"the start {world.start!r}")
-        if site.status not in ("online", "construction") or month_index(c.start) < month_index(
-                site.online):
+        # a contract may start before its site under construction is online: it bills only
+        # what the site delivers (market.book), like the lease's GB200 share (cal:deal.capacity)
+        if site.status not in ("online", "construction"):
             raise ScenarioError(
                 f"contracts[{i}].start = {c.start!r}: dates out of order: site {c.site} "
                 f"({where}) is {site.status!r}, online {site.online!r}; a preloaded contract "
-                "starts on a built site once it is online")
+                "sits on a site online or under construction")
         if c.usd_per_month is not None and c.usd_per_month < 0:
             raise ScenarioError(f"contracts[{i}].usd_per_month = {c.usd_per_month!r}: must be "
                                 ">= 0")

@@ -30,7 +30,7 @@ from mesa.visualization.utils import update_counter
 
 from market.calendar import month_index, month_label
 from market.config import WorldConfig
-from market.hardware import HOURS_PER_MONTH, newest_generation
+from market.hardware import HOURS_PER_MONTH, generations, newest_generation, usd_per_gpu_hour
 from market.model import SPOT, ComputeMarket
 from market.scenarios import available, build_world, load_raw
 from market.terms import TEMPLATES
@@ -586,6 +586,9 @@ def metrics(model: VizMarket) -> dict[str, str]:
     month = model.month - 1
     out: dict[str, str] = {}
     out["Spot index"] = f"${last['spot index']:.2f}/H100e-h" if "spot index" in last else "-"
+    out["Spot per GPU-hour"] = (" · ".join(
+        f"{g.name} ${usd_per_gpu_hour(last['spot index'] * HOURS_PER_MONTH, g):.2f}"
+        for g in generations().values()) if "spot index" in last else "-")
     terms = sorted((k for k in last if k.endswith("term index")),
                    key=lambda k: int(k.split("-")[0]))
     out["Longest term index"] = (f"${last[terms[-1]]:.2f}/H100e-h ({terms[-1].split()[0]})"
@@ -597,7 +600,10 @@ def metrics(model: VizMarket) -> dict[str, str]:
     if h.months:
         live = model.book.live(month)
         h100e = float(model.book.h100e[live].sum()) if len(model.book) else 0.0
-        fees = float(model.book.monthly_fee_usd(month).sum()) if len(model.book) else 0.0
+        delivered = (model.book.delivered_share(month, model.sites.online_h100e())
+                     if len(model.book) else None)
+        fees = (float(model.book.monthly_fee_usd(month, delivered_share=delivered).sum())
+                if len(model.book) else 0.0)
         out["Live contracts"] = f"{int(live.sum())} ({h100e / 1e6:.2f}M H100e)"
         out["Contract fees this month"] = f"${fees / 1e9:.3f}B"
     else:

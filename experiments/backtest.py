@@ -245,14 +245,14 @@ def readme_row(key: dict) -> str:
     """The README gallery's backtest row, from the key numbers."""
     lo_, hi_ = key["spot_2024_25_range"]
     ident = ", ".join(f"`{p.split('.', 1)[1]}`" for p in key["identified"]) or "none"
-    sr = key["default_spend_over_revenue_2026"]
+    sr = key["history_spend_over_revenue_2026"]
     return (f"{ROW_START} ![](docs/gallery/backtest.png) | Fitted on 2024-26 capacity, lab "
             f"revenues, spend over revenue and spring-2026 H100 prices only (loss {key['loss']:g} "
             f"over {key['targets']} targets, {key['search_runs']} runs, {key['wall_s']} s), the "
             f"model's out-of-sample 2024-25 spot index runs ${lo_:.2f}-{hi_:.2f} per H100e-hour "
             f"(median of {key['path_seeds']} seeds), ${key['spot_spring_2026']:.2f} in spring 2026; "
-            f"identified: {ident}. The default then spends {sr['frontier_a'][0]:.2f}x "
-            f"(frontier_a) and {sr['frontier_b'][0]:.2f}x (frontier_b) its 2026 revenue. | "
+            f"identified: {ident}. Its frontier labs spend {sr['frontier_a'][0]:.2f}x and "
+            f"{sr['frontier_b'][0]:.2f}x their 2026 revenue (cal:dem.spend_ratio: 1.5-3x). | "
             f"`python experiments/backtest.py` |")
 
 

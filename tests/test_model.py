@@ -484,3 +484,28 @@ def test_rules_fire_on_their_own_over_ten_default_seeds():
     partial = (table["lease_recalled_h100e"] > 0) & (
         table["lease_recalled_h100e"] < table["lease_h100e"])
     assert partial.any(), table
+
+
+def test_outside_compute_serves_first_and_is_paid_for_at_its_cost():
+    """A lab that runs all its need outside this market buys nothing here, is fully served and
+    pays its outside cost per H100e-month; one that runs part of it outside pays for that part
+    and buys less here than without it."""
+    cost = 1_000.0
+    sets = ["months=6", "labs.small_1.outside_share=1.0",
+            f"labs.small_1.outside_usd_per_h100e_month={cost}",
+            "labs.frontier_b.outside_share=0.5",
+            f"labs.frontier_b.outside_usd_per_h100e_month={cost}"]
+    runs = {k: ComputeMarket(load_scenario("colossus-2026", s), rng=0).run().frames()
+            for k, s in (("outside", sets), ("base", sets[:1]))}
+    a = runs["outside"]["agents"]
+    s1 = a[a["agent"] == "small_1"]
+    assert (s1["unmet_h100e"] == 0).all()
+    assert (s1["contracted_h100e"] + s1["spot_h100e"] == 0).all()
+    assert np.allclose(s1["cost_usd"], s1["demand_h100e"] * cost, rtol=1e-12)
+    assert np.allclose(s1["revenue_usd"], s1["demand_h100e"] / 1.8 * 2_800.0, rtol=1e-9)
+    b_out = a[a["agent"] == "frontier_b"]
+    b = runs["base"]["agents"]
+    b_base = b[b["agent"] == "frontier_b"]
+    bought = (b_out["contracted_h100e"] + b_out["spot_h100e"]).to_numpy()
+    assert (bought < 0.9 * (b_base["contracted_h100e"] + b_base["spot_h100e"]).to_numpy()).all()
+    assert (b_out["cost_usd"].to_numpy() >= 0.5 * b_out["demand_h100e"].to_numpy() * cost).all()

@@ -33,3 +33,19 @@ def test_readme_gallery_quotes_the_committed_full_runs():
     for name in gallery.ROWS:
         assert (ROOT / "docs" / "gallery" / f"{name}.png").exists()
         assert f"![](docs/gallery/{name}.png)" in readme
+
+
+def test_readme_backtest_row_quotes_the_committed_fit():
+    """The gallery's backtest row is the one experiments/backtest.py writes from its key numbers
+    (docs/gallery/backtest.json), and its figure is committed beside them."""
+    import json
+
+    mod = load_experiment("backtest")
+    key = json.loads((ROOT / "docs" / "gallery" / "backtest.json").read_text(encoding="utf-8"))
+    rows = [line for line in (ROOT / "README.md").read_text(encoding="utf-8").split("\n")
+            if line.startswith(mod.ROW_START)]
+    assert rows == [mod.readme_row(key)], (
+        "README's backtest row differs from docs/gallery/backtest.json; regenerate both with "
+        "`python experiments/backtest.py`")
+    assert (ROOT / "docs" / "gallery" / "backtest.png").stat().st_size > 10_000
+    assert key["identified"] and set(key["identified"]) <= set(key["best"])

@@ -35,7 +35,8 @@ def make_targets(path: Path, seeds=(0, 1)) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["date", "series", "value", "sd"])
-        for name in ("revenue_runrate_usd:frontier_a", "term_12m_index"):
+        for name in ("revenue_runrate_usd:frontier_a", "demand_h100e:frontier_a",
+                     "term_12m_index"):
             for m in MONTHS:
                 v = sum(float(series(f, name)[m]) for f in runs) / len(runs)
                 w.writerow([m, name, repr(v), repr(0.02 * abs(v))])

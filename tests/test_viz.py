@@ -44,6 +44,19 @@ def test_default_controls_reproduce_the_scenario():
                                       pd.DataFrame(plain.rows(table)))
 
 
+def test_default_rule_controls_are_the_lease_templates_own():
+    """The sidebar's rule defaults leave the Colossus lease's terms as the scenario writes them."""
+    world, notes = app.world_from_controls()
+    written = build_world(*_raw_and_path()).market.terms("colossus_lease")
+    assert world.market.terms("colossus_lease") == written
+    assert notes == []
+
+
+def _raw_and_path():
+    raw, path = load_raw("colossus-2026")
+    return raw, str(path)
+
+
 def test_contract_rules_replace_the_chosen_template():
     world, notes = app.world_from_controls(buyer_notice="no early exit", seller_notice="30",
                                            recall=False, recall_notice_days=180, ramp_months=4,

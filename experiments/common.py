@@ -3,21 +3,29 @@
 Each script answers one of the eight questions with the public API of ``market`` only. This
 module gives them one shape:
 
-- :func:`parse_args`: ``--seeds N`` (default 20), ``--quick`` (3 seeds, 24 months unless the
-  question needs more), ``--out`` (default ``results/<name>/``), ``--workers N`` (local
-  processes; default all CPUs), ``--scheduler ADDRESS`` (a Dask cluster instead), ``--seed``
-  (base of the seed sequence), ``--months``.
+- :func:`parse_args`: ``--seeds N`` (default 20), ``--quick`` (the first 3 seeds of a full run, at
+  its length, so its numbers lie within the full run's seed spread), ``--out`` (default
+  ``results/<name>/``), ``--workers N`` (local processes; default all CPUs), ``--scheduler
+  ADDRESS`` (a Dask cluster instead), ``--seed`` (base of the seed sequence), ``--months``.
 - :func:`run_configs`: every (label, WorldConfig) over the same seeds (common random numbers, so
   differences between configurations are paired by seed), on the executors of the sweeps
   (``market.sweep.executors``: local worker processes, or Dask), with a tqdm progress bar. A
   script's module-level ``measure(frames, label)`` turns the four output frames of one run
   into scalars and monthly series; only those travel back from the workers
   (``market.ensemble.run_measured``).
-- :func:`band` and :class:`KeyNumber`: mean and 90% band (5th to 95th percentile across seeds).
-- :func:`write_report`: ``report.md`` (question, setup, key numbers with mean and band, a
-  two-sentence answer, caveats, figures), ``key_numbers.json``
-  (``{name: {"mean", "p5", "p95", "unit", "bounds"}}``, the sanity bounds declared beside each
-  number in its script) and ``runs.csv`` (one row per run and scalar).
+- :func:`band` and :class:`KeyNumber`: mean and 90% band (5th to 95th percentile across seeds);
+  :func:`bootstrap_interval`: the 90% interval of the mean across seeds (bootstrap over seeds,
+  a fixed generator, so reruns give the same interval).
+- :func:`sensitivity`: the script's headline rerun with its key parameters at the ends of their
+  ranges (each configuration's world changed the same way, same seeds).
+- :func:`write_report`: ``report.md`` (question, setup, key numbers with mean, band and the
+  bootstrap interval of the mean, a two-sentence answer, the mechanism behind it, a sensitivity
+  line, caveats, figures), ``key_numbers.json`` (``{name: {"mean", "p5", "p95", "ci90", "min",
+  "max", "unit", "bounds"}}``, the sanity bounds declared beside each number in its script) and
+  ``runs.csv`` (one row per run and scalar). A full run (not ``--quick``, default seeds and
+  length) also copies ``key_numbers.json`` to ``experiments/answers/<name>.json`` and its
+  figures to ``docs/gallery/``: the committed answers the README gallery quotes
+  (``experiments/gallery.py``) and the tests hold quick runs to.
 - Plot helpers with labelled axes and units: :func:`plot_band`, :func:`bar_band`, :func:`save`.
 
 Seeds come from ``numpy.random.SeedSequence(base).spawn(n)`` (STYLE.md item 4).
@@ -58,8 +66,16 @@ from market.terms import (  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SEEDS = 20
 QUICK_SEEDS = 3
-QUICK_MONTHS = 24
+QUICK_MONTHS: int | None = None
+"""Months of a ``--quick`` run: None keeps the scenario's length (runs take a fraction of a
+second), so a quick run is the first seeds of the full run."""
 BASE_SEED = 2026
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 15
+"""Seed of the bootstrap's generator: the interval of a set of values is always the same."""
+ANSWERS = ROOT / "experiments" / "answers"
+"""Committed key numbers of each script's full run (what the README gallery quotes)."""
+GALLERY = ROOT / "docs" / "gallery"
 
 H100E_PER_LEASE_MW = COLOSSUS_LEASE_H100E / COLOSSUS_LEASE_MW
 """H100e per MW of the Colossus lease's capacity (280,000 H100e on 300 MW): converts
@@ -129,7 +145,7 @@ def parse_args(name: str, description: str | None, argv: Sequence[str] | None = 
                         help=f"replicate seeds per configuration (default {DEFAULT_SEEDS}, "
                              f"--quick {QUICK_SEEDS})")
     parser.add_argument("--quick", action="store_true",
-                        help="a small version: few seeds and fewer months, well under a minute")
+                        help="a small version: the first 3 seeds, well under a minute")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"output folder (default results/{name}/)")
     parser.add_argument("--workers", type=int, default=None,
@@ -140,8 +156,7 @@ def parse_args(name: str, description: str | None, argv: Sequence[str] | None = 
     parser.add_argument("--seed", type=int, default=BASE_SEED,
                         help=f"base of the seed sequence (default {BASE_SEED})")
     parser.add_argument("--months", type=int, default=None,
-                        help="months to simulate (default: the scenario's, 24 with --quick "
-                             "where the question allows)")
+                        help="months to simulate (default: the scenario's)")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     seeds = args.seeds if args.seeds is not None else (QUICK_SEEDS if args.quick
                                                        else DEFAULT_SEEDS)
@@ -252,6 +267,20 @@ def finite(values: Any) -> np.ndarray:
     return a[np.isfinite(a)]
 
 
+def bootstrap_interval(values: Any, level: float = 0.9,
+                       resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """The ``level`` interval of the mean across seeds: percentiles of the means of
+    ``resamples`` resamples of the finite values (with replacement), from a generator seeded
+    with ``BOOTSTRAP_SEED``; NaNs if there are no values."""
+    a = finite(values)
+    if not a.size:
+        return math.nan, math.nan
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    means = a[rng.integers(0, a.size, size=(resamples, a.size))].mean(axis=1)
+    tail = 50.0 * (1.0 - level)
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100.0 - tail))
+
+
 def band(values: Any) -> tuple[float, float, float]:
     """Mean and 90% band (5th and 95th percentiles) of the finite values; NaNs if none."""
     a = finite(values)
@@ -305,7 +334,11 @@ class KeyNumber:
         def num(x: float) -> float | None:
             return float(x) if math.isfinite(x) else None
 
-        return {"mean": num(mean), "p5": num(p5), "p95": num(p95), "unit": self.unit,
+        lo, hi = bootstrap_interval(self.values)
+        a = finite(self.values)
+        low, high = (float(a.min()), float(a.max())) if a.size else (math.nan, math.nan)
+        return {"mean": num(mean), "p5": num(p5), "p95": num(p95), "ci90": [num(lo), num(hi)],
+                "min": num(low), "max": num(high), "unit": self.unit,
                 "bounds": [float(self.bounds[0]), float(self.bounds[1])],
                 "n": int(finite(self.values).size), "label": self.label}
 
@@ -325,13 +358,17 @@ def fmt(x: float, digits: int = 2) -> str:
 def write_report(opts: Options, results: Results | None, *, title: str, question: str,
                  setup: Sequence[str], numbers: Sequence[KeyNumber], answer: str,
                  caveats: Sequence[str], figures: Sequence[tuple[str, str]],
-                 tables: Sequence[tuple[str, str]] = ()) -> Path:
+                 tables: Sequence[tuple[str, str]] = (), mechanism: str = "",
+                 sensitivity: str = "") -> Path:
     """Write ``report.md``, ``key_numbers.json`` and ``runs.csv`` to ``opts.out``.
 
     Args:
         setup: bullet lines describing scenarios and measurements.
         numbers: the key numbers (mean, 90% band, unit, sanity bounds).
         answer: the answer in two sentences.
+        mechanism: which mechanism of the model produces the answer (a paragraph).
+        sensitivity: whether the answer survives the ranges of its key parameters (a line,
+            usually from :func:`sensitivity`).
         caveats: bullet lines on what the model leaves out or stylizes.
         figures: (file name in ``opts.out``, caption).
         tables: extra (heading, markdown table) sections.
@@ -349,19 +386,27 @@ def write_report(opts: Options, results: Results | None, *, title: str, question
               + (" (quick mode: a smoke test, not a finding)" if opts.quick else "") + ".",
               f"- Reproduce: `{opts.command()}`", "",
               "## Key numbers", "",
-              "Mean across seeds and 90% band (5th to 95th percentile across seeds). Sanity "
-              "bounds are declared in the script and checked by the tests on the mean.", "",
-              "| number | mean | 90% band | unit | sanity bounds |",
-              "|---|---:|---:|---|---|"]
+              "Mean across seeds, 90% band (5th to 95th percentile across seeds: the seed "
+              "spread) and 90% interval of the mean (bootstrap over seeds: how well the seeds "
+              "pin the mean down). Sanity bounds are declared in the script and checked by the "
+              "tests on the mean.", "",
+              "| number | mean | 90% band | 90% interval of the mean | unit | sanity bounds |",
+              "|---|---:|---:|---:|---|---|"]
     for k in numbers:
         mean, p5, p95 = k.stats
+        lo, hi = bootstrap_interval(k.values)
         name = f"{k.label} (`{k.name}`)" if k.label else f"`{k.name}`"
         lines.append(f"| {name} | {fmt(mean, k.digits)} | {fmt(p5, k.digits)} to "
-                     f"{fmt(p95, k.digits)} | {k.unit} | [{fmt(k.bounds[0], k.digits)}, "
-                     f"{fmt(k.bounds[1], k.digits)}] |")
+                     f"{fmt(p95, k.digits)} | {fmt(lo, k.digits)} to {fmt(hi, k.digits)} | "
+                     f"{k.unit} | [{fmt(k.bounds[0], k.digits)}, {fmt(k.bounds[1], k.digits)}] |")
     for heading, table in tables:
         lines += ["", f"## {heading}", "", table.rstrip()]
-    lines += ["", "## Answer", "", answer.strip(), "", "## Caveats", ""]
+    lines += ["", "## Answer", "", answer.strip()]
+    if mechanism:
+        lines += ["", "## Mechanism", "", mechanism.strip()]
+    if sensitivity:
+        lines += ["", "## Sensitivity", "", sensitivity.strip()]
+    lines += ["", "## Caveats", ""]
     lines += [f"- {c}" for c in caveats]
     lines += ["", "## Figures", ""]
     for file, caption in figures:
@@ -371,10 +416,65 @@ def write_report(opts: Options, results: Results | None, *, title: str, question
     (out / "key_numbers.json").write_text(json.dumps(data, indent=2) + "\n")
     if results is not None:
         runs.to_csv(out / "runs.csv", index=False)
+    if is_full_run(opts):
+        ANSWERS.mkdir(parents=True, exist_ok=True)
+        (ANSWERS / f"{opts.name}.json").write_text(json.dumps(data, indent=2) + "\n")
+        GALLERY.mkdir(parents=True, exist_ok=True)
+        for i, (file, _) in enumerate(figures):  # the first is the gallery's <name>.png
+            target = f"{opts.name}.png" if i == 0 else f"{opts.name}_{file}"
+            (GALLERY / target).write_bytes((out / file).read_bytes())
     outside = [k.name for k in numbers if not k.in_bounds()]
     if outside:
         print(f"WARNING: outside declared sanity bounds: {', '.join(outside)}", file=sys.stderr)
     return out / "report.md"
+
+
+def is_full_run(opts: Options) -> bool:
+    """A run whose numbers are the committed answer: default seeds, base seed and length."""
+    return (not opts.quick and opts.seeds == DEFAULT_SEEDS and opts.base_seed == BASE_SEED
+            and opts.months is None)
+
+
+def sensitivity(configs: Sequence[tuple[str, WorldConfig]], opts: Options, measure: Measure,
+                headline: Callable[[Results], str],
+                variants: Sequence[tuple[str, Callable[[WorldConfig], WorldConfig]]]) -> str:
+    """One line: the headline (``headline(results)``, a short text) with each variant applied
+    to every configuration's world, same seeds: ``"name: headline; ..."``."""
+    parts = []
+    for name, change in variants:
+        res = run_configs([(label, change(world)) for label, world in configs], opts, measure,
+                          desc=f"{opts.name} [{name}]")
+        parts.append(f"{name}: {headline(res)}")
+    return "; ".join(parts)
+
+
+def with_market(**changes: Any) -> Callable[[WorldConfig], WorldConfig]:
+    """A world change for :func:`sensitivity`: market parameters set to ``changes``."""
+    return lambda world: dataclasses.replace(world,
+                                             market=dataclasses.replace(world.market, **changes))
+
+
+def scaled_labs(field: str, factor: float) -> Callable[[WorldConfig], WorldConfig]:
+    """A world change for :func:`sensitivity`: every lab's ``field`` times ``factor``."""
+    return lambda world: dataclasses.replace(world, labs=tuple(
+        dataclasses.replace(lab, **{field: getattr(lab, field) * factor}) for lab in world.labs))
+
+
+def scaled_sellers(kind: str, field: str, factor: float) -> Callable[[WorldConfig], WorldConfig]:
+    """A world change for :func:`sensitivity`: ``field`` of every seller of ``kind`` times
+    ``factor``."""
+    return lambda world: dataclasses.replace(world, sellers=tuple(
+        dataclasses.replace(s, **{field: getattr(s, field) * factor}) if s.kind == kind else s
+        for s in world.sellers))
+
+
+SCARCITY_RANGE = (("scarcity markup 1.0", with_market(scarcity_markup=1.0)),
+                  ("scarcity markup 2.0", with_market(scarcity_markup=2.0)))
+"""Sellers' markup of a fully booked seller at the ends of its range (the default is 1.5): how
+far asks rise above cost when capacity is short."""
+GROWTH_RANGE = (("labs' demand growth x0.5", scaled_labs("growth_per_month", 0.5)),
+                ("x1.5", scaled_labs("growth_per_month", 1.5)))
+"""Labs' demand growth at half and one and a half times its calibrated pace."""
 
 
 def markdown_table(df: pd.DataFrame, digits: int = 2) -> str:

@@ -26,11 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from common import KeyNumber  # noqa: E402
 
+from market.hardware import HOURS_PER_MONTH, generation, usd_per_gpu_hour  # noqa: E402
 from market.scenarios import load_scenario  # noqa: E402
 
 NAME = "q1_price_discovery"
 NO_DEAL = "no-deal"
 DEAL = "colossus-2026 (lease preloaded)"
+FILED = "colossus-2026-filed (lease at its filed size)"
+SIZES = {"announced": "colossus-2026", "filed": "colossus-2026-filed"}
+"""The lease as announced (over 220k GPUs: 280k H100e) and as filed (~325k GPUs: 470k H100e)."""
 TIGHT = ("2026-02", "2028-01")
 """The tight years: demand outruns supply before the 2027-2028 build-out lands."""
 DEAL_M = common.DEAL_USD_PER_MW_MONTH / 1e6
@@ -51,8 +55,8 @@ def measure(frames: dict[str, pd.DataFrame], label: str):
     c = contracts[(contracts["tenor_months"] == 36) & contracts["buyer"].str.startswith("frontier")
                   & (contracts["signed"] >= pd.Timestamp(TIGHT[0]))
                   & (contracts["signed"] < pd.Timestamp(TIGHT[1]))]
-    if label == DEAL:
-        c = c[c["id"] > 0]  # contract 0 is the preloaded lease
+    if label != NO_DEAL:
+        c = c[c["start"] > pd.Timestamp("2026-05-01")]  # the preloaded lease's pieces
     if len(c):
         c = c.assign(usd=c["h100e"] * c["usd_per_h100e_month"])
         blocks = c.groupby(["buyer", "seller", "signed"])[["h100e", "usd"]].sum()
@@ -72,7 +76,28 @@ def measure(frames: dict[str, pd.DataFrame], label: str):
 
 
 def configs() -> list[tuple[str, object]]:
-    return [(NO_DEAL, load_scenario("no-deal")), (DEAL, load_scenario("colossus-2026"))]
+    return [(NO_DEAL, load_scenario("no-deal")), (DEAL, load_scenario("colossus-2026")),
+            (FILED, load_scenario("colossus-2026-filed"))]
+
+
+def lease_size(size: str) -> dict[str, float]:
+    """The preloaded lease at one size: H100e, MW, GPUs and price per H100e-month, per
+    H100e-hour and per MW-month (from the scenario's contracts, one per site)."""
+    world = load_scenario(SIZES[size])
+    h100e = sum(c.h100e for c in world.contracts)
+    mw = sum(c.mw for c in world.contracts)
+    usd = sum(c.usd_per_month for c in world.contracts)
+    gens = {s.name: generation(s.generation) for seller in world.sellers for s in seller.sites}
+    gpus = sum(c.h100e / gens[c.site].h100e_per_gpu for c in world.contracts)
+    return {"h100e": h100e, "mw": mw, "gpus": gpus, "usd_per_h100e_month": usd / h100e,
+            "usd_per_h100e_hour": usd / h100e / HOURS_PER_MONTH,
+            "usd_per_gpu_hour": usd / gpus / HOURS_PER_MONTH, "usd_m_per_mw_month": usd / mw / 1e6}
+
+
+def headline(res: common.Results) -> str:
+    """The no-deal block price 2026-27 over the deal's, for the sensitivity line."""
+    m = common.band(res.values(NO_DEAL, "block_tight_m"))[0]
+    return f"{m:.2f}M per MW-month ({m / DEAL_M:.2f}x the deal)"
 
 
 def plot(res: common.Results, opts: common.Options) -> str:
@@ -142,6 +167,24 @@ def main(argv: list[str] | None = None) -> int:
                   "$M per MW-month", (0.5, DEAL_M * 2), "36-month block price 2026-02 to "
                   "2027-12 with the lease preloaded"),
     ]
+    sizes = {size: lease_size(size) for size in SIZES}
+    block_h100e_month = tight * 1e6 / common.H100E_PER_LEASE_MW  # $/H100e-month per seed
+    for size, lease in sizes.items():
+        numbers += [
+            KeyNumber(f"lease_usd_per_h100e_hour_{size}",
+                      np.full(len(tight), lease["usd_per_h100e_hour"]), "$ per H100e-hour",
+                      (1.0, 10.0), f"the lease's price per H100e-hour, {size} size "
+                      f"({lease['h100e'] / 1e3:,.0f}k H100e)"),
+            KeyNumber(f"lease_usd_m_per_mw_month_{size}",
+                      np.full(len(tight), lease["usd_m_per_mw_month"]), "$M per MW-month",
+                      (0.5, 10.0), f"its price per MW-month ({lease['mw']:,.0f} MW)"),
+            KeyNumber(f"lease_premium_{size}", lease["usd_per_h100e_month"] / block_h100e_month,
+                      "x the no-deal block price per H100e", (0.5, 8.0),
+                      f"its price per H100e over the no-deal 36-month block's, {size} size"),
+        ]
+    numbers.append(KeyNumber("block_price_tight_filed", res.values(FILED, "block_tight_m"),
+                             "$M per MW-month", (0.5, DEAL_M * 2), "36-month block price "
+                             "2026-02 to 2027-12 with the lease at its filed size"))
     m, lo, hi = common.band(tight)
     ratio = m / DEAL_M
     spot = common.band(res.values(NO_DEAL, "spot_tight_h"))[0]
@@ -174,8 +217,36 @@ def main(argv: list[str] | None = None) -> int:
         "block price is bounded above by it and below by sellers' levelized cost (about $1.1M "
         "per MW-month for an H100 site).",
     ]
+    announced, filed = sizes["announced"], sizes["filed"]
+    prem_a = common.band(announced["usd_per_h100e_month"] / block_h100e_month)[0]
+    prem_f = common.band(filed["usd_per_h100e_month"] / block_h100e_month)[0]
+    answer += (
+        f" The premium rests on the unit count: as announced (280k H100e over "
+        f"{announced['gpus'] / 1e3:,.0f}k GPUs) the lease costs "
+        f"${announced['usd_per_h100e_hour']:.2f} per H100e-hour, {prem_a:.1f}x the block price; "
+        f"at the filed ~325k GPUs (470k H100e) it costs ${filed['usd_per_h100e_hour']:.2f}, "
+        f"{prem_f:.1f}x.")
+    block_h = common.band(block_h100e_month)[0] / HOURS_PER_MONTH
+    per_gpu = ", ".join(f"{g} ${usd_per_gpu_hour(block_h * HOURS_PER_MONTH, generation(g)):.2f}"
+                        for g in ("H100", "H200", "B200", "GB200"))
+    mechanism = (
+        "Sellers ask cost plus a markup that rises with their own utilization and backlog; labs "
+        "bid down continuous demand curves (must-serve inference at revenue x (1 + growth "
+        "premium), then training at a decaying value). A uniform-price call auction per tenor "
+        "clears where those meet: in 2026-27 the marginal 36-month seller is a hyperscaler or "
+        "neocloud asking its levelized cost less the term discount plus scarcity, which puts "
+        "blocks below spot (term sellers give 12% a year of tenor). Nothing in the clearing "
+        "prices block size, one site or the exit and recall options, so a 300 MW block clears "
+        "at the price of a small one. The lease's premium is then a matter of units: the same "
+        "$1.25B a month over more H100e (the filed size) is a smaller premium. The block price "
+        f"per GPU-hour by generation: {per_gpu} (H100e factors from market price ratios).")
+    sens = common.sensitivity(configs()[:1], opts, measure, headline,
+                              common.SCARCITY_RANGE + common.GROWTH_RANGE)
+    sensitivity = (f"No-deal block price 2026-27 at the default: {headline(res)}; {sens}. The "
+                   "deal stays above the market's block price per H100e across the range "
+                   "as announced.")
     if opts.quick:
-        caveats.insert(0, "QUICK MODE: 3 seeds and 24 months; a smoke test, not a finding.")
+        caveats.insert(0, "QUICK MODE: 3 seeds; a smoke test, not a finding.")
     fig = plot(res, opts)
     common.write_report(
         opts, res, title="Q1 Price discovery: what does a large 36-month block clear at?",
@@ -194,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             "Largest block: the biggest 36-month purchase by one frontier lab from one seller "
             "in one month (the preloaded lease excluded).",
         ],
-        numbers=numbers, answer=answer, caveats=caveats,
+        numbers=numbers, answer=answer, caveats=caveats, mechanism=mechanism,
+        sensitivity=sensitivity,
         figures=[(fig, "Left: 36-month block and spot price indices in $M per MW-month, the "
                        "deal's $4.17M and the factor-of-two range. Right: block prices per "
                        "seed, mean and 90% band.")])

@@ -90,6 +90,12 @@ def configs() -> list[tuple[str, WorldConfig]]:
                                  for label, what in FRICTIONS.items()] + [(SLOW, slow)])
 
 
+def headline(res: common.Results) -> str:
+    """Spot from 2027 with all frictions against the default, for the sensitivity line."""
+    d = common.band(100 * res.paired(SLOW, DEFAULT, "spot_h") / res.values(DEFAULT, "spot_h"))
+    return f"all frictions raise spot {d[0]:+.0f}%"
+
+
 def plot(res: common.Results, opts: common.Options) -> str:
     fig, axes = common.figure(ncols=3, width=4.9, height=4.3)
     ax, ax2, ax3 = axes
@@ -121,7 +127,7 @@ def plot(res: common.Results, opts: common.Options) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    opts = common.parse_args(NAME, __doc__, argv, quick_months=36)
+    opts = common.parse_args(NAME, __doc__, argv)
     res = common.run_configs(configs(), opts, measure)
 
     def change(label: str, metric: str) -> object:
@@ -185,6 +191,17 @@ def main(argv: list[str] | None = None) -> int:
         f"up in rationing and term prices more than in spot, where {order[0]} "
         f"({term_fx[order[0]]:+.0f}%) and {order[1]} ({term_fx[order[1]]:+.0f}%) matter most "
         f"and {order[-1]} least ({term_fx[order[-1]]:+.0f}%).")
+    mechanism = (
+        "Frictions delay or cancel sites in the pipeline (permits, opposition, construction, "
+        "power headroom, GPU supply). Fewer H100e online means sellers run fuller: their asks "
+        "carry a scarcity markup that rises with utilization and backlog, and labs' demand "
+        "curves ration the shortfall, training first. Permits and construction delays push "
+        "every new site back months, which is what binds; power headroom rarely binds at the "
+        "build rates sellers choose here, so halving it moves little. Sellers build from "
+        "expected profit, so higher prices call forth more building, which caps the rise.")
+    sens = common.sensitivity([c for c in configs() if c[0] in (DEFAULT, SLOW)], opts, measure,
+                              headline, common.GROWTH_RANGE + common.SCARCITY_RANGE)
+    sensitivity = f"Default: {headline(res)}; {sens}."
     caveats = [
         "Frictions are at the slow end of the published ranges (cal:sup.grid, cal:sup.build, "
         "cal:sup.opposition, cal:hw.lead); the one-at-a-time worlds take exactly one group of "
@@ -197,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         "construction at the start.",
     ]
     if opts.quick:
-        caveats.insert(0, "QUICK MODE: 3 seeds and 36 months; a smoke test, not a finding.")
+        caveats.insert(0, "QUICK MODE: 3 seeds; a smoke test, not a finding.")
     fig = plot(res, opts)
     common.write_report(
         opts, res, title="Q5 Build-out friction: permits, power, opposition and prices",
@@ -211,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             f"Prices are volume-weighted clearing prices from {FROM} to the end; changes are "
             "per-seed differences against the default world.",
         ],
-        numbers=numbers, answer=answer, caveats=caveats,
+        numbers=numbers, answer=answer, caveats=caveats, mechanism=mechanism,
+        sensitivity=sensitivity,
         tables=[("Side by side (mean and 90% band)",
                  common.markdown_table(pd.DataFrame(rows).set_index("world")))],
         figures=[(fig, "Spot price and capacity online with and without frictions, and the "

@@ -86,6 +86,12 @@ def configs() -> list[tuple[str, WorldConfig]]:
             (CHIPS, own_chips(base))]
 
 
+def headline(res: common.Results) -> str:
+    """The 2029 spot price with orbital supply against none, for the sensitivity line."""
+    d = common.band(100 * res.paired(ORBITAL, BASE, "spot_h") / res.values(BASE, "spot_h"))
+    return f"orbital moves 2029 spot {d[0]:+.0f}%"
+
+
 def plot(res: common.Results, opts: common.Options) -> str:
     fig, (ax, ax2) = common.figure(ncols=2, width=6.0)
     colors = {BASE: "black", ORBITAL: common.COLORS[0], CHIPS: common.COLORS[3],
@@ -115,7 +121,7 @@ def plot(res: common.Results, opts: common.Options) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    opts = common.parse_args(NAME, __doc__, argv, quick_months=None)
+    opts = common.parse_args(NAME, __doc__, argv)
     res = common.run_configs(configs(), opts, measure)
 
     def pct(label: str, metric: str = "spot_h"):
@@ -177,6 +183,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{cap0:.1f}M H100e online in 2029 moves prices {abs(om) / max(cap_pct, 1e-9):.1f} times "
         f"as much in percent, and it mostly serves demand that went unmet before (small labs' "
         f"unmet share in 2029 {small0:.0f}% -> {small1:.0f}% with orbital).")
+    mechanism = (
+        "New supply adds sellers' capacity outside the grid and GPU caps. The owner offers it "
+        "at cost plus its markup; with more capacity idle, sellers' utilization and backlog "
+        "fall and so do their scarcity markups, so spot falls. Labs then buy further down "
+        "their demand curves: the added capacity mostly serves training that went unmet, "
+        "which is why unmet demand falls more than price. Sellers also build a little less "
+        "when expected prices fall, which offsets part of the supply.")
+    sens = common.sensitivity([c for c in configs() if c[0] in (BASE, ORBITAL)], opts,
+                              measure, headline, common.GROWTH_RANGE + common.SCARCITY_RANGE)
+    sensitivity = f"Default: {headline(res)}; {sens}."
     caveats = [
         "SPECULATIVE: no orbital data center exists and docs/calibration.md has no row for one; "
         "the owner's own chips are likewise a scenario choice (300 MW, GB200-class, 2027-07). "
@@ -189,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "and without the supply.",
     ]
     if opts.quick:
-        caveats.insert(0, "QUICK MODE: 3 seeds (48 months); a smoke test, not a finding.")
+        caveats.insert(0, "QUICK MODE: 3 seeds; a smoke test, not a finding.")
     fig = plot(res, opts)
     common.write_report(
         opts, res, title="Q6 New supply: orbital compute and an owner's own chips",
@@ -203,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
             f"class from {CHIPS_ONLINE}, arrival probability 1).",
             "Effects over calendar 2029, per-seed differences against the default world.",
         ],
-        numbers=numbers, answer=answer, caveats=caveats,
+        numbers=numbers, answer=answer, caveats=caveats, mechanism=mechanism,
+        sensitivity=sensitivity,
         tables=[("Side by side (mean and 90% band)",
                  common.markdown_table(pd.DataFrame(rows).set_index("world")))],
         figures=[(fig, "Spot price with and without the new supply, and the 2029 changes in "

@@ -88,6 +88,11 @@ def measure(frames: dict[str, pd.DataFrame], label: str):
         "lease_ended_early_h100e": float(early["h100e"].sum()),
         "tenant_exit_h100e": float(early.loc[(early["end_reason"] == "buyer_notice")
                                              & (early["buyer"] == TENANT), "h100e"].sum()),
+        # the preloaded lease: signed at the start, months before it starts
+        "lease_billed_busd": float(lease.loc[lease["start"] > lease["signed"]
+                                             + pd.DateOffset(months=1), "billed_usd"].sum() / 1e9),
+        "tenant_use_pct": 100 * float(tenant["used_h100e"].sum() / max(
+            (tenant["contracted_h100e"] + tenant["spot_h100e"]).sum(), 1e-9)),
     }
     return scalars, {}
 
@@ -117,6 +122,14 @@ def effects(res: common.Results, rule: str) -> dict[str, np.ndarray]:
         "owner_rar": res.paired(base, label_of(rule, "prices fall"), "owner_revenue_busd"),
         "tenant_exit_fall": res.values(label_of(rule, "prices fall"), "tenant_exit_h100e"),
     }
+
+
+def headline(res: common.Results) -> str:
+    """Under the deal's terms: the tenant's revenue at risk from the worse owner shock and the
+    owner's when prices fall, for the sensitivity line."""
+    eff = effects(res, DEAL)
+    return (f"tenant's revenue at risk ${common.band(eff['tenant_rar'])[0]:.1f}B, owner's "
+            f"${common.band(eff['owner_rar'])[0]:.1f}B")
 
 
 def plot(eff: dict[str, dict[str, np.ndarray]], opts: common.Options) -> str:
@@ -195,6 +208,18 @@ def main(argv: list[str] | None = None) -> int:
     surplus_band = max(max(abs(common.band(eff[r]["surplus_vs_deal"])[1]),
                            abs(common.band(eff[r]["surplus_vs_deal"])[2])) for r in RULES)
     u = {r: common.band(eff[r]["utilization"])[0] for r in RULES}
+    use = common.band(res.values(label_of(DEAL, "default"), "tenant_use_pct"))[0]
+    billed_change = res.paired(label_of("not take-or-pay", "default"), label_of(DEAL, "default"),
+                               "lease_billed_busd")
+    billed = common.band(billed_change)[0]
+    numbers += [
+        KeyNumber("tenant_use_pct_deal_terms", res.values(label_of(DEAL, "default"),
+                                                          "tenant_use_pct"),
+                  "% of what it holds", (0, 100), "the tenant's use of its capacity, deal terms",
+                  digits=1),
+        KeyNumber("lease_billed_change_not_take_or_pay", billed_change, "$B", (-50, 1),
+                  "the lease's bill pay-as-used minus take-or-pay, default world"),
+    ]
     exit_same = all(abs(t[r] - t[DEAL]) <= 0.1 * max(abs(t[DEAL]), 1.0)
                     for r in ("no early exit", "180-day exit"))
     why = ("exit notice does not change it, because a seller exit returns the capacity to the "
@@ -211,9 +236,25 @@ def main(argv: list[str] | None = None) -> int:
         f"deal's terms, ${t['no recall']:.1f}B without recall; {why}), the tenant's exit right "
         f"is what puts the owner's revenue at risk when prices fall (${o[DEAL]:.1f}B with 90 "
         f"days' notice, ${o['180-day exit']:.1f}B with 180, ${o['no early exit']:.1f}B with no "
-        f"early exit), and the ramp discount (${s['no ramp discount']:+.1f}B surplus) and "
-        f"take-or-pay (${s['not take-or-pay']:+.1f}B) barely matter because the tenant uses "
-        f"everything it leases.")
+        f"early exit), and the ramp discount (${s['no ramp discount']:+.1f}B surplus; it applies "
+        f"only while the GB200 share is being delivered) and take-or-pay "
+        f"(${s['not take-or-pay']:+.1f}B) barely matter: billing follows use, but the tenant "
+        f"uses {use:.0f}% of what it holds, so pay-as-used bills "
+        f"${billed:+.2f}B against take-or-pay.")
+    mechanism = (
+        "Each rule acts through one mechanism. Billing follows delivered capacity and, for a "
+        "pay-as-used lease, the tenant's use, which follows its demand: with demand far above "
+        "the lease, use is full and the two billing rules bill the same. The ramp discount "
+        "applies while capacity is not all delivered (the GB200 share from June 2026). The "
+        "recall right lets the owner take capacity back when its own need exceeds what it "
+        "kept, in contract order; the tenant then buys replacement on a market the recall "
+        "has made tighter. Exit notices let either side leave when prices move: the tenant "
+        "when spot falls far below the lease, the owner when spot, net of fees, rises above "
+        "it. Total surplus barely moves because every rule reallocates the same capacity "
+        "among buyers who all value it above cost.")
+    sens = common.sensitivity([(label_of(DEAL, w), build(DEAL, w)) for w in WORLDS], opts,
+                              measure, headline, common.SCARCITY_RANGE)
+    sensitivity = f"Default: {headline(res)}; {sens}."
     caveats = [
         "'180-day exit' lengthens the buyer's and the seller's notice; the recall notice stays "
         "at 90 days (a scenario choice: the deal's recall notice is not public).",
@@ -225,14 +266,15 @@ def main(argv: list[str] | None = None) -> int:
         "The tenant's revenue counts only customer (inference) revenue; losses hit training "
         "first, so 'tenant net surplus at risk' (value of served compute less spend) is shown "
         "too.",
-        "Take-or-pay matters only when a buyer leaves leased capacity idle; labs here are "
-        "short of capacity and use all of it, so the rule is inert in these worlds.",
+        "Take-or-pay matters only when a buyer's use falls below its commitment; labs here are "
+        "short of capacity and use all they hold, so the rule is inert in these worlds (it "
+        "binds in tests/test_model.py, where the tenant needs half the lease).",
         "Agents do not re-price contracts for their terms: a lease with more rights for one "
         "side clears at the same market price, so the rules redistribute risk without a price "
         "for it.",
     ]
     if opts.quick:
-        caveats.insert(0, "QUICK MODE: 3 seeds and 24 months; a smoke test, not a finding.")
+        caveats.insert(0, "QUICK MODE: 3 seeds; a smoke test, not a finding.")
     fig = plot(eff, opts)
     common.write_report(
         opts, res, title="Q8 Contract design: exit, recall, ramp and take-or-pay side by side",
@@ -254,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             "risk: its revenue in the "
             "default world minus when prices fall.",
         ],
-        numbers=numbers, answer=answer, caveats=caveats,
+        numbers=numbers, answer=answer, caveats=caveats, mechanism=mechanism,
+        sensitivity=sensitivity,
         tables=[("Rule sets side by side (mean and 90% band)", table)],
         figures=[(fig, "Welfare, price volatility and each side's revenue at risk under six "
                        "rule sets of the lease.")])

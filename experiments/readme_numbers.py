@@ -56,27 +56,35 @@ def run_default(out: Path) -> list[tuple[str, str]]:
 
 
 def lease_sentence(out: Path) -> str:
-    """What the run says of the preloaded lease (the contracts table's first row)."""
+    """What the run says of the preloaded lease (the contracts preloaded at the start: one per
+    site of the lease)."""
     import pandas as pd
 
     from market.hardware import HOURS_PER_MONTH
 
     contracts = pd.read_parquet(out / "contracts.parquet")
     market = pd.read_parquet(out / "market.parquet")
-    lease = contracts.iloc[0]
+    first = contracts.iloc[0]
+    pieces = contracts[(contracts["template"] == first["template"])
+                       & (contracts["signed"] == first["signed"])
+                       & (contracts["buyer"] == first["buyer"])]
     term36 = market[(market["product"] == "term_36m") & (market["volume_h100e"] > 0)]
     term36_price = ((term36["price_usd_per_h100e_month"] * term36["volume_h100e"]).cumsum().iloc[-1]
                     / term36["volume_h100e"].cumsum().iloc[-1])
-    monthly = lease["h100e"] * lease["usd_per_h100e_month"]
-    end = pd.Timestamp(lease["end"]).strftime("%Y-%m") if pd.notna(lease["end"]) else "-"
-    return (f"The preloaded lease ({lease['template']}, {lease['h100e']:,.0f} H100e on "
-            f"{lease['mw']:,.0f} MW) bills ${monthly / 1e9:,.2f}B a month at full rate: "
-            f"${lease['usd_per_h100e_month'] / HOURS_PER_MONTH:,.2f} per H100e-hour, "
-            f"{lease['usd_per_h100e_month'] / term36_price:,.1f} times the 36-month term price "
+    h100e = pieces["h100e"].cumsum().iloc[-1]
+    monthly = (pieces["h100e"] * pieces["usd_per_h100e_month"]).cumsum().iloc[-1]
+    price = monthly / h100e
+    recalled = pieces[pieces["end_reason"] == "recall"]
+    fate = ("it runs to its end" if recalled.empty else
+            f"the owner recalls {recalled['h100e'].cumsum().iloc[-1]:,.0f} H100e of it "
+            f"(first from {pd.Timestamp(recalled['end'].min()).strftime('%Y-%m')})")
+    return (f"The preloaded lease ({first['template']}, {h100e:,.0f} H100e in {len(pieces)} "
+            f"contracts, one per site) bills ${monthly / 1e9:,.2f}B a month once delivered: "
+            f"${price / HOURS_PER_MONTH:,.2f} per H100e-hour, "
+            f"{price / term36_price:,.1f} times the 36-month term price "
             f"this run's market discovers (volume-weighted, "
-            f"${term36_price / HOURS_PER_MONTH:,.2f}). In this run it ends in {end} "
-            f"({lease['end_reason'].replace('_', ' ')}) after ${lease['billed_usd'] / 1e9:,.1f}B "
-            f"billed.")
+            f"${term36_price / HOURS_PER_MONTH:,.2f}). In this run {fate}, after "
+            f"${pieces['billed_usd'].cumsum().iloc[-1] / 1e9:,.1f}B billed.")
 
 
 def golden_block(chart_to: Path | None = None) -> str:

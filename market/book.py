@@ -12,8 +12,11 @@ or a default. ``end_reason`` is set when a notice or recall is accepted (the rea
 a pure month test, so it also answers for past months. Operations assume months move forward.
 
 Money fields are cumulative USD per contract: ``billed_usd`` (buyer to seller), ``exit_fee_usd``
-(buyer to seller, charged once when a buyer's notice is accepted) and ``compensation_usd`` (seller
-to buyer, once per accepted recall); all are non-negative.
+(buyer to seller, charged once when a buyer's notice is accepted), ``compensation_usd`` (seller
+to buyer, once per accepted recall) and ``seller_exit_fee_usd`` (seller to buyer, once per
+accepted seller notice); all are non-negative. What a contract bills in a month is
+``market.terms.bill_usd``: it follows the capacity delivered at its site
+(:meth:`ContractBook.delivered_share`) and, for pay-as-used contracts, the buyer's use.
 
 Invariants (checked by the tests):
 - signing never commits more H100e at a site, in any month, than ``site_capacity_h100e`` allows;
@@ -34,7 +37,7 @@ import pandas as pd
 
 from market import exact
 from market.calendar import as_month, month_label, month_start, notice_end_month, to_date
-from market.terms import ContractTerms
+from market.terms import CLAUSES, NO_EXIT, ContractTerms, bill_usd
 
 __all__ = [
     "END_REASONS",
@@ -62,11 +65,15 @@ END_REASONS: tuple[str, ...] = (
 LIVE, EXPIRED, BUYER_NOTICE, SELLER_NOTICE, RECALL, SELLER_DEFAULT, BUYER_DEFAULT = range(7)
 
 #: ``Transfers.kind`` codes.
-TRANSFER_KINDS: tuple[str, ...] = ("bill", "exit_fee", "recall_compensation")
-BILL, EXIT_FEE, RECALL_COMPENSATION = range(3)
+TRANSFER_KINDS: tuple[str, ...] = ("bill", "exit_fee", "recall_compensation", "seller_exit_fee")
+BILL, EXIT_FEE, RECALL_COMPENSATION, SELLER_EXIT_FEE = range(4)
+#: per-contract money column of each one-off transfer kind
+_FEE_COLUMN = {EXIT_FEE: "exit_fee_usd", RECALL_COMPENSATION: "compensation_usd",
+               SELLER_EXIT_FEE: "seller_exit_fee_usd"}
 
-NO_EXIT = -1  # notice days of a side that cannot exit
 NO_MONTH = -1  # notice_month / last_billed_month when none
+DELIVERY_TOLERANCE = 1e-6
+"""A contract counts as fully delivered when its site holds all but this share of it."""
 
 # name -> (dtype, initial value, description with units)
 _FIELDS: dict[str, tuple[type, Any, str]] = {
@@ -79,26 +86,18 @@ _FIELDS: dict[str, tuple[type, Any, str]] = {
     "start_month": (np.int64, 0, "first month billed"),
     "end_month": (np.int64, 0, "scheduled exclusive end: start_month + tenor"),
     "ended_month": (np.int64, 0, "actual exclusive end (notice, recall, default)"),
-    "usd_per_h100e_month": (np.float64, 0.0, "price in USD per H100e-month"),
-    "ramp_months": (np.int64, 0, "months billed at the ramp discount"),
-    "ramp_discount": (np.float64, 0.0, "fee discount while ramping, in [0, 1]"),
-    "take_or_pay": (np.bool_, True, "bills in full whether or not used"),
-    "buyer_notice_days": (np.int64, NO_EXIT, "buyer's exit notice in days; -1 = cannot exit"),
-    "seller_notice_days": (np.int64, NO_EXIT, "seller's exit notice in days; -1 = cannot exit"),
-    "recall": (np.bool_, False, "seller may reclaim the capacity for its own use"),
-    "recall_notice_days": (np.int64, 0, "notice of a recall in days"),
-    "recall_compensation_months": (np.float64, 0.0, "months of fees the seller pays on recall"),
-    "early_exit_fee_months": (np.float64, 0.0, "months of fees the buyer pays on its notice"),
+    **CLAUSES,
     "template": (np.int64, 0, "code into ContractBook.template_names"),
     "end_reason": (np.int8, LIVE, "code into END_REASONS"),
     "ended": (np.bool_, False, "the contract's end month has come"),
     "notice_month": (np.int64, NO_MONTH, "month the accepted notice/recall was given; -1 none"),
     "next_bill_month": (np.int64, 0, "first month not yet billed: max(start, last billed + 1)"),
     "fee_usd_month": (np.float64, 0.0, "full monthly fee in USD: h100e x usd_per_h100e_month"),
-    "ramp_end_month": (np.int64, 0, "first month at the full rate: start_month + ramp_months"),
+    "ramp_end_month": (np.int64, 0, "first month past the ramp: start_month + ramp_months"),
     "billed_usd": (np.float64, 0.0, "cumulative USD billed, buyer to seller"),
     "exit_fee_usd": (np.float64, 0.0, "early-exit fee in USD paid by the buyer to the seller"),
     "compensation_usd": (np.float64, 0.0, "recall compensation in USD paid seller to buyer"),
+    "seller_exit_fee_usd": (np.float64, 0.0, "seller's exit fee in USD paid seller to buyer"),
 }
 
 _INT = np.int64
@@ -243,6 +242,10 @@ class ContractBook:
     ramp_months: Int64Array
     ramp_discount: FloatArray
     take_or_pay: BoolArray
+    minimum_use_share: FloatArray
+    recall_priority: Int64Array
+    seller_exit_fee_months: FloatArray
+    seller_exit_fee_usd: FloatArray
     buyer_notice_days: Int64Array
     seller_notice_days: Int64Array
     recall_notice_days: Int64Array
@@ -417,23 +420,9 @@ class ContractBook:
             if not np.issubdtype(arr.dtype, np.integer):
                 raise ValueError(f"sign: {name} must be integer indices, got dtype {arr.dtype}")
         t_fields = {
-            f: np.array([getattr(t, f) for t in term_list])
-            for f in (
-                "tenor_months",
-                "usd_per_h100e_month",
-                "ramp_months",
-                "ramp_discount",
-                "take_or_pay",
-                "recall",
-                "recall_notice_days",
-                "recall_compensation_months",
-                "early_exit_fee_months",
-            )
+            f: np.array([NO_EXIT if getattr(t, f) is None else getattr(t, f) for t in term_list])
+            for f in ("tenor_months", *CLAUSES)
         }
-        for side in ("buyer_notice_days", "seller_notice_days"):
-            t_fields[side] = np.array(
-                [NO_EXIT if getattr(t, side) is None else getattr(t, side) for t in term_list]
-            )
         if not price_given:
             price_a = t_fields["usd_per_h100e_month"][tix].astype(float)
         end_a = start_a + t_fields["tenor_months"][tix]
@@ -484,18 +473,9 @@ class ContractBook:
             "usd_per_h100e_month": price_a,
             "template": codes[tix],
         }
-        for f in (
-            "ramp_months",
-            "ramp_discount",
-            "take_or_pay",
-            "buyer_notice_days",
-            "seller_notice_days",
-            "recall",
-            "recall_notice_days",
-            "recall_compensation_months",
-            "early_exit_fee_months",
-        ):
-            values[f] = t_fields[f][tix]
+        for f in CLAUSES:
+            if f != "usd_per_h100e_month":
+                values[f] = t_fields[f][tix]
         for name, arr in values.items():
             self._cols[name][rows] = arr
         ids = np.arange(self._n, self._n + n, dtype=np.int64)
@@ -567,19 +547,50 @@ class ContractBook:
         m = as_month(month)
         return (self._col("start_month") <= m) & (m < self._col("ended_month"))
 
-    def ramping(self, month: Any) -> BoolArray:
-        """Live contracts still in their ramp at ``month`` (billed at the discount)."""
-        m = as_month(month)
-        return self.live(m) & (m < self._col("ramp_end_month"))
+    def delivered_share(self, month: Any, site_online_h100e: Any) -> FloatArray:
+        """Share of each contract's H100e its site delivers at ``month`` (0 where not live).
 
-    def monthly_fee_usd(self, month: Any) -> FloatArray:
-        """Full-use fee of each contract at ``month`` (0 where not live), ramp discount included."""
+        ``site_online_h100e`` is the capacity online per site index; where a site holds less
+        than its live contracts commit (a site not built yet, or ramping in phases), every
+        contract on it gets the same share, online / committed.
+        """
+        online = np.asarray(site_online_h100e, dtype=float)
+        committed = self.committed_h100e(month, by="site", n=len(online))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(committed > 0, np.minimum(online / committed, 1.0), 1.0)
+        # a site short by rounding only (MW x GPUs per MW x H100e per GPU) delivers in full
+        share = np.where(share >= 1.0 - DELIVERY_TOLERANCE, 1.0, share)
+        return np.where(self.live(month), share[self._col("site")], 0.0)
+
+    def ramping(self, month: Any, delivered_share: Any = None) -> BoolArray:
+        """Live contracts billed at the ramp discount at ``month``: within their ramp months and
+        with their capacity not all delivered (``delivered_share``; default all delivered)."""
         m = as_month(month)
-        live = self.live(m)
-        fee = self._col("fee_usd_month")
-        ramp = m < self._col("ramp_end_month")
-        fee = np.where(ramp, fee * (1.0 - self._col("ramp_discount")), fee)
-        return np.where(live, fee, 0.0)
+        delivered = 1.0 if delivered_share is None else np.asarray(delivered_share, dtype=float)
+        return self.live(m) & (m < self._col("ramp_end_month")) & (delivered < 1.0)
+
+    def monthly_fee_usd(self, month: Any, delivered_share: Any = None,
+                        used_share: Any = None) -> FloatArray:
+        """What each contract bills at ``month`` (0 where not live): ``market.terms.bill_usd``
+        with ``delivered_share`` and ``used_share`` per contract (default 1)."""
+        m = as_month(month)
+        delivered = 1.0 if delivered_share is None else np.asarray(delivered_share, dtype=float)
+        fee = bill_usd(self._col("fee_usd_month"), delivered_share=delivered,
+                       used_share=1.0 if used_share is None else used_share,
+                       ramping=self.ramping(m, delivered_share),
+                       ramp_discount=self._col("ramp_discount"),
+                       take_or_pay=self._col("take_or_pay"),
+                       minimum_use_share=self._col("minimum_use_share"))
+        return np.where(self.live(m), fee, 0.0)
+
+    def recall_order(self, ids: Any) -> Int64Array:
+        """``ids`` in the order their seller recalls them: the terms' ``recall_priority`` first,
+        then the shortest recall notice, the soonest scheduled end (the least term given up),
+        the newest signing, and the id (stable)."""
+        idx = self._ids(ids, "recall_order")
+        keys = (idx, -self._col("signed_month")[idx], self._col("end_month")[idx],
+                self._col("recall_notice_days")[idx], self._col("recall_priority")[idx])
+        return idx[np.lexsort(keys)]
 
     def committed_h100e(
         self, month: Any, by: Literal["site", "seller", "buyer"] = "site", n: int | None = None
@@ -599,38 +610,44 @@ class ContractBook:
         return self.committed_h100e(month, by="buyer", n=n_buyers)
 
     # --- billing -----------------------------------------------------------------------------
-    def bill(self, month: Any, used_share: Any = None) -> Bill:
+    def bill(self, month: Any, used_share: Any = None, delivered_share: Any = None) -> Bill:
         """Bill every contract live at ``month`` and not yet billed for it (or a later month).
 
-        Fee = h100e x price x (1 - ramp_discount while month - start < ramp_months); take-or-pay
-        contracts pay it in full, the others times ``used_share`` (per contract, in [0, 1],
-        default 1). Billing the same month twice bills nothing the second time.
+        Each bills ``market.terms.bill_usd``: its full fee (h100e x price) times the
+        ``delivered_share`` of its capacity (per contract, in [0, 1], default 1; see
+        :meth:`delivered_share`), less the ramp discount while not all is delivered within its
+        ramp months; take-or-pay contracts bill all delivered capacity, the others its
+        ``used_share`` (per contract, in [0, 1], default 1) but at least their minimum. Billing
+        the same month twice bills nothing the second time.
         """
         m = as_month(month)
         n = self._n
-        if used_share is not None:
-            share = np.broadcast_to(np.asarray(used_share, dtype=float), (n,))
+        shares = {}
+        for name, given in (("used_share", used_share), ("delivered_share", delivered_share)):
+            if given is None:
+                continue
+            share = np.broadcast_to(np.asarray(given, dtype=float), (n,))
             if not np.all((share >= 0) & (share <= 1)):
                 i = int(np.flatnonzero(~((share >= 0) & (share <= 1)))[0])
-                raise ValueError(f"bill: used_share[{i}] = {share[i]} must be in [0, 1]")
-        # At 1e5+ rows this is memory-bound: read few columns (precomputed next_bill_month,
-        # fee_usd_month, ramp_end_month), write into reused work arrays, stream, then gather.
+                raise ValueError(f"bill: {name}[{i}] = {share[i]} must be in [0, 1]")
+            shares[name] = share
+        # At 1e5+ rows this is memory-bound: find the due rows with reused work arrays, then
+        # compute the fee on those rows only.
         next_bill = self._col("next_bill_month")
         due = np.less_equal(next_bill, m, out=self._scratch("due", np.bool_))
         test = self._scratch("test", np.bool_)
         np.logical_and(due, np.greater(self._col("ended_month"), m, out=test), out=due)
-        fee = np.multiply(self._col("fee_usd_month"), due, out=self._scratch("fee", _FLOAT))
-        np.logical_and(np.greater(self._col("ramp_end_month"), m, out=test), due, out=test)
-        ramp = np.flatnonzero(test)  # few contracts ramp at once: work on their indices only
-        fee[ramp] *= 1.0 - self._col("ramp_discount")[ramp]
-        if used_share is not None:
-            np.multiply(fee, share, out=fee, where=~self._col("take_or_pay"))
-        np.add(self._col("billed_usd"), fee, out=self._col("billed_usd"))  # 0 where not due
-        # next_bill = m + 1 where due (due rows have next_bill <= m; months are positive)
-        step = np.multiply(due, m + 1, out=self._scratch("step", _INT))
-        np.maximum(next_bill, step, out=next_bill)
         ids = np.flatnonzero(due)
-        usd = fee.take(ids)
+        delivered = shares["delivered_share"][ids] if "delivered_share" in shares else 1.0
+        usd = bill_usd(
+            self._col("fee_usd_month").take(ids), delivered_share=delivered,
+            used_share=shares["used_share"][ids] if "used_share" in shares else 1.0,
+            ramping=(self._col("ramp_end_month").take(ids) > m) & (np.asarray(delivered) < 1.0),
+            ramp_discount=self._col("ramp_discount").take(ids),
+            take_or_pay=self._col("take_or_pay").take(ids),
+            minimum_use_share=self._col("minimum_use_share").take(ids))
+        self._col("billed_usd")[ids] += usd
+        next_bill[ids] = m + 1  # due rows have next_bill <= m
         total = exact.total(usd)
         self.paid_by_buyers_usd += total
         self.received_by_sellers_usd += total
@@ -675,13 +692,12 @@ class ContractBook:
         hit, usd = hit[pay], usd[pay]
         buyer, seller = self._col("buyer")[hit], self._col("seller")[hit]
         total = exact.total(usd)
+        self._col(_FEE_COLUMN[kind])[hit] += usd
         if kind == EXIT_FEE:
-            self._col("exit_fee_usd")[hit] += usd
             self.paid_by_buyers_usd += total
             self.received_by_sellers_usd += total
             payer, payee = buyer, seller
         else:
-            self._col("compensation_usd")[hit] += usd
             self.paid_by_sellers_usd += total
             self.received_by_buyers_usd += total
             payer, payee = seller, buyer
@@ -698,7 +714,8 @@ class ContractBook:
         (notice days != -1), the contract has not ended and the notice ends it earlier than it
         is already due to end (so a second notice keeps the earlier end); refusals are reported
         in ``accepted``, not raised. A buyer's accepted notice charges the early-exit fee
-        (``early_exit_fee_months`` x full monthly fee) once, buyer to seller.
+        (``early_exit_fee_months`` x full monthly fee) once, buyer to seller; a seller's its
+        ``seller_exit_fee_months`` x full monthly fee, seller to buyer.
         """
         m = as_month(month)
         idx = self._ids(ids, "give_notice")
@@ -708,7 +725,8 @@ class ContractBook:
             return self._end_early(idx, days, m, date, BUYER_NOTICE, fee, EXIT_FEE)
         if by == "seller":
             days = self._col("seller_notice_days")[idx]
-            return self._end_early(idx, days, m, date, SELLER_NOTICE, None, EXIT_FEE)
+            fee = self._col("seller_exit_fee_months")[idx]
+            return self._end_early(idx, days, m, date, SELLER_NOTICE, fee, SELLER_EXIT_FEE)
         raise ValueError(f"give_notice: by must be 'buyer' or 'seller', got {by!r}")
 
     def recall(self, ids: Any, month: Any, date: Any = None) -> NoticeResult:
@@ -773,7 +791,7 @@ class ContractBook:
         """
         flows = (
             (self._col("billed_usd") + self._col("exit_fee_usd"), "buyer", "seller"),
-            (self._col("compensation_usd"), "seller", "buyer"),
+            (self._col("compensation_usd") + self._col("seller_exit_fee_usd"), "seller", "buyer"),
         )
         net = np.zeros(n_agents)
         for usd, payer, payee in flows:
@@ -822,6 +840,7 @@ class ContractBook:
                 "billed_usd": self._col("billed_usd").copy(),
                 "exit_fee_usd": self._col("exit_fee_usd").copy(),
                 "compensation_usd": self._col("compensation_usd").copy(),
+                "seller_exit_fee_usd": self._col("seller_exit_fee_usd").copy(),
             }
         )
 

@@ -221,6 +221,9 @@ def _parser() -> argparse.ArgumentParser:
                           "is resumed")
     cal.add_argument("--budget", type=_positive_int, metavar="RUNS",
                      help="model runs of the search (default: the file's 'budget')")
+    cal.add_argument("--write-piece", action="store_true",
+                     help="write the best values into the file's 'piece' (a scenario piece "
+                          "that the calibrated scenario and the default read)")
     cal.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     cal.set_defaults(handler=_cmd_calibrate)
 
@@ -306,12 +309,13 @@ def _external(name: str, rest: list[str]) -> int:
 
 # ----------------------------------------------------------------------------- scenarios
 def _cmd_calibrate(ns: argparse.Namespace) -> int:
-    from market.calibrate import CalibrationError, calibrate
+    from market.calibrate import CalibrationError, calibrate, write_piece
     from market.scenarios import ScenarioError
 
     try:
         r = calibrate(ns.calibration, out=ns.out, workers=ns.workers, scheduler=ns.scheduler,
                       budget=ns.budget, progress=not ns.quiet)
+        piece = write_piece(r) if ns.write_piece else None
     except (CalibrationError, ScenarioError) as exc:
         _error(str(exc).replace("\n", " "))
         return 2
@@ -325,6 +329,8 @@ def _cmd_calibrate(ns: argparse.Namespace) -> int:
         print(f"  {k} = {v:.6g}{'' if r.identified[k] else '  (not identified)'}")
     print(f"  wrote best.toml, report.md, fit.png, loss_by_parameter.png, loss_by_iteration.png"
           f"{'; not identified: ' + ', '.join(free) if free else ''}")
+    if piece is not None:
+        print(f"  wrote the best values into {piece}")
     return 0
 
 

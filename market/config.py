@@ -119,6 +119,11 @@ class LabConfig:
     need is worth exp(-value_decay) of the first."""
     growth_volatility: float = 0.02
     """Monthly standard deviation of demand growth (a draw per lab and month, from the start)."""
+    outside_share: float = 0.0
+    """Share of its need the lab runs on compute outside this market (its cloud partners' own
+    fleets, custom chips; cal:sup.ownership): it serves the most valuable needs first."""
+    outside_usd_per_h100e_month: float = 0.0
+    """What that outside compute costs the lab per H100e-month (spend, not a market price)."""
     cash_usd: float = 5e9
     funding: tuple[Funding, ...] = ()
     term_share: float = 0.7
@@ -145,7 +150,8 @@ class LabConfig:
                 "training_value_usd_per_h100e_month", "cash_usd", "runway_floor_months")
         _check(self.growth_halflife_months > 0, f"{p}.growth_halflife_months",
                self.growth_halflife_months, "must be > 0")
-        for n in ("term_share", "churn"):
+        _nonneg(self, p, "outside_usd_per_h100e_month")
+        for n in ("term_share", "churn", "outside_share"):
             v = getattr(self, n)
             _check(0 <= v <= 1, f"{p}.{n}", v, "must lie in [0, 1]")
         _check(self.exit_premium >= 0, f"{p}.exit_premium", self.exit_premium, "must be >= 0")
@@ -169,6 +175,9 @@ class SiteConfig:
     """Month it came (or is scheduled to come) online; drives retirement after the useful life."""
     arrival_probability: float = 1.0
     """For exogenous supply (orbital, own chips): chance the scheduled site arrives at all."""
+    ramp_months: int = 0
+    """Months over which an energized site delivers its capacity, in equal phases (0: all at
+    once); contracts on it bill only what is delivered (``market.book``)."""
 
     def __post_init__(self) -> None:
         p = f"sites.{self.name}"
@@ -182,6 +191,7 @@ class SiteConfig:
         _month(f"{p}.online", self.online)
         _check(0 <= self.arrival_probability <= 1, f"{p}.arrival_probability",
                self.arrival_probability, "must lie in [0, 1]")
+        _check(self.ramp_months >= 0, f"{p}.ramp_months", self.ramp_months, "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -222,7 +232,11 @@ class SellerConfig:
     default_patience_months: int = 3
     """Months of negative cash before default (neoclouds)."""
     opportunism: float = 0.0
-    """Monthly chance to exit a lease on notice when spot is 50%+ above its price."""
+    """Exit premium: the seller gives notice on a lease once spot, net of the seller's exit fee
+    spread over the months the notice frees, has stayed this share above the lease's price for
+    ``exit_patience_months`` (0: never exits)."""
+    exit_patience_months: int = 3
+    """Months spot must stay above a lease by the exit premium before the seller gives notice."""
     region: str = "us-south"
     """Region of new builds."""
     strategy: str = "reference"
@@ -236,9 +250,12 @@ class SellerConfig:
                 "interest_per_year", "debt_to_backlog")
         _check(self.lead_time_months >= 0, f"{p}.lead_time_months", self.lead_time_months,
                "must be >= 0")
-        for n in ("presale_ratio", "opportunism"):
-            v = getattr(self, n)
-            _check(0 <= v <= 1, f"{p}.{n}", v, "must lie in [0, 1]")
+        _check(0 <= self.presale_ratio <= 1, f"{p}.presale_ratio", self.presale_ratio,
+               "must lie in [0, 1]")
+        _check(math.isfinite(self.opportunism) and self.opportunism >= 0, f"{p}.opportunism",
+               self.opportunism, "must be finite and >= 0")
+        _check(self.exit_patience_months >= 1, f"{p}.exit_patience_months",
+               self.exit_patience_months, "must be >= 1")
         try:
             template(self.lease_template)
         except ValueError as exc:
@@ -556,12 +573,13 @@ def _check_dates_and_sizes(world: WorldConfig) -> None:
         if month_index(c.start) < start:
             raise ValueError(f"contracts[{i}].start = {c.start!r}: dates out of order: before "
                                 f"the start {world.start!r}")
-        if site.status not in ("online", "construction") or month_index(c.start) < month_index(
-                site.online):
+        # a contract may start before its site under construction is online: it bills only
+        # what the site delivers (market.book), like the lease's GB200 share (cal:deal.capacity)
+        if site.status not in ("online", "construction"):
             raise ValueError(
                 f"contracts[{i}].start = {c.start!r}: dates out of order: site {c.site} "
                 f"({where}) is {site.status!r}, online {site.online!r}; a preloaded contract "
-                "starts on a built site once it is online")
+                "sits on a site online or under construction")
         if c.usd_per_month is not None and c.usd_per_month < 0:
             raise ValueError(f"contracts[{i}].usd_per_month = {c.usd_per_month!r}: must be "
                                 ">= 0")

@@ -1,10 +1,10 @@
 """GPU generations and the unit conversions between GPUs, MW, H100e and dollars.
 
 The traded unit is the H100-equivalent (H100e): one GPU of generation g counts
-``h100e_per_gpu`` H100e. Performance is dense BF16 throughput relative to the H100 (cal:hw.perf),
-except the H200, which counts 1.4 H100e: it has the H100's BF16 peak but about 1.4x its LLM
-inference throughput from memory (cal:hw.perf, MLPerf note in ``data/gpu_generations.csv``), and
-the market traded here is mostly inference (cal:deal.use).
+``h100e_per_gpu`` H100e, the market's price ratio per GPU-hour to an H100 where one is published
+(B200 and GB200: about 2.0, cal:px.b200 against cal:px.h100_index), each with its source in the
+``h100e_source`` column of ``data/gpu_generations.csv``. GPUs per MW come from all-in facility
+power per GPU (``facility_kw_per_gpu``, cal:hw.facility).
 
 Seller cost (docs/model.md section 5): the capex of one H100e (GPU plus facility share) recovered
 as an annuity over the useful life at the seller's cost of capital, plus power and operations per
@@ -23,10 +23,6 @@ from market.calendar import month_index
 
 HOURS_PER_MONTH = 730.0
 """Average hours in a month (8,760 / 12), used for every $/hour <-> $/month conversion."""
-
-H100_BF16_TFLOPS = 989.0
-INFERENCE_FACTOR = {"H200": 1.4}
-"""Generations whose H100e count is set by inference throughput rather than BF16 peak."""
 
 FACILITY_CAPEX_USD_PER_MW = 10.5e6
 """Facility share of capex per MW of IT load (shell, power, cooling, network), so that an H100 site
@@ -47,7 +43,7 @@ class Generation:
 
     @property
     def h100e_per_mw(self) -> float:
-        """H100e per MW of facility power at PUE 1.2 (cal:hw.per_mw)."""
+        """H100e per MW of all-in facility power (cal:hw.facility)."""
         return self.gpus_per_mw * self.h100e_per_gpu
 
     @property
@@ -106,6 +102,11 @@ def usd_per_hour(usd_per_h100e_month: float) -> float:
     return usd_per_h100e_month / HOURS_PER_MONTH
 
 
+def usd_per_gpu_hour(usd_per_h100e_month: float, gen: Generation) -> float:
+    """Convert a price per H100e-month into dollars per GPU-hour of generation ``gen``."""
+    return usd_per_h100e_month * gen.h100e_per_gpu / HOURS_PER_MONTH
+
+
 def usd_per_mw_month(usd_per_h100e_month: float, gen: Generation) -> float:
     """Convert a price per H100e-month into dollars per MW-month for capacity of ``gen``."""
     return usd_per_h100e_month * gen.h100e_per_mw
@@ -118,13 +119,12 @@ def generations() -> dict[str, Generation]:
     text = resources.files("market").joinpath("data/gpu_generations.csv").read_text()
     for row in csv.DictReader(text.splitlines()):
         name = row["generation"]
-        perf = INFERENCE_FACTOR.get(name, float(row["bf16_dense_tflops"]) / H100_BF16_TFLOPS)
         out[name] = Generation(
             name=name,
             available_month=month_index(row["available"]),
             it_kw_per_gpu=float(row["it_kw_per_gpu"]),
-            gpus_per_mw=float(row["gpus_per_facility_mw_pue1_2"]),
-            h100e_per_gpu=perf,
+            gpus_per_mw=1000.0 / float(row["facility_kw_per_gpu"]),
+            h100e_per_gpu=float(row["h100e_per_gpu"]),
             usd_per_gpu=float(row["price_per_gpu_usd"]),
         )
     return out

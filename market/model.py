@@ -170,7 +170,8 @@ class ComputeMarket(mesa.Model):
         self._lab_param = {f: np.array([getattr(c, f) for c in world.labs], dtype=float)
                            for f in ("growth_per_month", "growth_halflife_months", "churn",
                                      "training_share", "usd_per_served_h100e_month",
-                                     "training_value_usd_per_h100e_month")}
+                                     "training_value_usd_per_h100e_month", "outside_share",
+                                     "outside_usd_per_h100e_month")}
         self._debt_to_backlog = np.array([s.cfg.debt_to_backlog for s in self.sellers])
         self._scarcity = {"spot": np.zeros(len(self.sellers)),
                           "term": np.zeros(len(self.sellers))}
@@ -232,6 +233,12 @@ class ComputeMarket(mesa.Model):
 
         self.book = ContractBook()
         self._expensive_months = np.zeros(0, dtype=np.int64)
+        self._rich_months = np.zeros(0, dtype=np.int64)
+        """Per contract: months in a row spot has paid its seller enough more to exit it."""
+        self._exit_premium = np.array([0.0 if isinstance(p, Lab) else p.cfg.opportunism
+                                       for p in self.parties])
+        self._exit_patience = np.array([1 if isinstance(p, Lab) else p.cfg.exit_patience_months
+                                        for p in self.parties])
         self._recall_cache_month = -1
         self._recall_cache = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._rows_market: list[dict] = []

@@ -18,7 +18,7 @@ import pandas as pd
 
 from market import exact, kinds, metrics
 from market.config import WorldConfig
-from market.hardware import HOURS_PER_MONTH
+from market.hardware import HOURS_PER_MONTH, generation, generations, usd_per_gpu_hour
 from market.products import SPOT
 
 __all__ = [
@@ -240,6 +240,17 @@ def write_summary(frames: dict[str, pd.DataFrame], world: WorldConfig | None, se
           f"{r.index_end_usd_per_h100e_hour:,.2f}", f"{r.volume_h100e_per_month / 1e3:,.0f}"]
          for r in by_year.itertuples()])
 
+    lines += ["", "Per GPU-hour of each generation (H100e per GPU from market price ratios, "
+              "market/data/gpu_generations.csv), the volume-weighted price by year:", ""]
+    gens = list(generations().values())
+    lines += _md_table(
+        ["year", "product", "$/H100e-h", *(f"{g.name} $/GPU-h" for g in gens)],
+        align="llr" + "r" * len(gens), rows=[
+            [r.year, r.product, f"{r.price_usd_per_h100e_hour:,.2f}",
+             *(f"{usd_per_gpu_hour(r.price_usd_per_h100e_hour * HOURS_PER_MONTH, g):,.2f}"
+               for g in gens)]
+            for r in by_year.itertuples() if np.isfinite(r.price_usd_per_h100e_hour)])
+
     lines += ["", "## The preloaded lease", ""]
     pre = _preloaded(contracts, world)
     last = pd.Timestamp(months[-1])
@@ -247,17 +258,21 @@ def write_summary(frames: dict[str, pd.DataFrame], world: WorldConfig | None, se
         lines += ["No contract is preloaded in this scenario."]
     else:
         rows = []
+        gen_of = {s.name: generation(s.generation) for seller in world.sellers
+                  for s in seller.sites}
         for _, r in pre.iterrows():
             end = (f"{pd.Timestamp(r['end']):%Y-%m} ({r['end_reason']})" if bool(r["ended"])
                    else f"live (scheduled end {pd.Timestamp(r['scheduled_end']):%Y-%m})")
             rows.append([f"{r['template']} #{r['id']}", f"{r['buyer']} from {r['seller']}",
                          f"{r['h100e'] / 1e3:,.0f}", _hour(r["usd_per_h100e_month"]),
+                         f"{usd_per_gpu_hour(r['usd_per_h100e_month'], gen_of[r['site']]):,.2f}"
+                         f" ({gen_of[r['site']].name})",
                          f"{pd.Timestamp(r['start']):%Y-%m}", end,
                          _months_billed(r, last), _billions(r["billed_usd"]),
                          _billions(r.get("compensation_usd", 0.0) + r.get("exit_fee_usd", 0.0))])
-        lines += _md_table(["contract", "parties", "k H100e", "$/H100e-h", "start", "end",
-                            "months billed", "billed ($B)", "fees + compensation ($B)"], rows,
-                           "llrrllrrr")
+        lines += _md_table(["contract", "parties", "k H100e", "$/H100e-h", "$/GPU-h", "start",
+                            "end", "months billed", "billed ($B)", "fees + compensation ($B)"],
+                           rows, "llrrrllrrr")
     owner_names = agents.loc[agents["kind"] == "owner", "agent"].unique()
     if len(owner_names) and not contracts.empty:
         term = contracts[contracts["seller"].isin(owner_names)]

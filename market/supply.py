@@ -9,6 +9,9 @@ for all sites are computed at once each month:
 - construction lasts the builder's lead time;
 - a finished site energizes only while its region's power headroom for the calendar year and the
   global GPU supply cap for the quarter have room, first come first served;
+- a site online delivers its capacity in phases: ``ramp_months`` after energizing it holds
+  ``(months online + 1) / ramp_months`` of its H100e (racks brought up one hall at a time), all
+  of it once the ramp is over (``delivered``);
 - a site retires ``life_months`` after it came online;
 - exogenous sites (orbital compute, an owner's own chips) arrive at their scheduled month with
   their arrival probability, outside the grid and GPU caps.
@@ -44,7 +47,8 @@ class Sites:
         "owner": np.int64, "region": np.int64, "gen": np.int64, "status": np.int64,
         "mw": np.float64, "h100e": np.float64, "capex_usd": np.float64,
         "ready_month": np.int64, "online_month": np.int64, "retire_month": np.int64,
-        "cancel": np.bool_, "exogenous": np.bool_,
+        "cancel": np.bool_, "exogenous": np.bool_, "ramp_months": np.int64,
+        "delivered": np.float64,
     }
 
     def __init__(self) -> None:
@@ -57,11 +61,12 @@ class Sites:
 
     def add(self, name: str, *, owner: int, region: int, gen: Generation, mw: float,
             status: int, ready_month: int, online_month: int, life_months: int,
-            cancel: bool = False, exogenous: bool = False) -> int:
+            cancel: bool = False, exogenous: bool = False, ramp_months: int = 0) -> int:
         """Append one site and return its index."""
         self.extend([dict(name=name, owner=owner, region=region, gen=gen, mw=mw, status=status,
                           ready_month=ready_month, online_month=online_month,
-                          life_months=life_months, cancel=cancel, exogenous=exogenous)])
+                          life_months=life_months, cancel=cancel, exogenous=exogenous,
+                          ramp_months=ramp_months)])
         return len(self.names) - 1
 
     def extend(self, sites: list[dict]) -> None:
@@ -80,6 +85,8 @@ class Sites:
                 "retire_month": (s["online_month"] + s["life_months"] if s["status"] == ONLINE
                                  else 10**9),
                 "cancel": s.get("cancel", False), "exogenous": s.get("exogenous", False),
+                "ramp_months": s.get("ramp_months", 0),
+                "delivered": 1.0 if s["status"] == ONLINE else 0.0,
             }
             for field in self._FIELDS:
                 cols[field].append(row[field])
@@ -89,8 +96,8 @@ class Sites:
                                                  np.asarray(cols[field], dtype=dtype)]))
 
     def online_h100e(self) -> np.ndarray:
-        """Capacity per site now: its H100e where online, else 0."""
-        return np.where(self.status == ONLINE, self.h100e, 0.0)
+        """Capacity per site now: its delivered H100e where online, else 0."""
+        return np.where(self.status == ONLINE, self.h100e * self.delivered, 0.0)
 
     def online_h100e_by_owner(self, n_owners: int) -> np.ndarray:
         """Online H100e summed per owner index."""
@@ -151,6 +158,9 @@ class Sites:
                 gpu_room_h100e -= exact.total(self.h100e[go])
                 events += [SiteEvent(int(i), "online") for i in go]
 
+        ramping = (st == ONLINE) & (self.ramp_months > 0)
+        self.delivered[ramping] = np.minimum(
+            (month - self.online_month[ramping] + 1) / self.ramp_months[ramping], 1.0)
         retiring = (st == ONLINE) & (self.retire_month <= month)
         st[retiring] = RETIRED
         events += [SiteEvent(int(i), "retired") for i in np.flatnonzero(retiring)]
@@ -158,5 +168,6 @@ class Sites:
 
     def _energize(self, mask: np.ndarray, month: int, life_months: int) -> None:
         self.status[mask] = ONLINE
+        self.delivered[mask] = 1.0  # less while a phased site ramps (``advance``)
         self.online_month[mask] = month
         self.retire_month[mask] = month + life_months

@@ -23,7 +23,7 @@ INF = float("inf")
 def clear_reference(product, side, price, quantity, *, n_products=None, priority=None,
                     k: float = 0.5, rule: str = "uniform") -> ClearingResult:
     """:func:`market.clearing.clear` by loops over Python ints (whole lots)."""
-    product, side, price, quantity, P, prio, k, _, qmax = check(
+    product, side, price, quantity, P, prio, k, _, qmax, _ = check(
         product, side, price, quantity, n_products, priority, k, rule)
     n = len(price)
     lot = lot_size(qmax, n)

@@ -3,6 +3,8 @@ slow per-contract reference (docs/model.md sections 2 and 6)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -63,11 +65,11 @@ def test_colossus_lease_runs_36_months_from_may_2026() -> None:
     bills = bills_by_month(book, "2026-01", "2029-12")
     billed = [label for label, usd in bills.items() if usd > 0]
     assert len(billed) == 36 and billed[0] == "2026-05" and billed[-1] == "2029-04"
-    assert bills["2026-05"] == pytest.approx(0.625e9) and bills["2026-06"] == pytest.approx(0.625e9)
-    assert bills["2026-07"] == pytest.approx(1.25e9)
+    # all delivered from the start: no ramp discount (it follows delivery, not the calendar)
+    assert bills["2026-05"] == pytest.approx(1.25e9) and bills["2026-07"] == pytest.approx(1.25e9)
     expected = LEASE.full_term_value(COLOSSUS_LEASE_H100E)
     assert expected > 40e9
-    assert expected == pytest.approx(36 * 1.25e9 - 2 * 0.5 * 1.25e9, rel=1e-12)
+    assert expected == pytest.approx(36 * 1.25e9, rel=1e-12)
     assert sum(bills.values()) == pytest.approx(expected, rel=1e-12)
     assert book.billed_usd[cid] == pytest.approx(expected, rel=1e-12)
     assert book.expire("2029-05").tolist() == [cid]
@@ -89,7 +91,7 @@ def test_colossus_buyer_notice_ends_billing_after_may_2027() -> None:
     assert book.expire("2027-05").size == 0
     assert book.expire("2027-06").tolist() == [cid]
     assert END_REASONS[book.end_reason[cid]] == "buyer_notice"
-    assert book.billed_usd[cid] == pytest.approx((13 - 1) * 1.25e9)  # 2026-05..2027-05, ramp
+    assert book.billed_usd[cid] == pytest.approx(13 * 1.25e9)  # 2026-05..2027-05
 
 
 def test_colossus_recall_ends_the_same_day_and_pays_compensation() -> None:
@@ -109,7 +111,7 @@ def test_colossus_recall_ends_the_same_day_and_pays_compensation() -> None:
     assert book.received_by_buyers_usd == pytest.approx(1.25e9)
     net = book.net_usd(2)
     assert net.sum() == pytest.approx(0.0, abs=1e-3)
-    assert net[LAB] == pytest.approx(-(13 - 1) * 1.25e9 + 1.25e9)
+    assert net[LAB] == pytest.approx(-13 * 1.25e9 + 1.25e9)
 
 
 def test_take_or_pay_bills_in_full_without_use() -> None:
@@ -250,7 +252,7 @@ def test_second_notice_keeps_the_earlier_end_and_charges_once() -> None:
 
 def test_notice_near_the_end_is_capped_and_refused_when_it_changes_nothing() -> None:
     book = ContractBook()
-    book.sign(0, 1, 0, 1.0, "2027-01", LEASE.with_tenor(3))
+    book.sign(0, 1, 0, 1.0, "2027-01", dataclasses.replace(LEASE, ramp_months=0).with_tenor(3))
     assert book.give_notice([0], "buyer", "2027-02").accepted.tolist() == [False]
     assert month_label(book.ended_month[0]) == "2027-04"
     assert book.give_notice([0], "seller", "2027-01", date="2027-01-01").accepted.tolist() == [
@@ -322,13 +324,58 @@ def test_committed_and_held_capacity() -> None:
         book.committed_h100e("2027-02", by="seller", n=2)
 
 
-def test_monthly_fee_and_ramping() -> None:
+def test_monthly_fee_and_ramping_follow_delivery() -> None:
     book, cid = colossus_book()
-    assert book.ramping("2026-06").tolist() == [True]
-    assert book.ramping("2026-07").tolist() == [False]
-    assert book.monthly_fee_usd("2026-05")[cid] == pytest.approx(0.625e9)
-    assert book.monthly_fee_usd("2026-07")[cid] == pytest.approx(1.25e9)
+    # the ramp discount applies while the capacity is not all delivered, within the ramp months
+    assert book.ramping("2026-06").tolist() == [False]  # all delivered
+    assert book.ramping("2026-06", delivered_share=[0.5]).tolist() == [True]
+    assert book.ramping("2027-06", delivered_share=[0.5]).tolist() == [False]  # past 12 months
+    assert book.monthly_fee_usd("2026-05")[cid] == pytest.approx(1.25e9)
+    assert book.monthly_fee_usd("2026-05", delivered_share=[0.5])[cid] == pytest.approx(0.3125e9)
+    assert book.monthly_fee_usd("2027-06", delivered_share=[0.5])[cid] == pytest.approx(0.625e9)
     assert book.monthly_fee_usd("2026-04")[cid] == 0.0
+
+
+def test_delivered_share_is_online_over_committed_per_site() -> None:
+    book = ContractBook()
+    # site 0: 100 H100e committed in two contracts, 50 online; site 1: 30 committed, 60 online
+    book.sign([0, 2, 0], [1, 1, 1], [0, 0, 1], [60.0, 40.0, 30.0], "2027-01", LEASE)
+    share = book.delivered_share("2027-01", [50.0, 60.0])
+    assert share.tolist() == pytest.approx([0.5, 0.5, 1.0])
+    assert book.delivered_share("2026-12", [50.0, 60.0]).tolist() == [0.0, 0.0, 0.0]  # not live
+    bill = book.bill("2027-01", delivered_share=share)
+    price = LEASE.usd_per_h100e_month
+    # half delivered inside the ramp: half the fee at 50% off; all delivered: the full fee
+    assert bill.usd.tolist() == pytest.approx([60 * price * 0.25, 40 * price * 0.25, 30 * price])
+    with pytest.raises(ValueError, match="delivered_share"):
+        book.bill("2027-02", delivered_share=[1.5, 1.0, 1.0])
+
+
+def test_recall_order_follows_priority_then_notice_then_end_not_price() -> None:
+    book = ContractBook()
+    cheap_long = LEASE.with_tenor(36)
+    dear_short = LEASE.with_tenor(12)
+    last = dataclasses.replace(LEASE, recall_priority=1)
+    ids = book.sign([0, 0, 0, 0], 1, 0, 10.0, "2027-01", [cheap_long, dear_short, last, cheap_long],
+                    usd_per_h100e_month=[100.0, 900.0, 50.0, 100.0],
+                    signed_month=["2026-01", "2026-06", "2026-06", "2026-09"])
+    # the 12-month lease ends first; of the two equal 36-month ones the newest (id 3) goes
+    # first; the priority-1 lease last, although it is the cheapest
+    assert book.recall_order(ids).tolist() == [1, 3, 0, 2]
+    assert book.recall_order(ids[::-1]).tolist() == [1, 3, 0, 2]
+
+
+def test_seller_notice_pays_the_seller_exit_fee() -> None:
+    book = ContractBook()
+    terms = dataclasses.replace(LEASE, seller_exit_fee_months=0.5)
+    cid = book.sign(0, 1, 0, 10.0, "2027-01", terms, usd_per_h100e_month=100.0)[0]
+    result = book.give_notice([cid], "seller", "2027-03")
+    assert result.accepted.tolist() == [True]
+    assert result.transfers.payer.tolist() == [1] and result.transfers.payee.tolist() == [0]
+    assert result.transfers.usd.tolist() == pytest.approx([500.0])
+    assert [TRANSFER_KINDS[k] for k in result.transfers.kind] == ["seller_exit_fee"]
+    assert book.seller_exit_fee_usd[cid] == pytest.approx(500.0)
+    assert book.net_usd(2).tolist() == pytest.approx([500.0, -500.0])
 
 
 def test_transfers_move_money_between_agents() -> None:
@@ -368,7 +415,7 @@ def test_to_frame_one_row_per_contract() -> None:
     assert row["end"] == pd.Timestamp("2026-11-01")  # 2026-08-01 + 90 days = 2026-10-30
     assert row["notice"] == pd.Timestamp("2026-08-01")
     assert row["end_reason"] == "recall" and not row["ended"]
-    assert row["billed_usd"] == pytest.approx(0.625e9 * 2 + 1.25e9 * 2)
+    assert row["billed_usd"] == pytest.approx(1.25e9 * 4)  # all delivered: no ramp discount
     assert row["compensation_usd"] == pytest.approx(1.25e9) and row["exit_fee_usd"] == 0.0
     assert row["mw"] == COLOSSUS_LEASE_MW and row["tenor_months"] == 36
     spot_row = frame.iloc[1]
@@ -386,7 +433,8 @@ TERMS = [
     ContractTerms("lease", 6, 10.0, ramp_months=2, ramp_discount=0.5, recall=True,
                   recall_notice_days=30, recall_compensation_months=1.0),  # fmt: skip
     ContractTerms("flex", 4, 5.0, take_or_pay=False, buyer_notice_days=0, seller_notice_days=45,
-                  early_exit_fee_months=0.5),  # fmt: skip
+                  early_exit_fee_months=0.5, minimum_use_share=0.25,
+                  seller_exit_fee_months=0.25),  # fmt: skip
     ContractTerms("locked", 5, 3.0, ramp_months=1, ramp_discount=0.25, buyer_notice_days=None,
                   seller_notice_days=None),  # fmt: skip
     ContractTerms("spot", 1, 8.0, buyer_notice_days=None, seller_notice_days=None),
@@ -414,6 +462,7 @@ class Ref:
     billed: float = 0.0
     exit_fee: float = 0.0
     compensation: float = 0.0
+    seller_fee: float = 0.0
 
 
 def ref_end(month: int, day: int, days: int) -> int:
@@ -429,7 +478,7 @@ def ref_notice(refs: list[Ref], ids: list[int], kind: str, month: int, day: int)
         if kind == "buyer":
             days, fee_months = c.terms.buyer_notice_days, c.terms.early_exit_fee_months
         elif kind == "seller":
-            days, fee_months = c.terms.seller_notice_days, 0.0
+            days, fee_months = c.terms.seller_notice_days, c.terms.seller_exit_fee_months
         else:
             days = c.terms.recall_notice_days if c.terms.recall else None
             fee_months = c.terms.recall_compensation_months
@@ -443,6 +492,8 @@ def ref_notice(refs: list[Ref], ids: list[int], kind: str, month: int, day: int)
         usd = fee_months * c.h100e * c.price
         if kind == "recall":
             c.compensation += usd
+        elif kind == "seller":
+            c.seller_fee += usd
         else:
             c.exit_fee += usd
         if usd > 0:
@@ -531,17 +582,19 @@ class Harness:
 
     def bill(self, seed: int) -> None:
         book, month = self.book, self.month
-        share = np.random.default_rng(seed).integers(0, 5, len(book)) / 4.0
+        rng = np.random.default_rng(seed)
+        share = rng.integers(0, 5, len(book)) / 4.0
+        delivered = rng.integers(0, 3, len(book)) / 2.0
         ended_before = set(np.flatnonzero(book.ended).tolist())
-        bill = book.bill(month, used_share=share)
+        bill = book.bill(month, used_share=share, delivered_share=delivered)
         expected = {}
         for i, c in enumerate(self.refs):
             if c.start <= month < c.ended_month and c.last_billed < month:
-                fee = c.h100e * c.price
-                if month - c.start < c.terms.ramp_months:
+                fee = c.h100e * c.price * delivered[i]
+                if month - c.start < c.terms.ramp_months and delivered[i] < 1:
                     fee *= 1.0 - c.terms.ramp_discount
                 if not c.terms.take_or_pay:
-                    fee *= share[i]
+                    fee *= max(share[i], c.terms.minimum_use_share)
                 c.billed += fee
                 c.last_billed = month
                 expected[i] = fee
@@ -584,6 +637,7 @@ class Harness:
         assert book.billed_usd.tolist() == pytest.approx([c.billed for c in refs])
         assert book.exit_fee_usd.tolist() == pytest.approx([c.exit_fee for c in refs])
         assert book.compensation_usd.tolist() == pytest.approx([c.compensation for c in refs])
+        assert book.seller_exit_fee_usd.tolist() == pytest.approx([c.seller_fee for c in refs])
         assert book.last_billed_month.tolist() == [c.last_billed for c in refs]
         for m in range(self.month, self.month + 10):
             assert (book.committed_h100e(m, n=len(CAPACITY)) <= np.asarray(CAPACITY)).all()
@@ -596,11 +650,12 @@ class Harness:
         assert net.sum() == pytest.approx(0.0, abs=1e-6)
         np.testing.assert_allclose(net, book.net_usd(N_AGENTS), atol=1e-6)
         paid = book.billed_usd.sum() + book.exit_fee_usd.sum()
-        assert moved.usd[moved.kind != 2].sum() == pytest.approx(paid)
+        back = book.compensation_usd.sum() + book.seller_exit_fee_usd.sum()
+        assert moved.usd[moved.kind <= 1].sum() == pytest.approx(paid)
         assert book.paid_by_buyers_usd == pytest.approx(paid)
         assert book.received_by_sellers_usd == pytest.approx(paid)
-        assert book.paid_by_sellers_usd == pytest.approx(book.compensation_usd.sum())
-        assert book.received_by_buyers_usd == pytest.approx(book.compensation_usd.sum())
+        assert book.paid_by_sellers_usd == pytest.approx(back)
+        assert book.received_by_buyers_usd == pytest.approx(back)
         cash = np.zeros(N_AGENTS)
         moved.apply(cash)
         np.testing.assert_allclose(cash, net, atol=1e-6)

@@ -177,3 +177,36 @@ def test_model_growth_override_balances():
     for seed in (0, 1):
         frames = ComputeMarket(world, rng=seed, check_invariants=True).run().frames()
         assert len(frames["market"]) > 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_prorata_floor_is_exact_up_to_2_pow_53(data):
+    """floor(c * t / q) over whole numbers below 2**53 equals Python's integer result, also
+    where c * t is far beyond int64 (the remainder is computed modulo 2**64)."""
+    from market.clearing._core import prorata_floor
+
+    n = data.draw(st.integers(1, 20))
+    q = data.draw(st.lists(st.integers(1, 2**53 - 1), min_size=n, max_size=n))
+    c = [data.draw(st.integers(0, x)) for x in q]
+    t = [data.draw(st.integers(0, x)) for x in q]
+    got = prorata_floor(np.array(c, float), np.array(t, float), np.array(q, float))
+    assert got.tolist() == [float(a * b // d) for a, b, d in zip(c, t, q)]
+
+
+def test_prorata_floor_edges():
+    """At c = q the share is t and at c = 0 it is 0; and two cases next to 2**53 where the
+    float quotient is one too high and one too low, corrected by the exact remainder."""
+    from market.clearing._core import prorata_floor
+
+    cases = [  # (c, t, q, float estimate floor(c * t / q) in float64)
+        (2**53 - 1, 2**53 - 3, 2**53 - 1, None),
+        (0, 2**53 - 1, 2**53 - 1, None),
+        (8014687441826181, 8014687441826360, 8014687441826738, 8014687441825804),
+        (7685610234599996, 7685610234600457, 7685610234600526, 7685610234599926),
+    ]
+    c, t, q = (np.array([x[i] for x in cases], float) for i in range(3))
+    estimate = np.floor(c * t / q)
+    exact = [a * b // d for a, b, d, _ in cases]
+    assert [estimate[i] for i in (2, 3)] == [exact[2] + 1, exact[3] - 1]  # the estimate misses
+    assert prorata_floor(c, t, q).tolist() == [float(x) for x in exact]

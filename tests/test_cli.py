@@ -17,7 +17,6 @@ from market.model import ComputeMarket
 from market.stages import settle as settle_stage
 from market.report import CHARTS, TABLES
 from market.scenarios import load_scenario
-from market.terms import template
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -52,14 +51,15 @@ def test_run_writes_tables_summary_and_charts(tmp_path, capsys):
         assert col in contracts
     lease = contracts.iloc[0]
     assert lease["template"] == "colossus_lease" and lease["buyer"] == "frontier_a"
-    terms, deal = template("colossus_lease"), load_scenario().contracts[0]
-    ramp = [1 - terms.ramp_discount if k < terms.ramp_months else 1.0 for k in range(2)]
-    assert lease["billed_usd"] == pytest.approx(deal.usd_per_month * sum(ramp))  # May, June
+    deal = load_scenario().contracts[0]
+    # the H100 piece is delivered from the start: full fees in May and June, no ramp discount
+    assert lease["billed_usd"] == pytest.approx(deal.usd_per_month * 2)
     assert "contract_preloaded" in set(frames["events"]["event"])
 
     summary = (out / "summary.md").read_text()
     for part in ("# compute-market run: colossus-2026", "| seed | `3` |",
                  "2026-01 to 2026-06 (6 months)", "## Key metrics", "$/H100e-hour",
+                 "GB200 $/GPU-h", "$/GPU-h",
                  "## Prices by year", "## The preloaded lease", "colossus_lease",
                  "## Demand by lab", "frontier_a", "small_3", "## Events"):
         assert part in summary, part

@@ -49,6 +49,7 @@ REQUIRED = {
                            "surplus_change_not_take_or_pay"],
 }
 DEAL_USD_M_PER_MW_MONTH = 1.25e9 / 300 / 1e6
+ANSWERS = EXPERIMENTS / "answers"
 
 
 def load(name: str):
@@ -69,12 +70,29 @@ def quick_run(request, tmp_path_factory) -> tuple[str, Path]:
 def test_report_has_every_section(quick_run):
     name, out = quick_run
     text = (out / "report.md").read_text()
-    for heading in ("**Question.**", "## Setup", "## Key numbers", "90% band", "## Answer",
+    for heading in ("**Question.**", "## Setup", "## Key numbers", "90% band",
+                    "90% interval of the mean", "## Answer", "## Mechanism", "## Sensitivity",
                     "## Caveats", "## Figures", "Reproduce: `python experiments/"):
         assert heading in text, f"{name}: report.md lacks {heading!r}"
     answer = text.split("## Answer", 1)[1].split("## Caveats", 1)[0].strip()
     assert answer, f"{name}: empty answer"
     assert not re.search(r"\bnan\b|n/a|\binf\b", answer.lower()), f"{name}: NaN in answer"
+
+
+def test_quick_runs_land_within_the_full_runs_seed_spread(quick_run):
+    """A quick run is the first seeds of the full run (same base seed and length), so each of
+    its key numbers lies within the spread (lowest to highest seed) of the committed full run's,
+    experiments/answers/<script>.json: the answers the README gallery quotes still hold."""
+    name, out = quick_run
+    quick = json.loads((out / "key_numbers.json").read_text())
+    full = json.loads((ANSWERS / f"{name}.json").read_text())
+    assert set(full) == set(quick), f"{name}: rerun the full run: keys differ"
+    for key, entry in quick.items():
+        lo, hi = full[key]["min"], full[key]["max"]
+        tol = 1e-9 * max(1.0, abs(lo), abs(hi))
+        assert lo - tol <= entry["mean"] <= hi + tol, (
+            f"{name}.{key}: quick mean {entry['mean']} outside the full run's seeds [{lo}, {hi}]")
+        assert full[key]["ci90"][0] <= full[key]["mean"] <= full[key]["ci90"][1]
 
 
 def test_key_numbers_finite_banded_and_within_bounds(quick_run):

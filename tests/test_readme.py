@@ -17,3 +17,35 @@ def test_readme_headline_matches_the_default_run():
         "README's default-run block differs from `compute-market run`; regenerate it with "
         f"`python experiments/readme_numbers.py`.\n--- README\n{readme}\n--- run\n{run}")
     assert run.count("\n| ") == len(mod.HEADLINE) + 2  # header, rule and every headline row
+
+
+def test_readme_gallery_quotes_the_committed_full_runs():
+    """Every row of the results gallery is the sentence ``experiments/gallery.py`` writes from
+    the committed full-run answers (experiments/answers/*.json), figure and command included."""
+    gallery = load_experiment("gallery")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = gallery.rows()
+    assert len(rows) == 8
+    for row in rows:
+        assert row in readme, (
+            "README's gallery differs from the committed answers; regenerate it with "
+            f"`python experiments/gallery.py`.\nexpected row:\n{row}")
+    for name in gallery.ROWS:
+        assert (ROOT / "docs" / "gallery" / f"{name}.png").exists()
+        assert f"![](docs/gallery/{name}.png)" in readme
+
+
+def test_readme_backtest_row_quotes_the_committed_fit():
+    """The gallery's backtest row is the one experiments/backtest.py writes from its key numbers
+    (docs/gallery/backtest.json), and its figure is committed beside them."""
+    import json
+
+    mod = load_experiment("backtest")
+    key = json.loads((ROOT / "docs" / "gallery" / "backtest.json").read_text(encoding="utf-8"))
+    rows = [line for line in (ROOT / "README.md").read_text(encoding="utf-8").split("\n")
+            if line.startswith(mod.ROW_START)]
+    assert rows == [mod.readme_row(key)], (
+        "README's backtest row differs from docs/gallery/backtest.json; regenerate both with "
+        "`python experiments/backtest.py`")
+    assert (ROOT / "docs" / "gallery" / "backtest.png").stat().st_size > 10_000
+    assert key["identified"] and set(key["identified"]) <= set(key["best"])

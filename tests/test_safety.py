@@ -299,7 +299,8 @@ def test_4_sweep_refuses_a_folder_with_parts_but_no_manifest(tmp_path):
 def test_5_a_lab_and_a_seller_cannot_share_a_name(tmp_path, capsys):
     raw, path = load_raw("colossus-2026")
     raw["labs"]["colossus_owner"] = raw["labs"].pop("frontier_a")  # the lease's tenant...
-    raw["contracts"][0]["buyer"] = "colossus_owner"  # ...would resolve to the seller
+    for contract in raw["contracts"]:
+        contract["buyer"] = "colossus_owner"  # ...would resolve to the seller
     with pytest.raises(ScenarioError, match=r"labs and sellers = \['colossus_owner'\]: a lab "
                                             "and a seller share a name"):
         build_world(raw, str(path))
@@ -324,8 +325,8 @@ def test_5_shocks_and_contracts_after_the_run_are_warned_about(tmp_path, capsys)
     late = scenario_file(tmp_path, "months = 3\n")
     world = load_scenario(late, ["contracts[0].start='2026-05'"])
     assert world.outside_run() == [
-        "contracts[0].start = '2026-05' is after the last simulated month 2026-03: the "
-        "contract never starts in this run"]
+        f"contracts[{i}].start = '2026-05' is after the last simulated month 2026-03: the "
+        "contract never starts in this run" for i in range(3)]
     assert load_scenario("recall-shock").outside_run() == []
 
 

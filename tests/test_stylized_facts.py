@@ -102,10 +102,11 @@ def neocloud_defaults(world) -> int:
 
 def test_neocloud_defaults_rise_with_leverage_and_falling_prices(world):
     """More debt (the same sites) means more defaults; so do lower prices (demand that stops
-    growing). Counts over eight seeds, 36 months."""
+    growing). Counts over eight seeds, 36 months. (With Blackwell counted at its market price
+    ratio, 2.0 H100e per GPU, defaults start between 3x and 3.5x the calibrated debt.)"""
     base = replace(world, months=36)
     weak = replace(base, labs=tuple(replace(lab, growth_per_month=0.0) for lab in base.labs))
-    factors = (1.0, 2.0, 4.0)
+    factors = (1.0, 3.0, 3.5)
     normal = [neocloud_defaults(with_leverage(base, f)) for f in factors]
     low = [neocloud_defaults(with_leverage(weak, f)) for f in factors]
     assert normal == sorted(normal) and low == sorted(low), (normal, low)
@@ -116,16 +117,19 @@ def test_neocloud_defaults_rise_with_leverage_and_falling_prices(world):
 
 def test_h100e_price_falls_when_build_out_outpaces_demand(world):
     """With demand growing at half the default pace, newer and cheaper generations and the
-    build-out bring the spot index from 2028-07 on at least 15% below its 2026 level in every
-    seed (a real drop, not merely below an earlier peak). In the default world demand doubles
-    in the first year and the drop by 2029 is smaller (see docs/model-changes.md)."""
+    build-out bring the spot index from 2028-07 on about 25% below its 2026 level on average
+    and at least 10% below in every seed (a real drop, not merely below an earlier peak). In the
+    default world demand doubles in the first year and the drop by 2029 is smaller (see
+    docs/model-changes.md). Blackwell counted at its market price ratio (2.0 H100e per GPU, not
+    its BF16 ratio of 2.5) makes new capacity dearer per H100e, so the drop is smaller than the
+    15% in every seed it was."""
     slow = replace(world, labs=tuple(replace(lab, growth_per_month=0.5 * lab.growth_per_month)
                                      for lab in world.labs))
     ratios = []
     for seed in SEEDS:
         spot = metrics.index_series(ComputeMarket(slow, rng=seed).run().market_frame())
         ratios.append(spot["2028-07-01":].mean() / spot[:"2026-12-01"].mean())
-    assert max(ratios) <= 0.85, ratios
+    assert max(ratios) <= 0.9 and np.mean(ratios) <= 0.8, ratios
 
 
 def test_small_labs_pay_more_per_h100e_than_frontier_labs_in_shortage():

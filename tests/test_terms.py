@@ -11,6 +11,9 @@ import pytest
 
 from market.calendar import month_index, month_label
 from market.terms import (
+    CLAUSES,
+    COLOSSUS_LEASE_FILED_GPUS,
+    COLOSSUS_LEASE_FILED_H100E,
     COLOSSUS_LEASE_GPUS,
     COLOSSUS_LEASE_H100E,
     COLOSSUS_LEASE_MW,
@@ -20,6 +23,7 @@ from market.terms import (
     COLOSSUS_LEASE_USD_PER_MONTH,
     TEMPLATES,
     ContractTerms,
+    bill_usd,
     template,
 )
 
@@ -89,23 +93,60 @@ def test_with_price_and_with_tenor_copy_and_validate() -> None:
         terms.with_tenor(1)  # the 2-month ramp no longer fits
 
 
-def test_monthly_fee_ramp_and_term() -> None:
+def test_monthly_fee_ramp_by_delivery_and_term() -> None:
     terms = make(ramp_months=2, ramp_discount=0.25)
-    assert terms.monthly_fee(10.0, 0) == pytest.approx(7500.0)
-    assert terms.monthly_fee(10.0, 1) == pytest.approx(7500.0)
-    assert terms.monthly_fee(10.0, 2) == pytest.approx(10000.0)
+    # all delivered: no discount, ramp months or not
+    assert terms.monthly_fee(10.0, 0) == pytest.approx(10000.0)
+    # half delivered inside the ramp months: half the capacity billed, 25% off
+    assert terms.monthly_fee(10.0, 1, delivered_share=0.5) == pytest.approx(3750.0)
+    # half delivered after the ramp months: half billed, full rate
+    assert terms.monthly_fee(10.0, 2, delivered_share=0.5) == pytest.approx(5000.0)
+    assert terms.monthly_fee(10.0, 0, delivered_share=0.0) == 0.0  # nothing built, nothing billed
     assert terms.monthly_fee(10.0, 11) == pytest.approx(10000.0)
     assert terms.monthly_fee(10.0, 12) == 0.0  # after the tenor
     assert terms.monthly_fee(10.0, -1) == 0.0  # before the start
-    fees = terms.monthly_fee(np.array([1.0, 2.0, 3.0]), np.array([0, 2, 12]))
-    assert fees.tolist() == pytest.approx([750.0, 2000.0, 0.0])
+    fees = terms.monthly_fee(np.array([1.0, 2.0, 3.0]), np.array([0, 2, 12]),
+                             delivered_share=np.array([0.5, 0.5, 1.0]))
+    assert fees.tolist() == pytest.approx([375.0, 1000.0, 0.0])
+
+
+def test_take_or_pay_bills_the_commitment_pay_as_used_bills_use() -> None:
+    used = 0.3
+    take = make(take_or_pay=True)
+    flexible = make(take_or_pay=False)
+    floor = make(take_or_pay=False, minimum_use_share=0.5)
+    assert take.monthly_fee(10.0, 3, used_share=used) == pytest.approx(10000.0)
+    assert flexible.monthly_fee(10.0, 3, used_share=used) == pytest.approx(3000.0)
+    assert floor.monthly_fee(10.0, 3, used_share=used) == pytest.approx(5000.0)  # the minimum
+    assert floor.monthly_fee(10.0, 3, used_share=0.8) == pytest.approx(8000.0)
+    # use is a share of what is delivered
+    assert flexible.monthly_fee(10.0, 3, delivered_share=0.5, used_share=0.5) == pytest.approx(
+        2500.0)
+
+
+def test_bill_usd_is_the_one_formula() -> None:
+    fee = bill_usd(np.array([100.0, 100.0, 100.0, 100.0]),
+                   delivered_share=np.array([1.0, 0.5, 0.5, 1.0]),
+                   used_share=np.array([0.2, 0.2, 0.2, 0.2]),
+                   ramping=np.array([False, True, False, False]), ramp_discount=0.5,
+                   take_or_pay=np.array([True, True, False, False]),
+                   minimum_use_share=np.array([0.0, 0.0, 0.0, 0.6]))
+    assert fee.tolist() == pytest.approx([100.0, 25.0, 10.0, 60.0])
+
+
+def test_every_clause_is_a_field_of_the_terms() -> None:
+    fields = {f.name for f in dataclasses.fields(ContractTerms)}
+    assert set(CLAUSES) <= fields
+    assert fields - set(CLAUSES) == {"name", "tenor_months"}
+    for name, (_dtype, _init, doc) in CLAUSES.items():
+        assert doc, name
 
 
 def test_full_term_value_is_the_sum_of_monthly_fees() -> None:
     terms = make(tenor_months=36, ramp_months=3, ramp_discount=0.4)
     monthly = terms.monthly_fee(50.0, np.arange(36))
     assert terms.full_term_value(50.0) == pytest.approx(monthly.sum(), rel=1e-12)
-    assert terms.full_term_value(50.0) == pytest.approx(50 * 1000.0 * (36 - 3 * 0.4))
+    assert terms.full_term_value(50.0) == pytest.approx(50 * 1000.0 * 36)
 
 
 def test_templates_exist_with_their_rules() -> None:
@@ -119,7 +160,7 @@ def test_templates_exist_with_their_rules() -> None:
         assert terms.name == name
         assert template(name) is terms
     lease = template("colossus_lease")
-    assert (lease.tenor_months, lease.ramp_months, lease.ramp_discount) == (36, 2, 0.5)
+    assert (lease.tenor_months, lease.ramp_months, lease.ramp_discount) == (36, 12, 0.5)
     assert lease.buyer_notice_days == lease.seller_notice_days == 90
     assert lease.recall and lease.recall_notice_days == 90
     assert lease.recall_compensation_months == 1.0 and lease.take_or_pay
@@ -149,8 +190,13 @@ def test_unknown_template_names_the_nearest() -> None:
 
 
 def test_colossus_lease_price_arithmetic() -> None:
-    # cal:deal.price $1.25B/month; cal:deal.capacity 300 MW, 220k GPUs; 280k H100e (scenario)
-    assert COLOSSUS_LEASE_MW == 300 and COLOSSUS_LEASE_GPUS == 220_000
+    # cal:deal.price $1.25B/month; cal:deal.capacity 300 MW, over 220k GPUs (230k here: 150k
+    # H100, 50k H200, 30k GB200); 280k H100e at the market factors 1.0 / 1.4 / 2.0
+    assert COLOSSUS_LEASE_MW == 300 and COLOSSUS_LEASE_GPUS == 230_000
+    assert COLOSSUS_LEASE_H100E == 150_000 * 1.0 + 50_000 * 1.4 + 30_000 * 2.0
+    # filed: ~325k GPUs, all 125k GB200 of Colossus 2
+    assert COLOSSUS_LEASE_FILED_H100E == 150_000 * 1.0 + 50_000 * 1.4 + 125_000 * 2.0
+    assert COLOSSUS_LEASE_FILED_GPUS == 150_000 + 50_000 + 125_000
     assert COLOSSUS_LEASE_USD_PER_H100E_MONTH == COLOSSUS_LEASE_USD_PER_MONTH / 280_000
     lease = template("colossus_lease")
     assert lease.usd_per_h100e_month == COLOSSUS_LEASE_USD_PER_H100E_MONTH
@@ -162,6 +208,6 @@ def test_colossus_lease_price_arithmetic() -> None:
     assert lease.monthly_fee(COLOSSUS_LEASE_H100E, 5) == pytest.approx(1.25e9, rel=1e-12)
     value = lease.full_term_value(COLOSSUS_LEASE_H100E)
     assert value > 40e9  # cal:deal.price "worth more than $40B if run to term"
-    assert value == pytest.approx(36 * 1.25e9 - 2 * 0.5 * 1.25e9, rel=1e-12)
+    assert value == pytest.approx(36 * 1.25e9, rel=1e-12)
     assert month_label(COLOSSUS_LEASE_START_MONTH) == "2026-05"
     assert COLOSSUS_LEASE_SIGNED == month_index("2026-05")  # announced 2026-05-06

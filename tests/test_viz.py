@@ -44,6 +44,19 @@ def test_default_controls_reproduce_the_scenario():
                                       pd.DataFrame(plain.rows(table)))
 
 
+def test_default_rule_controls_are_the_lease_templates_own():
+    """The sidebar's rule defaults leave the Colossus lease's terms as the scenario writes them."""
+    world, notes = app.world_from_controls()
+    written = build_world(*_raw_and_path()).market.terms("colossus_lease")
+    assert world.market.terms("colossus_lease") == written
+    assert notes == []
+
+
+def _raw_and_path():
+    raw, path = load_raw("colossus-2026")
+    return raw, str(path)
+
+
 def test_contract_rules_replace_the_chosen_template():
     world, notes = app.world_from_controls(buyer_notice="no early exit", seller_notice="30",
                                            recall=False, recall_notice_days=180, ramp_months=4,
@@ -230,19 +243,20 @@ def test_page_steps_resets_and_applies_controls():
     assert month_of(rc) == "2026-01 (month 0 of 120, not started)"
     charts = rc.find(app.VegaChart).widgets
     assert len(charts) == 5
-    for _ in range(5):
+    for _ in range(6):
         button(rc, "Step").click()
-    assert month_of(rc) == "2026-05 (month 5 of 120)"
-    assert app.dataset_rows(charts[0].spec) == 5 * 3  # spot + two term indices
+    assert month_of(rc) == "2026-06 (month 6 of 120)"
+    assert app.dataset_rows(charts[0].spec) == 6 * 3  # spot + two term indices
     fees = card(rc, "Contract fees this month")
-    # a contract rule: no ramp discount for the Colossus lease, which starts 2026-05
+    # a contract rule: no ramp discount for the Colossus lease, whose GB200 share is being
+    # delivered in 2026-06
     rc.find(v.Slider, label="Ramp discount (share of the fee)").widget.v_model = 0.0
     button(rc, "Reset").click()
     assert month_of(rc) == "2026-01 (month 0 of 120, not started)"
     assert "press Step" in json.dumps(charts[0].spec)
-    for _ in range(5):
+    for _ in range(6):
         button(rc, "Step").click()
-    assert month_of(rc) == "2026-05 (month 5 of 120)"
+    assert month_of(rc) == "2026-06 (month 6 of 120)"
     assert card(rc, "Contract fees this month") != fees
     rc.close()
 

@@ -189,8 +189,8 @@ def test_step_change_rule_reset(app_url, browser):
         s.step(1)
         assert s.readout().startswith("Month: 2026-02 (month 2 of 120)")
         s.wait_chart_change("view-prices", first)
-        s.step(3)  # the Colossus lease starts in 2026-05, at half price for its ramp
-        assert s.readout().startswith("Month: 2026-05")
+        s.step(4)  # the lease's GB200 share is being delivered in 2026-06, at the ramp discount
+        assert s.readout().startswith("Month: 2026-06")
         fees_before = s.card("Contract fees this month")
 
         # a contract rule: no ramp discount (keyboard on the slider: Home = its minimum)
@@ -200,9 +200,9 @@ def test_step_change_rule_reset(app_url, browser):
         assert slider.get_attribute("aria-valuenow") == "0"
         s.page.get_by_role("button", name="Reset", exact=True).click()
         s.wait_month(0)
-        assert "ramp 2 months at 0% off" in s.page.locator(".run-settings").inner_text()
-        s.step(5)
-        assert s.readout().startswith("Month: 2026-05")
+        assert "ramp 12 months at 0% off" in s.page.locator(".run-settings").inner_text()
+        s.step(6)
+        assert s.readout().startswith("Month: 2026-06")
         fees_after = s.card("Contract fees this month")
         assert fees_after != fees_before, fees_before
         s.screenshot("viz-browser-step.png")

@@ -10,7 +10,9 @@ over the training need, and continues beyond the need for opportunistic capacity
 this curve as ``CURVE_STEPS`` equal quantity steps priced at their midpoints, so its steps and
 every other lab's differ because the labs' parameters and holdings differ. When the steps cost
 more than its budget, it drops the lowest-value steps first (``budget_keep``). Investors fund
-it in proportion to its revenue and growth (``funding_per_year``, ``funding_rounds``).
+it in proportion to its revenue and growth (``funding_per_year``, ``funding_rounds``). A share
+of its need runs on compute outside this market (``outside_h100e``), paid at its own cost: its
+revenue and spend are the whole lab's, its bids here only the rest.
 """
 
 from __future__ import annotations
@@ -50,6 +52,14 @@ def demand_shock(growth, volatility, draws):
     """This month's growth with a random shock: ``draws`` are standard normals from the model's
     RNG, ``volatility`` the monthly standard deviation of demand growth (arrays over labs)."""
     return np.maximum(growth + volatility * draws, -0.5)
+
+
+def outside_h100e(inference_h100e, training_share, outside_share):
+    """H100e each lab runs outside this market this month: a fixed share of its need (arrays
+    over labs). Frontier labs run much of their compute on their cloud partners' own fleets and
+    custom chips (cal:sup.ownership: labs mostly rent, from hyperscalers holding ~71% of H100e);
+    it covers the top of the lab's value curve, and the lab bids here for the rest."""
+    return outside_share * inference_h100e * (1.0 + training_share)
 
 
 def serve(held_h100e: np.ndarray, inference_h100e: np.ndarray, training_share: np.ndarray,

@@ -7,8 +7,9 @@ its idle capacity (``scarcity_markup``); term asks give up ``term_discount`` per
 No price index enters an ask. The subclasses differ only in the named functions that docs/model.md
 (section 5) gives them:
 
-- ``Owner`` builds for its own models, leases the surplus, recalls it when its need rises, and may
-  exit a lease when spot prices run well above it (``opportunism``).
+- ``Owner`` builds for its own models, leases the surplus, recalls it when its need rises (in the
+  order its contracts give, ``ContractBook.recall_order``), and may exit a lease when spot, net
+  of its exit fee, stays well above it (``opportunism``, ``seller_exit_signal``).
 - ``Hyperscaler`` lists at cost x markup and invests when its forecast price over a site's life
   (``expected_price``, read from the term curve) times expected utilization beats levelized cost
   x (1 + hurdle), within an annual capex budget.
@@ -33,8 +34,6 @@ from market.strategies import strategy
 if TYPE_CHECKING:
     from market.model import ComputeMarket
 
-OPPORTUNISM_TRIGGER = 0.5
-"""An opportunistic owner considers exiting a lease when spot is this much above its price."""
 NEOCLOUD_LOAN_MONTHS = 60
 """Neocloud capex is financed by an amortizing loan over this many months."""
 
@@ -109,9 +108,14 @@ def build_signal(kind: np.ndarray, invests: np.ndarray, reserve_h100e: np.ndarra
     return wants
 
 
-def recall_order(price: np.ndarray) -> np.ndarray:
-    """Order in which an owner recalls its leases: lowest price (lowest margin) first."""
-    return np.argsort(price, kind="stable")
+def seller_exit_signal(price, spot_index, exit_premium, exit_fee_months, months_freed):
+    """Leases (arrays) whose seller would rather sell spot: spot, less the seller's exit fee
+    (``exit_fee_months`` of the price) spread over the ``months_freed`` by the notice, exceeds
+    the price by more than ``exit_premium`` (a share; 0 = never exits)."""
+    price = np.asarray(price, dtype=float)
+    fee_per_month = exit_fee_months * price / np.maximum(months_freed, 1)
+    return ((np.asarray(exit_premium) > 0) & (months_freed > 0)
+            & (spot_index - fee_per_month > price * (1.0 + exit_premium)))
 
 
 def amortizing_payment(principal: float, rate_per_year: float, months: int) -> float:
@@ -209,12 +213,6 @@ class Owner(Seller):
                        presale_ratio: np.ndarray) -> np.ndarray:
         """The investment rule, or its own need nearing its capacity."""
         return invests | own_short
-
-    def wants_to_exit(self, contract_price: np.ndarray, spot_index: float) -> np.ndarray:
-        """Leases it exits on notice because spot runs well above them (random, model RNG)."""
-        rich = spot_index > contract_price * (1.0 + OPPORTUNISM_TRIGGER)
-        draws = self.model.rng.random(contract_price.shape[0])
-        return rich & (draws < self.cfg.opportunism)
 
 
 class Hyperscaler(Seller):

@@ -36,10 +36,11 @@ import pandas as pd
 from market import exact
 from market.calibrate.moments import SeriesError, series
 from market.calibrate.spec import CalibrationError, Parameter, Spec, load_spec
+from market.calibrate.outputs import write_piece
 from market.calibrate.worker import run_point, world_raw
 
 __all__ = ["CalibrationError", "CalibrationResult", "Spec", "calibrate", "load_spec",
-           "point_loss", "simulate"]
+           "point_loss", "simulate", "write_piece"]
 
 NAN_Z = 100.0
 """A moment that a run leaves undefined counts as this many standard deviations off."""

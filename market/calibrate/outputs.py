@@ -330,3 +330,55 @@ def write_outputs(spec: Spec, out: Path, raw: dict, source: str, points: pd.Data
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
     ident.to_csv(out / "identification.csv", index=False, float_format="%.10g")
     return n_band
+
+
+PIECE_FINGERPRINT = "# fingerprint of the calibration file: "
+
+
+def piece_toml(spec: Spec, best: dict, loss: float, identified: dict[str, bool],
+               n_runs: int) -> str:
+    """The scenario piece of a fit (``spec.piece``): every fitted value, each noted as shared
+    with other scenarios or not and as identified by the targets or not."""
+    from market.scenarios import Parameter as ScenarioParameter
+    from market.scenarios import split_key, to_toml
+
+    nested: dict[str, Any] = {}
+    leaves = []
+    shared = {p.path: p.shared for p in spec.parameters}
+    for path, value in best.items():
+        parts = split_key(path)
+        node = nested
+        for x in parts[:-1]:
+            node = node.setdefault(x, {})
+        node[parts[-1]] = value
+        leaves.append(ScenarioParameter(
+            ".".join(parts), value,
+            f"derived: fitted ({'identified' if identified.get(path) else 'not identified'}); "
+            + ("shared: colossus-2026 reads it" if shared[path] else
+               f"{spec.name} only"), spec.piece or ""))
+    tops = [ScenarioParameter(k, v, "", "") for k, v in nested.items()]
+    header = [f"Calibrated values: written by the fit of {Path(spec.source).name} "
+              f"(market.calibrate.write_piece);",
+              "do not edit by hand: refit instead (docs/calibration-howto.md).",
+              f"Fit: loss {loss:.4g} over {len(spec.moments)} targets, {n_runs} search runs "
+              f"({len(spec.seeds)} seeds per point).",
+              "Scenarios that extend this piece and leave a key unset take the fitted value."]
+    return (to_toml([*tops, *leaves], header) .replace("\n", f"\n{PIECE_FINGERPRINT}"
+            f"{spec.fingerprint()}\n", 1))
+
+
+def write_piece(result: Any) -> Path:
+    """Write a calibration result's scenario piece (``spec.piece``), whole or not at all, and
+    check that the calibrated scenario still loads."""
+    from market.calibrate import CalibrationError
+    from market.scenarios import load_scenario
+    from market.sweep.store import write_file_atomic
+
+    spec = result.spec
+    if spec.piece is None:
+        raise CalibrationError(f"{spec.source}: names no 'piece' to write the fit into")
+    path = Path(spec.piece)
+    text = piece_toml(spec, result.best, result.loss, result.identified, result.n_runs)
+    write_file_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    load_scenario(spec.scenario)
+    return path

@@ -9,6 +9,7 @@
     init_points = 16                       # quasi-random points before the model-based search
     search_seed = 0                        # seed of the search itself
     band_seeds = 10                        # seeds of the best point's 90% band (default 10)
+    piece = "../../market/scenarios/calibrated/history-2024.toml"   # optional, see below
 
     [[parameters]]
     path = "labs.frontier_a.growth_per_month"   # any --set path with a numeric value
@@ -16,6 +17,7 @@
     init = [0.02, 0.05]                    # optional: where the initial design starts
     log = false                            # optional: search on a log scale
     integer = false                        # optional
+    shared = false                         # optional: other scenarios read this value (piece)
 
     [[moments]]                            # optional extra moments
     name = "openai_spend_over_revenue_2025"
@@ -31,6 +33,12 @@
     delta = 2.71
     max_share = 0.5
     bins = 10
+
+``piece`` names a scenario piece (a partial scenario file) that ``write_piece`` fills with the
+best values of every parameter, with the fit's loss and the calibration file's fingerprint. The
+calibrated scenario ``extends`` it and sets none of the fitted keys itself; other scenarios that
+``extend`` it take the ``shared`` values (those that do not depend on the period fitted) and set
+the rest themselves. Refitting rewrites the piece, so every scenario that reads it follows.
 
 Every error is a ``CalibrationError`` whose message names the file and the key.
 """
@@ -52,8 +60,8 @@ from market.calibrate.moments import MOMENT_KINDS, Moment
 
 TOP_KEYS = ("scenario", "overrides", "targets", "seeds", "budget", "batch", "init_points",
             "search_seed", "band_seeds", "months", "parameters", "moments", "identification",
-            "name", "description")
-PARAM_KEYS = ("path", "range", "init", "log", "integer")
+            "name", "description", "piece")
+PARAM_KEYS = ("path", "range", "init", "log", "integer", "shared")
 MOMENT_KEYS = ("name", "kind", "series", "denominator", "month", "window", "value", "sd",
                "weight")
 ID_KEYS = ("delta", "max_share", "bins")
@@ -74,6 +82,8 @@ class Parameter:
     init_high: float
     log: bool = False
     integer: bool = False
+    shared: bool = False
+    """Other scenarios read this value from the piece (it does not depend on the period)."""
 
     def to_value(self, x: float) -> float | int:
         return int(round(x)) if self.integer else float(x)
@@ -108,6 +118,8 @@ class Spec:
     months: int | None = None
     identification: Identification = field(default_factory=Identification)
     description: str = ""
+    piece: str | None = None
+    """Absolute path of the scenario piece that ``write_piece`` fills (None: no piece)."""
 
     @property
     def n_points(self) -> int:
@@ -117,7 +129,7 @@ class Spec:
     def fingerprint(self) -> str:
         """A hash of what determines the points and their losses (not the budget)."""
         d = asdict(self)
-        for k in ("budget", "name", "source", "description", "band_seeds"):
+        for k in ("budget", "name", "source", "description", "band_seeds", "piece"):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -262,13 +274,14 @@ def _parameter(body: Any, i: int, where: str) -> Parameter:
         raise _err(where, f"{key}.init", body["init"], f"must lie inside range [{lo}, {hi}]")
     log = body.get("log", False)
     integer = body.get("integer", False)
-    for k, v in (("log", log), ("integer", integer)):
+    shared = body.get("shared", False)
+    for k, v in (("log", log), ("integer", integer), ("shared", shared)):
         if not isinstance(v, bool):
             raise _err(where, f"{key}.{k}", v, "must be true or false")
     if log and lo <= 0:
         raise _err(where, f"{key}.range", body["range"], "a log-scale range must be > 0")
     return Parameter(path=path.strip(), low=lo, high=hi, init_low=ilo, init_high=ihi, log=log,
-                     integer=integer)
+                     integer=integer, shared=shared)
 
 
 def load_spec(spec: str | Path | dict[str, Any], base_dir: Path | None = None) -> Spec:
@@ -352,6 +365,12 @@ def load_spec(spec: str | Path | dict[str, Any], base_dir: Path | None = None) -
     if months is not None:
         months = _int(months, where, "months", 1)
     name = raw.get("name", Path(where).stem if where != "<calibration>" else "calibration")
+    piece = raw.get("piece")
+    if piece is not None:
+        if not isinstance(piece, str) or not piece.endswith(".toml"):
+            raise _err(where, "piece", piece, "must be the path of a .toml file")
+        pp = Path(piece)
+        piece = str((pp if pp.is_absolute() else folder / pp).resolve())
     return Spec(name=str(name), source=where, scenario=scenario, overrides=tuple(overrides),
                 parameters=parameters, moments=tuple(moments), seeds=seeds, budget=budget,
                 batch=_int(raw.get("batch", 8), where, "batch", 1),
@@ -359,4 +378,4 @@ def load_spec(spec: str | Path | dict[str, Any], base_dir: Path | None = None) -
                 search_seed=_int(raw.get("search_seed", 0), where, "search_seed", 0),
                 band_seeds=_int(raw.get("band_seeds", 10), where, "band_seeds", 1),
                 months=months, identification=identification,
-                description=str(raw.get("description", "")))
+                description=str(raw.get("description", "")), piece=piece)

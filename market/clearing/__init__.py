@@ -190,8 +190,9 @@ def clear(
     ClearingResult with ``price`` and ``volume`` (P,), ``filled`` (N,), ``paid`` and
     ``surplus``. Raises ValueError naming the field and first bad index on invalid input.
     """
-    product, side, price, quantity, P, prio, k, prange, qmax = check(
-        product, side, price, quantity, n_products, priority, k, rule
+    big = priority is None and len(price) >= _window.WINDOW_MIN_ORDERS  # (then counted)
+    product, side, price, quantity, P, prio, k, prange, qmax, counts = check(
+        product, side, price, quantity, n_products, priority, k, rule, count=big
     )
     n = len(price)
     if n == 0 or P == 0:
@@ -199,9 +200,9 @@ def clear(
     else:
         lot = lot_size(qmax, n)
         lots = to_lots(quantity, lot)
-        if prio is None and n >= _window.WINDOW_MIN_ORDERS and n >= _window.WINDOW_MIN_DEPTH * P:
+        if big and counts is not None and n >= _window.WINDOW_MIN_DEPTH * P:
             out_price, volume, filled, gains = _window.clear_windowed(
-                product, side, price, lots, P, k, prange)
+                product, side, price, lots, P, k, prange, counts)
         else:
             out_price, volume, filled, gains = clear_levels(
                 product, side, price, lots, P, prio, k, prange)

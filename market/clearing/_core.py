@@ -30,22 +30,23 @@ def lot_size(qmax: float, n: int) -> float:
 def to_lots(quantity: np.ndarray, lot: float) -> np.ndarray:
     """Whole lots in each quantity, rounded down (float64 holding whole numbers; the scaling by
     a power of two is exact)."""
-    return np.floor(np.multiply(quantity, 1.0 / lot))
+    lots = np.multiply(quantity, 1.0 / lot)
+    return np.floor(lots, out=lots)
 
 
 def prorata_floor(c: np.ndarray, t: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """``floor(c * t / q)`` exactly, for whole numbers ``0 <= c <= q`` and ``0 <= t <= q``
-    below ``2**53`` (float64 in and out): in int64 where ``c * t`` fits, else with Python's
-    integers (rare: only orders strictly inside a rationed tie group get here)."""
-    out = np.empty(len(c), np.int64)
-    small = np.multiply(q, t) < 2.0**62
-    ci, ti, qi = c.astype(np.int64), t.astype(np.int64), q.astype(np.int64)
-    out[small] = ci[small] * ti[small] // qi[small]
-    big = np.flatnonzero(~small)
-    if len(big):
-        out[big] = [a * b // d for a, b, d in zip(ci[big].tolist(), ti[big].tolist(),
-                                                    qi[big].tolist())]
-    return out.astype(np.float64)
+    """``floor(c * t / q)`` exactly, for whole numbers ``0 <= c <= q``, ``0 <= t <= q`` and
+    ``q > 0`` below ``2**53`` (float64 in and out).
+
+    The float quotient is within 3 of the answer, so the remainder ``r = c*t - e*q`` of its
+    floor ``e`` is below ``2**62`` in size: computed with int64 products that wrap modulo
+    ``2**64`` it comes out exact, and ``e + r // q`` is the answer."""
+    e = np.floor(np.multiply(c, t) / q).astype(np.int64)
+    qi = q.astype(np.int64)
+    r = np.multiply(c, t, dtype=np.int64, casting="unsafe")  # c * t modulo 2**64
+    r -= np.multiply(e, qi)
+    e += np.floor_divide(r, qi, out=r)
+    return e.astype(np.float64)
 
 
 def _stable_key_sort(order: np.ndarray, key: np.ndarray, kmax: int) -> np.ndarray:
@@ -157,7 +158,7 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
         prio = prio.astype(np.int64, copy=False)
         if lots.min() <= 0:
             n_orders = np.bincount(product, minlength=P)  # the tolerance counts every order
-            keep = np.flatnonzero(lots > 0)
+            keep = (lots > 0).nonzero()[0]
             product, side, price, lots, prio = (
                 product[keep], side[keep], price[keep], lots[keep], prio[keep])
             if len(keep) == 0:
@@ -182,16 +183,16 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
     new[0] = True
     np.not_equal(p[1:], p[:-1], out=new[1:])
     new[1:] |= gchg
-    ls = np.flatnonzero(new)
+    ls = new.nonzero()[0]
     lg = g[ls]  # group key (product << bc | class) of each level
     bf = _starts(lg)
-    bl = np.append(bf[1:], len(ls))
+    bl = np.concatenate((bf[1:], [len(ls)]))
     bprod = lg[bf] >> bc
     if prio is None:  # one block per product, all of it ordinary
         pf, pl, prods, o_first, ordinary = bf, bl, bprod, bf, None
     else:
-        last_block = np.append(bprod[1:] != bprod[:-1], True)
-        pf = bf[np.append(True, last_block[:-1])]  # first level of each product
+        last_block = np.concatenate((bprod[1:] != bprod[:-1], [True]))
+        pf = bf[np.concatenate(([True], last_block[:-1]))]  # first level of each product
         pl = bl[last_block]
         prods = bprod[last_block]
         o_first = bf[last_block]  # the ordinary block is the product's last
@@ -204,7 +205,7 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
     cum[1:].real = qb
     cum[1:].imag = qs
     np.cumsum(cum[1:], out=cum[1:])
-    level_end = np.append(ls, n)
+    level_end = np.concatenate((ls, [n]))
     at = cum[level_end]
     cb, cs = at.real, at.imag
 
@@ -249,9 +250,8 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
     # lots filled by each order: all of a level the volume passes, none of one it does not
     # reach, and the one level per product and side it ends inside rationed
     v = np.repeat(vol, pcnt)
-    lengths = np.diff(level_end)
-    fill = _level_fills(qb, v, ahead_b, end_b, cum.real, cb, level_end, lengths)
-    fill -= _level_fills(qs, v, ahead_s, end_s, cum.imag, cs, level_end, lengths)
+    lengths = level_end[1:] - level_end[:-1]
+    fill = _level_fills(sq, v, ahead_b, end_b, ahead_s, end_s, cum, at, level_end, lengths)
     del cum
     gains = (fill, p)  # the surplus, when read: signed lots x price in sorted order
     filled = np.empty(n)
@@ -278,11 +278,11 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
     out_price = np.full(P, np.nan)
     volume = np.zeros(P)
     volume[prods] = vol
-    t = np.flatnonzero(vol > 0)
+    t = (vol > 0).nonzero()[0]
     lower, upper = lower[t], upper[t]
     upper = np.where(np.isfinite(upper), upper, lower)
     lower = np.where(np.isfinite(lower), lower, upper)
-    out_price[prods[t]] = np.clip(k * upper + (1.0 - k) * lower, lower, upper)
+    out_price[prods[t]] = np.minimum(np.maximum(k * upper + (1.0 - k) * lower, lower), upper)
     if keep is not None:
         full = np.zeros(n_all)
         full[keep] = filled
@@ -290,37 +290,49 @@ def clear_levels(product, side, price, lots, P, prio, k, prange, tol=None):
     return out_price, volume, filled, gains
 
 
-def _level_fills(q, v, ahead, end, cum, at, level_end, lengths):
-    """Lots filled at each sorted position on one side, at volume ``v`` (per level): all of
-    ``q`` where the level's queue segment ``ahead..end`` ends by ``v``, none where it starts at
-    or after ``v``, and in the (at most one per product) level ``v`` ends inside, the traded
-    lots ``t = v - ahead`` shared by the cumulative floor ``floor(c * t / q_level)`` differenced
-    along the level, so the level's fills are whole lots, pro rata within one lot, and add up
-    to ``t`` exactly."""
-    full = np.less_equal(end, v)
-    fill = np.where(np.repeat(full, lengths), q, 0.0)  # (a bool x float product casts slowly)
-    part = np.flatnonzero(np.less(ahead, v) > full)
-    if not len(part):
+def _level_fills(sq, v, ahead_b, end_b, ahead_s, end_s, cum, at, level_end, lengths):
+    """Signed lots filled at each sorted position (``sq``: + buy lots, - sell lots) at volume
+    ``v`` (per level): all of an order whose level's queue segment ``ahead..end`` on its side
+    ends by ``v``, none where it starts at or after ``v``, and in the (at most one per product)
+    level of each side that ``v`` ends inside, the traded lots ``t = v - ahead`` shared by the
+    cumulative floor ``floor(c * t / q_level)`` differenced along the level, so the level's
+    fills are whole lots, pro rata within one lot, and add up to ``t`` exactly. ``cum`` and
+    ``at``: buy (real) and sell (imag) lots before each position and each level boundary."""
+    full_b, full_s = np.less_equal(end_b, v), np.less_equal(end_s, v)
+    # bit 0: the level's buys are filled in full, bit 1: its sells; each order reads its side's
+    code = np.repeat(np.add(full_b, full_s, dtype=np.uint8) + full_s, lengths)
+    np.right_shift(code, np.less(sq, 0.0).view(np.uint8), out=code)
+    np.bitwise_and(code, 1, out=code)
+    fill = np.where(code.view(bool), sq, 0.0)
+    part_b = (np.less(ahead_b, v) > full_b).nonzero()[0]
+    part_s = (np.less(ahead_s, v) > full_s).nonzero()[0]
+    if not (len(part_b) or len(part_s)):
         return fill
-    traded, q_level = v[part] - ahead[part], end[part] - ahead[part]
+    # the rationed levels, buys' then sells', and the lots they trade
+    part = np.concatenate((part_b, part_s))
+    ahead = np.concatenate((ahead_b[part_b], ahead_s[part_s]))
+    traded = v[part] - ahead
     size = lengths[part]
+    start = level_end[part]
     if (size == 1).all():  # one order per rationed level (the usual case): it takes the lot
-        fill[level_end[part]] = traded
+        traded[len(part_b):] *= -1.0
+        fill[start] = traded
         return fill
-    pos = np.arange(size.sum()) + np.repeat(level_end[part] - (np.cumsum(size) - size), size)
+    q_level = np.concatenate((end_b[part_b], end_s[part_s])) - ahead
+    first = np.cumsum(size) - size  # where each level's orders start among those below
     lvl = np.repeat(np.arange(len(part)), size)
-    c_end = cum[pos + 1] - at[part][lvl]
-    c_start = c_end - q[pos]
-    t, ql = traded[lvl], q_level[lvl]
-
-    def cumulative_share(c):
-        out = np.where(c >= ql, t, 0.0)
-        inner = np.flatnonzero((c > 0) & (c < ql))
-        out[inner] = prorata_floor(c[inner], t[inner], ql[inner])
-        return out
-
-    share, before = cumulative_share(c_end), cumulative_share(c_start)
-    fill[pos] = share - before
+    pos = np.arange(len(lvl)) + (start - first)[lvl]
+    # the level's lots on its side through each of its orders
+    through = cum[pos + 1] - at[part][lvl]
+    n_b = first[len(part_b)] if len(part_b) < len(part) else len(pos)
+    c = np.concatenate((through.real[:n_b], through.imag[n_b:]))
+    share = prorata_floor(c, traded[lvl], q_level[lvl])
+    head = share[first]  # each level starts from nothing: its first order keeps its share
+    share[1:] = share[1:] - share[:-1]
+    share[first] = head
+    # (a level rationed on both sides appears twice: add each side's fills separately)
+    fill[pos[:n_b]] += share[:n_b]
+    fill[pos[n_b:]] -= share[n_b:]
     return fill
 
 
@@ -329,4 +341,4 @@ def _starts(key):
     new = np.empty(len(key), bool)
     new[:1] = True
     np.not_equal(key[1:], key[:-1], out=new[1:])
-    return np.flatnonzero(new)
+    return new.nonzero()[0]

@@ -47,9 +47,10 @@ def _as_float(name: str, a: np.ndarray) -> np.ndarray:
     return a.astype(np.float64, copy=False)
 
 
-def check(product, side, price, quantity, n_products, priority, k, rule):
+def check(product, side, price, quantity, n_products, priority, k, rule, count=False):
     """Validate and convert the inputs; returns the (numeric, +-1) ``side`` array itself, the
-    (min, max) of the prices and the largest quantity.
+    (min, max) of the prices, the largest quantity and, with ``count``, the number of orders
+    of each product (else None).
 
     Each array is checked by a few reductions (min, max, count); the element-wise masks that
     locate the first bad entry are built only when a check fails."""
@@ -108,14 +109,24 @@ def check(product, side, price, quantity, n_products, priority, k, rule):
             )
 
     product = _as_int("product", arrays["product"], "products")
-    if n_products is None:
-        n_products = int(product.max()) + 1 if n > 0 else 0
-        n_products = max(n_products, 0)
-    else:
+    if n_products is not None:
         if int(n_products) != n_products or n_products < 0:
             raise ValueError(f"n_products={n_products!r} must be an integer >= 0")
         n_products = int(n_products)
-    if n and (product.min() < 0 or product.max() >= n_products):
+    counts = None
+    if count and n and product.dtype.kind in "iu":
+        try:  # orders per product; its own pass finds negative products and the largest
+            counts = np.bincount(product.astype(np.intp, copy=False),
+                                 minlength=n_products or 0)
+        except ValueError:
+            pass
+    if n_products is None:
+        if counts is not None:
+            n_products = len(counts)
+        else:
+            n_products = max(int(product.max()) + 1 if n > 0 else 0, 0)
+    if n and (len(counts) > n_products if counts is not None
+              else product.min() < 0 or product.max() >= n_products):
         bad = (product < 0) | (product >= n_products)
         i = _first_bad(bad)
         raise ValueError(
@@ -134,6 +145,6 @@ def check(product, side, price, quantity, n_products, priority, k, rule):
             prio = None
     else:
         prio = None
-    return product, side, price, quantity, n_products, prio, k, prange, qmax
+    return product, side, price, quantity, n_products, prio, k, prange, qmax, counts
 
 

@@ -30,7 +30,7 @@ def _column_count(mask):
 _FINE_CELLS = 4096  # resolution of the price grid the buckets are cut from
 
 
-def clear_windowed(product, side, price, lots, P, k, prange):
+def clear_windowed(product, side, price, lots, P, k, prange, counts):
     """:func:`clear` for a large batch without priority classes, exactly, sorting only a window.
 
     Prices are cut into buckets holding about equal numbers of the batch's orders, and a
@@ -45,7 +45,8 @@ def clear_windowed(product, side, price, lots, P, k, prange):
     left (partly) unfilled, the margin and both bounds of the clearing interval lie inside
     it, so the window's result is the product's: buys above the window and sells below it
     are filled in full, sells above and buys below not at all. Products for which that check
-    fails (no trade, a side used up) are cleared again from all their orders.
+    fails (no trade, a side used up) are cleared again from all their orders. ``counts``
+    (P,): the number of orders of each product.
     """
     n = len(price)
     lo, hi = prange
@@ -59,14 +60,14 @@ def clear_windowed(product, side, price, lots, P, k, prange):
     # nb buckets by the counts of a sample of the batch; the bucket is a monotone image of the
     # price
     fine = _price_grid(price, lo, (_FINE_CELLS - 1) / (hi - lo))
-    counts = np.bincount(fine[:: max(n // 8192, 1)], minlength=_FINE_CELLS)
-    below = np.cumsum(counts) - counts
-    bucket = np.minimum(below * nb // max(int(counts.sum()), 1), nb - 1)
+    sample = np.bincount(fine[:: max(n // 8192, 1)], minlength=_FINE_CELLS)
+    below = np.cumsum(sample) - sample
+    bucket = np.minimum(below * nb // max(int(sample.sum()), 1), nb - 1)
     # cell = is_sell * nb * P + bucket * P + product: the grids below are (bucket, product),
     # so that sums and extremes over buckets run down columns, vectorized across products
     cell = (bucket * P).take(fine)
     off = fine  # the fine grid's memory, reused
-    del counts, below, bucket, fine
+    del sample, below, bucket, fine
     cell += product
     np.subtract(1, side, out=off, casting="unsafe")  # 2 for a sell, 0 for a buy
     np.multiply(off, pn // 2, out=off)  # (pn is even: nb >= 8)
@@ -83,7 +84,7 @@ def clear_windowed(product, side, price, lots, P, k, prange):
     # the tolerance of the whole book (the window's book has other totals)
     tol = np.minimum(d[0], s[-1]) * REL_TOL
     np.floor(tol, out=tol)
-    np.maximum(tol, np.bincount(product, minlength=P), out=tol)
+    np.maximum(tol, counts, out=tol)
     # max over b of min(D[b+1], S[b-1]), less the tolerance (the volume may stop short of the
     # largest crossing by up to it)
     v_lo = np.minimum(d[1:], s[:-1]).max(axis=0) - tol
@@ -93,7 +94,7 @@ def clear_windowed(product, side, price, lots, P, k, prange):
     # sells start before v_hi (counts of leading entries of monotone columns)
     first = np.minimum(_column_count(d[1:] > v_hi), _column_count(s[1:] < v_lo))
     last = np.maximum(_column_count(d[:-1] >= v_lo), _column_count(s[:-1] <= v_hi)) - 1
-    np.clip(last, first, nb - 1, out=last)
+    np.minimum(np.maximum(last, first, out=last), nb - 1, out=last)  # clip
     cols = np.arange(P)
     agg_buy = d[last + 1, cols]  # quantity folded into the two extra orders of each product
     agg_sell = s[first, cols]
@@ -110,13 +111,13 @@ def clear_windowed(product, side, price, lots, P, k, prange):
     del win
     status = status.ravel().take(cell)
     del cell
-    inside = np.flatnonzero(status == 2)
+    inside = (status == 2).nonzero()[0]
     full = status == 1
     del status
 
     # the window's book: its orders, then the folded buys and sells
-    has_b = np.flatnonzero(agg_buy > 0)
-    has_s = np.flatnonzero(agg_sell > 0)
+    has_b = (agg_buy > 0).nonzero()[0]
+    has_s = (agg_sell > 0).nonzero()[0]
     m, mb = len(inside), len(inside) + len(has_b)
     w = mb + len(has_s)
     w_product, w_side = np.empty(w, product.dtype), np.empty(w, side.dtype)
@@ -139,7 +140,7 @@ def clear_windowed(product, side, price, lots, P, k, prange):
     short = np.bincount(key, weights=wq - wf > wtol, minlength=2 * P).reshape(P, 2)
     ok = (traded > 0).all(axis=1) & (short > 0).all(axis=1)
     ok[w_product[m:][w_filled[m:] < w_qty[m:]]] = False
-    redo = np.flatnonzero(~ok)
+    redo = (~ok).nonzero()[0]
 
     filled = np.multiply(lots, full)
     filled[inside] = wf

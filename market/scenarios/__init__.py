@@ -105,7 +105,7 @@ def scenario_dir() -> Path:
 def available() -> dict[str, str]:
     """Shipped scenario names and their one-line descriptions (a broken file says so)."""
     out = {}
-    for path in sorted(scenario_dir().glob("*.toml")):
+    for path in sorted(scenario_dir().glob("*.toml"), key=lambda p: p.stem):
         try:
             raw, _ = load_raw(path)
         except ScenarioError as exc:

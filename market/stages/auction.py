@@ -65,7 +65,8 @@ def clear_term(model: ComputeMarket) -> None:
     spare = queries.spare_by_site(model, nxt, queries.reserves(model, margin=True),
                                   until=nxt + int(tenors[terms].max()))
     n_labs = len(model.labs)
-    held_next = model.book.committed_h100e(nxt, by="buyer", n=len(model.parties))[:n_labs]
+    held_next = (model.book.committed_h100e(nxt, by="buyer", n=len(model.parties))[:n_labs]
+                 + queries.outside(model)[0])
     share = np.array([lab.cfg.term_share for lab in model.labs])
     target, inference, budget = queries.lab_arrays(model, FORECAST_MONTHS, share)
     weights = tenor_weights(model._ask_depth, model._lab_term_column)
@@ -105,7 +106,7 @@ def clear_spot(model: ComputeMarket) -> None:
         return
     n_labs = len(model.labs)
     spare = queries.spare_by_site(model, model.month, queries.reserves(model, margin=False))
-    held = model.book.committed_h100e(model.month, by="buyer", n=len(model.parties))[:n_labs]
+    held = queries.delivered_h100e(model)[:n_labs] + queries.outside(model)[0]
     need, inference, budget = queries.lab_arrays(model, 0)
     sp = model.products.spot_id
     pos, q, lim = lab_bids(model.labs, held, need, inference,

@@ -34,7 +34,7 @@ def configured_site(model: ComputeMarket, seller: Seller, site) -> dict:
     return dict(name=site.name, owner=seller.party, region=model.region_index[site.region],
                 gen=gen, mw=site.mw, status=status, ready_month=ready, online_month=online,
                 life_months=model.costs.life_months, cancel=cancel,
-                exogenous=status == SCHEDULED)
+                exogenous=status == SCHEDULED, ramp_months=site.ramp_months)
 
 
 def delivery_delay(model: ComputeMarket) -> int:

@@ -9,9 +9,9 @@ import numpy as np
 
 from market import exact
 from market.agents.lab import exit_signal
-from market.agents.sellers import recall_order
+from market.agents.sellers import seller_exit_signal
 from market.book import END_REASONS
-from market.calendar import month_index
+from market.calendar import month_index, month_start, notice_end_month
 from market.stages import queries
 from market.supply import AWAITING, CONSTRUCTION
 from market.terms import ContractTerms
@@ -58,7 +58,7 @@ def decide_notices(model: ComputeMarket) -> None:
         for owner in owners:
             if short[owner.party] > 0:
                 recall(model, owner, h100e=float(short[owner.party]), reason="own_need")
-            owner_opportunism(model, owner)
+    seller_exits(model)
     lab_exits(model)
 
 
@@ -92,12 +92,13 @@ def owner_shortfall_h100e(model: ComputeMarket) -> np.ndarray:
 
 def recall(model: ComputeMarket, seller: Seller, *, h100e: float | None = None, share: float = 1.0,
            reason: str) -> float:
-    """Recall leases with the recall right, lowest price first, until ``h100e`` (or
-    ``share`` of them) is covered; return the H100e recalled."""
+    """Recall leases with the recall right, in the order their terms give
+    (``ContractBook.recall_order``), until ``h100e`` (or ``share`` of them) is covered;
+    return the H100e recalled."""
     ids = recallable(model, seller)
     if not ids.size:
         return 0.0
-    ids = ids[recall_order(model.book.usd_per_h100e_month[ids])]
+    ids = model.book.recall_order(ids)
     qty = model.book.h100e[ids]
     want = share * exact.total(qty) if h100e is None else h100e
     take = ids[np.concatenate([[True], np.cumsum(qty)[:-1] < want])] if want > 0 else ids[:0]
@@ -111,16 +112,26 @@ def recall(model: ComputeMarket, seller: Seller, *, h100e: float | None = None, 
     return exact.total(model.book.h100e[take])
 
 
-def owner_opportunism(model: ComputeMarket, owner: Seller) -> None:
-    if owner.cfg.opportunism <= 0:
-        return
+def seller_exits(model: ComputeMarket) -> None:
+    """Sellers give notice on leases that spot, net of their exit fee, has paid more than
+    the lease by their exit premium (``opportunism``) for ``exit_patience_months``."""
     b = model.book
-    ids = np.flatnonzero(b.live(model.month) & (b.seller[: len(b)] == owner.party)
-                         & (b.seller_notice_days[: len(b)] >= 0)
-                         & (b.notice_month[: len(b)] < 0))
-    if ids.size:
-        exit_ids = ids[owner.wants_to_exit(b.usd_per_h100e_month[ids], model.spot_index)]
-        notice(model, exit_ids, "seller", "opportunism")
+    n = len(b)
+    if model._rich_months.size < n:
+        model._rich_months = np.concatenate(
+            [model._rich_months, np.zeros(n - model._rich_months.size, np.int64)])
+    if not n:
+        return
+    days = np.maximum(b.seller_notice_days, 0)
+    freed = b.ended_month - notice_end_month(month_start(model.month), days)
+    candidates = (b.live(model.month) & (b.seller_notice_days >= 0) & (b.notice_month < 0)
+                  & ~model.defaulted[b.seller])
+    signal = candidates & seller_exit_signal(b.usd_per_h100e_month, model.spot_index,
+                                             model._exit_premium[b.seller],
+                                             b.seller_exit_fee_months, freed)
+    model._rich_months = np.where(signal, model._rich_months + 1, 0)
+    exits = signal & (model._rich_months >= model._exit_patience[b.seller])
+    notice(model, np.flatnonzero(exits), "seller", "opportunity")
 
 
 def seller_exit(model: ComputeMarket, seller: Seller) -> None:

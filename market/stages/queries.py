@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market import exact
-from market.agents.lab import budget_usd_per_month, funding_per_year, growth_rate
+from market.agents.lab import budget_usd_per_month, funding_per_year, growth_rate, outside_h100e
 
 if TYPE_CHECKING:
     from market.model import ComputeMarket
@@ -55,6 +55,15 @@ def spare_by_site(model: ComputeMarket, month: int, reserve: np.ndarray, until: 
     return spare
 
 
+def delivered_h100e(model: ComputeMarket) -> np.ndarray:
+    """Per party: H100e its live contracts deliver this month (contracted H100e times the
+    share its site has online, ``ContractBook.delivered_share``)."""
+    b = model.book
+    model._delivered = b.delivered_share(model.month, model.sites.online_h100e())
+    return np.bincount(b.buyer, weights=b.h100e * model._delivered,
+                       minlength=len(model.parties))
+
+
 def reserves(model: ComputeMarket, margin: bool) -> np.ndarray:
     """Own capacity each party keeps: internal need, with the reserve margin for term."""
     return model.own_need * (1.0 + model._reserve_margin) if margin else model.own_need.copy()
@@ -65,6 +74,14 @@ def lab_growth(model: ComputeMarket) -> np.ndarray:
     p = model._lab_param
     return growth_rate(p["growth_per_month"], p["growth_halflife_months"],
                        model.months_elapsed)
+
+
+def outside(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
+    """H100e each lab runs outside this market this month, and what it costs (USD)."""
+    p = model._lab_param
+    h100e = outside_h100e(model.lab_state["inference_h100e"], p["training_share"],
+                          p["outside_share"])
+    return h100e, h100e * p["outside_usd_per_h100e_month"]
 
 
 def lab_arrays(model: ComputeMarket, months_ahead: int, share: np.ndarray | float = 1.0):
@@ -79,7 +96,7 @@ def lab_arrays(model: ComputeMarket, months_ahead: int, share: np.ndarray | floa
         model.lab_state["revenue_usd"], lab_growth(model), model.appetite)
     budget = (budget_usd_per_month(model.lab_state["revenue_usd"], model.cash[:n_labs],
                                    funding)
-              - committed_usd_by_party(model)[:n_labs])
+              - committed_usd_by_party(model)[:n_labs] - outside(model)[1])
     return need, inference, budget
 
 

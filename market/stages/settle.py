@@ -33,14 +33,28 @@ def settle(model: ComputeMarket) -> None:
     m = model.month
     n = len(model.parties)
     n_labs = len(model.labs)
-    model._apply(model.book.bill(m).transfers)
-    held = (model.book.committed_h100e(m, by="buyer", n=n) + model._spot_bought)[:n_labs]
+    outside, outside_usd = queries.outside(model)
+    own = (queries.delivered_h100e(model) + model._spot_bought)[:n_labs]
     state, param = model.lab_state, model._lab_param
-    held = np.where(model.defaulted[:n_labs], 0.0, held)
+    own = np.where(model.defaulted[:n_labs], 0.0, own)
+    outside = np.where(model.defaulted[:n_labs], 0.0, outside)
+    held = own + outside
+    if outside_usd.any():
+        outside_usd = np.where(model.defaulted[:n_labs], 0.0, outside_usd)
+        model._external_many(np.arange(n_labs), "outside_compute", -outside_usd)
+        model._paid[:n_labs] += outside_usd
     (state["served_h100e"], state["unmet_h100e"], state["revenue_usd"],
      state["value_usd"]) = serve(held, state["inference_h100e"], param["training_share"],
                                  param["usd_per_served_h100e_month"],
                                  param["training_value_usd_per_h100e_month"])
+    # compute outside this market serves first; each lab uses the same share of all it
+    # holds here (its demand may fall below it)
+    used = np.ones(n)
+    used[:n_labs] = np.where(own > 0, np.minimum(
+        np.maximum(state["served_h100e"] - outside, 0.0) / np.where(own > 0, own, 1.0),
+        1.0), 1.0)
+    model._apply(model.book.bill(m, used_share=used[model.book.buyer],
+                                 delivered_share=model._delivered).transfers)
     model._external_many(np.arange(n_labs), "customer_revenue", state["revenue_usd"])
     due = model._funding_month == m
     model._external_many(model._funding_lab[due], "funding", model._funding_usd[due])

@@ -31,7 +31,7 @@ from mesa.visualization.utils import update_counter
 from market import kinds
 from market.calendar import month_index, month_label
 from market.config import WorldConfig
-from market.hardware import HOURS_PER_MONTH, newest_generation
+from market.hardware import HOURS_PER_MONTH, generations, newest_generation, usd_per_gpu_hour
 from market.model import ComputeMarket
 from market.products import SPOT
 from market.scenarios import available, build_world, load_raw
@@ -43,6 +43,7 @@ __all__ = ["MODEL_PARAMS", "History", "Page", "VizMarket", "page", "world_from_c
 DEFAULT_SCENARIO = "colossus-2026"
 ALL_TEMPLATES = "all term templates"
 RULE_TEMPLATES = tuple(name for name in TEMPLATES if name != "spot")
+LEASE = TEMPLATES["colossus_lease"]  # the sidebar's rule defaults are this template's own
 NO_EXIT = "no early exit"
 NOTICE_CHOICES = (NO_EXIT, "0", "30", "60", "90", "180", "365")
 ORBITAL_SITE = "orbital_from_controls"
@@ -71,13 +72,13 @@ def world_from_controls(
     scenario_name: str = DEFAULT_SCENARIO,
     months: int = 120,
     rules_template: str = "colossus_lease",
-    buyer_notice: str = "90",
-    seller_notice: str = "90",
-    recall: bool = True,
-    recall_notice_days: int = 90,
-    ramp_months: int = 2,
-    ramp_discount: float = 0.5,
-    take_or_pay: bool = True,
+    buyer_notice: str = str(LEASE.buyer_notice_days),
+    seller_notice: str = str(LEASE.seller_notice_days),
+    recall: bool = LEASE.recall,
+    recall_notice_days: int = LEASE.recall_notice_days,
+    ramp_months: int = LEASE.ramp_months,
+    ramp_discount: float = LEASE.ramp_discount,
+    take_or_pay: bool = LEASE.take_or_pay,
     permit_delay_scale: float = 1.0,
     opposition_scale: float = 1.0,
     recall_shock_month: int = 0,
@@ -586,6 +587,9 @@ def metrics(model: VizMarket) -> dict[str, str]:
     month = model.month - 1
     out: dict[str, str] = {}
     out["Spot index"] = f"${last['spot index']:.2f}/H100e-h" if "spot index" in last else "-"
+    out["Spot per GPU-hour"] = (" · ".join(
+        f"{g.name} ${usd_per_gpu_hour(last['spot index'] * HOURS_PER_MONTH, g):.2f}"
+        for g in generations().values()) if "spot index" in last else "-")
     terms = sorted((k for k in last if k.endswith("term index")),
                    key=lambda k: int(k.split("-")[0]))
     out["Longest term index"] = (f"${last[terms[-1]]:.2f}/H100e-h ({terms[-1].split()[0]})"
@@ -597,7 +601,10 @@ def metrics(model: VizMarket) -> dict[str, str]:
     if h.months:
         live = model.book.live(month)
         h100e = float(model.book.h100e[live].sum()) if len(model.book) else 0.0
-        fees = float(model.book.monthly_fee_usd(month).sum()) if len(model.book) else 0.0
+        delivered = (model.book.delivered_share(month, model.sites.online_h100e())
+                     if len(model.book) else None)
+        fees = (float(model.book.monthly_fee_usd(month, delivered_share=delivered).sum())
+                if len(model.book) else 0.0)
         out["Live contracts"] = f"{int(live.sum())} ({h100e / 1e6:.2f}M H100e)"
         out["Contract fees this month"] = f"${fees / 1e9:.3f}B"
     else:

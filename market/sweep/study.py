@@ -51,7 +51,6 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +61,8 @@ from market.scenarios import (
     ScenarioError,
     build_world,
     load_raw,
-    not_utf8,
     parse_value,
+    read_toml,
     set_value,
 )
 
@@ -139,15 +138,7 @@ class Study:
         path = Path(path)
         if not path.exists():
             raise StudyError(f"study file {str(path)!r} does not exist")
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise StudyError(f"{path}: not valid TOML: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise StudyError(not_utf8(path, exc)) from None
-        except OSError as exc:
-            raise StudyError(f"{path}: cannot read: {exc.strerror}") from None
+        data = read_toml(path, StudyError)
         return cls.from_dict(data, source=str(path), base_dir=path.parent,
                              default_name=safe_name(path.stem, "study"))
 

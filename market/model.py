@@ -36,6 +36,7 @@ from market.hardware import (
     levelized_usd_per_h100e_month,
     opex_usd_per_h100e_month,
 )
+from market.parties import BUYER, SELLER, PartyTable
 from market.products import ProductTable
 from market.stages import auction, calendar, collect, contracts, invest, settle
 from market.supply import ONLINE, Sites
@@ -139,23 +140,32 @@ class ComputeMarket(mesa.Model):
         self.costs = world.costs
         self.market_cfg = world.market
 
-        self.labs: list[Lab] = [kinds.kind(cfg.kind, "buyer").agent_class(self, cfg, party=i)
-                                for i, cfg in enumerate(world.labs)]
-        n_labs = len(self.labs)
+        configs = (*world.labs, *world.sellers)
+        self.party_table = PartyTable(
+            [BUYER] * len(world.labs) + [SELLER] * len(world.sellers),
+            [c.kind for c in configs], [c.cash_usd for c in configs])
+        """Every party as a row (``market.parties``): role, kind, cash, defaulted; party ids
+        are its row numbers."""
+        self.labs: list[Lab] = [
+            kinds.kind(cfg.kind, "buyer").agent_class(self, cfg, party=int(party))
+            for cfg, party in zip(world.labs, self.party_table.buyers, strict=True)]
         self.sellers: list[Seller] = [
-            kinds.kind(cfg.kind, "seller").agent_class(self, cfg, party=n_labs + j)
-            for j, cfg in enumerate(world.sellers)]
-        self.parties: list[Lab | Seller] = [*self.labs, *self.sellers]
+            kinds.kind(cfg.kind, "seller").agent_class(self, cfg, party=int(party))
+            for cfg, party in zip(world.sellers, self.party_table.sellers, strict=True)]
+        self.parties: list[Lab | Seller] = sorted([*self.labs, *self.sellers],
+                                                  key=lambda p: p.party)
         self.by_name = {p.name: p for p in self.parties}
-        self.defaulted = np.zeros(len(self.parties), dtype=bool)
+        self.defaulted = self.party_table.defaulted
+        self.cash = self.party_table.cash_usd
         self.unsold = {"spot": np.zeros(len(self.sellers)), "term": np.zeros(len(self.sellers))}
         self._seller_markup = np.array([s.cfg.markup for s in self.sellers])
         self._seller_strategy = np.array([s.strategy.name for s in self.sellers])
-        self._seller_party = np.array([s.party for s in self.sellers], dtype=np.int64)
+        self._seller_party = self.party_table.sellers
         self._default_patience = np.array([s.cfg.default_patience_months for s in self.sellers])
         self.negative_cash_months = np.zeros(len(self.sellers), dtype=np.int64)
         self._own_growth = np.array([s.cfg.own_need_growth_per_month for s in self.sellers])
         self._own_volatility = np.array([s.cfg.own_need_volatility for s in self.sellers])
+        n_labs = len(self.labs)
         self.lab_state = {name: np.zeros(n_labs) for name in LAB_STATE}
         # the starting level of demand is itself uncertain: one draw per lab
         vol = np.array([c.growth_volatility for c in world.labs])
@@ -190,7 +200,6 @@ class ComputeMarket(mesa.Model):
         self._reserve_margin = np.array([0.0 if isinstance(p, Lab) else p.cfg.reserve_margin
                                          for p in self.parties])
         self.seller_cost = np.zeros(len(self.parties))
-        self.cash = np.array([p.cfg.cash_usd for p in self.parties], dtype=float)
         self.initial_cash_usd = exact.total(self.cash)
         self.external_usd: dict[str, float] = defaultdict(float)
 

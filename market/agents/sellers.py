@@ -149,12 +149,12 @@ class Seller(Party):
     @property
     def negative_cash_months(self) -> int:
         """Consecutive months with negative cash (default after ``default_patience_months``)."""
-        return int(self.model.negative_cash_months[self.party - len(self.model.labs)])
+        return int(self.model.negative_cash_months[self.model.party_table.row[self.party]])
 
     @property
     def unsold_share(self) -> dict[str, float]:
         """Share of its last offer that did not sell, per market ("spot", "term")."""
-        j = self.party - len(self.model.labs)
+        j = self.model.party_table.row[self.party]
         return {m: float(v[j]) for m, v in self.model.unsold.items()}
 
     @property

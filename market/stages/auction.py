@@ -65,7 +65,8 @@ def clear_term(model: ComputeMarket) -> None:
     spare = queries.spare_by_site(model, nxt, queries.reserves(model, margin=True),
                                   until=nxt + int(tenors[terms].max()))
     n_labs = len(model.labs)
-    held_next = (model.book.committed_h100e(nxt, by="buyer", n=len(model.parties))[:n_labs]
+    buyers = model.party_table.buyers
+    held_next = (model.book.committed_h100e(nxt, by="buyer", n=len(model.parties))[buyers]
                  + queries.outside(model)[0])
     share = np.array([lab.cfg.term_share for lab in model.labs])
     target, inference, budget = queries.lab_arrays(model, FORECAST_MONTHS, share)
@@ -81,7 +82,7 @@ def clear_term(model: ComputeMarket) -> None:
         parts.append((np.full(pos.size, p), np.ones(pos.size, np.int64), lim, q, pos, -1))
     opex, levelized = queries.site_costs(model)
     sites = np.flatnonzero(spare > 0)
-    owner_pos = model.sites.owner[sites] - n_labs
+    owner_pos = model.party_table.row[model.sites.owner[sites]]
     sells_term = model._seller_term_column[owner_pos] >= 0
     sites, owner_pos = sites[sells_term], owner_pos[sells_term]
     split = tenor_weights(model._bid_depth, model._seller_term_column[owner_pos])
@@ -106,15 +107,15 @@ def clear_spot(model: ComputeMarket) -> None:
         return
     n_labs = len(model.labs)
     spare = queries.spare_by_site(model, model.month, queries.reserves(model, margin=False))
-    held = queries.delivered_h100e(model)[:n_labs] + queries.outside(model)[0]
+    held = queries.delivered_h100e(model)[model.party_table.buyers] + queries.outside(model)[0]
     need, inference, budget = queries.lab_arrays(model, 0)
     sp = model.products.spot_id
     pos, q, lim = lab_bids(model.labs, held, need, inference,
                            np.full(n_labs, model.spot_index), budget)
     opex, levelized = queries.site_costs(model)
     sites = np.flatnonzero(spare > 0)
-    asks = ask_prices(model, model.sites.owner[sites] - n_labs, opex[sites], levelized[sites],
-                      "spot")
+    asks = ask_prices(model, model.party_table.row[model.sites.owner[sites]], opex[sites],
+                      levelized[sites], "spot")
     parts = [(np.full(pos.size, sp), np.ones(pos.size, np.int64), lim, q, pos, -1),
              (np.full(sites.size, sp), -np.ones(sites.size, np.int64), asks, spare[sites],
               model.sites.owner[sites], sites)]

@@ -14,17 +14,20 @@ def collect(model: ComputeMarket) -> None:
     """Append this month's agent table (one column array per field)."""
     m = model.month
     n = len(model.parties)
-    labs, sellers = model.labs, model.sellers
     committed_out = model.book.committed_h100e(m, by="seller", n=n)
     committed_in = model.book.committed_h100e(m, by="buyer", n=n)
     own_need, own_used = model._own_need_now, model._own_used
 
+    buyers = model.party_table.buyers
+
     def pad(lab_values: np.ndarray) -> np.ndarray:
-        return np.concatenate([lab_values, np.zeros(len(sellers))])
+        out = np.zeros(n)  # a lab quantity per party, zero for sellers
+        out[buyers] = lab_values
+        return out
 
     served = pad(model.lab_state["served_h100e"])
     unmet = pad(model.lab_state["unmet_h100e"])
-    is_lab = np.arange(n) < len(labs)
+    is_lab = model.party_table.is_buyer(np.arange(n))
     model._agent_cols.append({
         "month": np.full(n, m),
         "capacity_owned_h100e": model.online_by_party.copy(),

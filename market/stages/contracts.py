@@ -168,20 +168,21 @@ def lab_exits(model: ComputeMarket) -> None:
             [model._expensive_months, np.zeros(n - model._expensive_months.size, np.int64)])
     if not n or not model.labs:
         return
+    parties = model.party_table
     candidates = (b.live(model.month) & (b.buyer_notice_days >= 0) & (b.notice_month < 0)
-                  & (b.buyer < len(model.labs)))
-    buyer = np.where(candidates, b.buyer, 0)
+                  & parties.is_buyer(b.buyer))
+    buyer = np.where(candidates, parties.row[b.buyer], 0)  # the lab's row of its parameters
     signal = candidates & exit_signal(b.usd_per_h100e_month, model.spot_index,
                                       model._lab_exit_premium[buyer])
     model._expensive_months = np.where(signal, model._expensive_months + 1, 0)
     exits = signal & (model._expensive_months >= model._lab_exit_patience[buyer])
-    spend = queries.committed_usd_by_party(model)[: len(model.labs)]
+    spend = queries.committed_usd_by_party(model)[parties.buyers]
     revenue = np.array([lab.revenue_usd for lab in model.labs])
     floor = model._lab_runway_floor
-    short = (spend > 0) & (model.cash[: len(model.labs)] < floor * (spend - revenue))
-    short &= ~model.defaulted[: len(model.labs)]
-    for lab_pos in np.flatnonzero(short):
-        mine = np.flatnonzero(candidates & (b.buyer == lab_pos))
+    short = (spend > 0) & (model.cash[parties.buyers] < floor * (spend - revenue))
+    short &= ~model.defaulted[parties.buyers]
+    for lab in parties.buyers[short]:
+        mine = np.flatnonzero(candidates & (b.buyer == lab))
         if mine.size:
             exits[mine[np.argmax(b.usd_per_h100e_month[mine])]] = True
     notice(model, np.flatnonzero(exits), "buyer", "price_or_runway")
@@ -193,8 +194,8 @@ def sign_pairs(model: ComputeMarket, result, pairs, orders, *, start: int) -> No
     price = (result.price[orders.product[pairs.buy]] if result.paid is None
              else result.paid[pairs.buy])
     product = orders.product[pairs.sell]
-    terms = [model._lease_terms[s - len(model.labs)][p] for s, p in zip(seller, product,
-                                                                        strict=True)]
+    row = model.party_table.row
+    terms = [model._lease_terms[row[s]][p] for s, p in zip(seller, product, strict=True)]
     sign(model, orders.who[pairs.buy], seller, orders.site[pairs.sell], pairs.quantity,
          price, terms, start=start)
 

@@ -89,14 +89,15 @@ def lab_arrays(model: ComputeMarket, months_ahead: int, share: np.ndarray | floa
     grow = exact.power(1.0 + lab_growth(model), months_ahead)
     inference = model.lab_state["inference_h100e"] * grow * share
     need = inference * (1.0 + model._lab_param["training_share"])
-    n_labs = len(model.labs)
+    buyers = model.party_table.buyers
     upcoming = (model._funding_month > model.month) & (model._funding_month <= model.month + 12)
-    funding = np.bincount(model._funding_lab[upcoming], weights=model._funding_usd[upcoming],
-                          minlength=n_labs) + funding_per_year(
+    funding = np.bincount(model.party_table.row[model._funding_lab[upcoming]],
+                          weights=model._funding_usd[upcoming],
+                          minlength=buyers.size) + funding_per_year(
         model.lab_state["revenue_usd"], lab_growth(model), model.appetite)
-    budget = (budget_usd_per_month(model.lab_state["revenue_usd"], model.cash[:n_labs],
+    budget = (budget_usd_per_month(model.lab_state["revenue_usd"], model.cash[buyers],
                                    funding)
-              - committed_usd_by_party(model)[:n_labs] - outside(model)[1])
+              - committed_usd_by_party(model)[buyers] - outside(model)[1])
     return need, inference, budget
 
 

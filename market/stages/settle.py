@@ -32,17 +32,17 @@ def settle(model: ComputeMarket) -> None:
     defaults; then demand and internal need move on to next month."""
     m = model.month
     n = len(model.parties)
-    n_labs = len(model.labs)
+    buyers = model.party_table.buyers
     outside, outside_usd = queries.outside(model)
-    own = (queries.delivered_h100e(model) + model._spot_bought)[:n_labs]
+    own = (queries.delivered_h100e(model) + model._spot_bought)[buyers]
     state, param = model.lab_state, model._lab_param
-    own = np.where(model.defaulted[:n_labs], 0.0, own)
-    outside = np.where(model.defaulted[:n_labs], 0.0, outside)
+    own = np.where(model.defaulted[buyers], 0.0, own)
+    outside = np.where(model.defaulted[buyers], 0.0, outside)
     held = own + outside
     if outside_usd.any():
-        outside_usd = np.where(model.defaulted[:n_labs], 0.0, outside_usd)
-        model._external_many(np.arange(n_labs), "outside_compute", -outside_usd)
-        model._paid[:n_labs] += outside_usd
+        outside_usd = np.where(model.defaulted[buyers], 0.0, outside_usd)
+        model._external_many(buyers, "outside_compute", -outside_usd)
+        model._paid[buyers] += outside_usd
     (state["served_h100e"], state["unmet_h100e"], state["revenue_usd"],
      state["value_usd"]) = serve(held, state["inference_h100e"], param["training_share"],
                                  param["usd_per_served_h100e_month"],
@@ -50,16 +50,16 @@ def settle(model: ComputeMarket) -> None:
     # compute outside this market serves first; each lab uses the same share of all it
     # holds here (its demand may fall below it)
     used = np.ones(n)
-    used[:n_labs] = np.where(own > 0, np.minimum(
+    used[buyers] = np.where(own > 0, np.minimum(
         np.maximum(state["served_h100e"] - outside, 0.0) / np.where(own > 0, own, 1.0),
         1.0), 1.0)
     model._apply(model.book.bill(m, used_share=used[model.book.buyer],
                                  delivered_share=model._delivered).transfers)
-    model._external_many(np.arange(n_labs), "customer_revenue", state["revenue_usd"])
+    model._external_many(buyers, "customer_revenue", state["revenue_usd"])
     due = model._funding_month == m
     model._external_many(model._funding_lab[due], "funding", model._funding_usd[due])
     for lab, usd in zip(model._funding_lab[due], model._funding_usd[due], strict=True):
-        model._event("funding", model.labs[lab].name, detail=f"${usd / 1e9:.1f}B")
+        model._event("funding", model.parties[lab].name, detail=f"${usd / 1e9:.1f}B")
     raise_funding(model)
     online = model.sites.online_h100e()
     opex = np.bincount(model.sites.owner, weights=online * model._opex_by_gen[model.sites.gen],
@@ -79,7 +79,7 @@ def settle(model: ComputeMarket) -> None:
     defaults(model)
     unmet_inference = np.maximum(state["inference_h100e"] - state["served_h100e"], 0.0)
     growth = demand_shock(queries.lab_growth(model), model._lab_volatility,
-                          model.rng.standard_normal(n_labs))
+                          model.rng.standard_normal(buyers.size))
     state["inference_h100e"] = next_inference_need(
         state["inference_h100e"], unmet_inference, growth, param["churn"])
     committed_out = model.book.committed_h100e(m, by="seller", n=n)
@@ -92,16 +92,16 @@ def settle(model: ComputeMarket) -> None:
 def raise_funding(model: ComputeMarket) -> None:
     """Funding rounds (``lab.funding_rounds``), drawn for every lab every month so that
     seeds stay aligned across scenarios."""
-    n_labs = len(model.labs)
+    buyers = model.party_table.buyers
     usd = funding_rounds(
         funding_per_year(model.lab_state["revenue_usd"], queries.lab_growth(model), model.appetite),
-        model.world.market.raise_interval_months, model.cash[:n_labs],
-        np.maximum(model._paid[:n_labs] - model.lab_state["revenue_usd"], 0.0),
-        model.rng.random(n_labs), model.rng.standard_normal(n_labs))
-    raise_now = np.flatnonzero((usd > 0) & ~model.defaulted[:n_labs])
+        model.world.market.raise_interval_months, model.cash[buyers],
+        np.maximum(model._paid[buyers] - model.lab_state["revenue_usd"], 0.0),
+        model.rng.random(buyers.size), model.rng.standard_normal(buyers.size))
+    raise_now = np.flatnonzero((usd > 0) & ~model.defaulted[buyers])
     if not raise_now.size:
         return
-    model._external_many(raise_now, "funding", usd[raise_now])
+    model._external_many(buyers[raise_now], "funding", usd[raise_now])
     for lab in raise_now:
         model._event("funding", model.labs[lab].name, detail=f"${usd[lab] / 1e9:.1f}B round")
 
@@ -117,11 +117,11 @@ def grow_own_need(model: ComputeMarket) -> None:
 
 def defaults(model: ComputeMarket) -> None:
     """Labs default when cash turns negative; sellers after ``default_patience_months``."""
-    n_labs = len(model.labs)
-    for i in np.flatnonzero(~model.defaulted[:n_labs] & (model.cash[:n_labs] < 0)):
+    buyers = model.party_table.buyers
+    for i in buyers[~model.defaulted[buyers] & (model.cash[buyers] < 0)]:
         model.defaulted[i] = True
         model.book.default_buyer(i, model.month + 1)
-        model._event("lab_default", model.labs[i].name, detail=f"cash ${model.cash[i]:,.0f}")
+        model._event("lab_default", model.parties[i].name, detail=f"cash ${model.cash[i]:,.0f}")
     parties = model._seller_party
     negative = model.cash[parties] < 0
     model.negative_cash_months = np.where(negative, model.negative_cash_months + 1, 0)

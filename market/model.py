@@ -142,10 +142,10 @@ class ComputeMarket(mesa.Model):
 
         configs = (*world.labs, *world.sellers)
         self.party_table = PartyTable(
-            [BUYER] * len(world.labs) + [SELLER] * len(world.sellers),
-            [c.kind for c in configs], [c.cash_usd for c in configs])
-        """Every party as a row (``market.parties``): role, kind, cash, defaulted; party ids
-        are its row numbers."""
+            [BUYER] * len(world.labs) + [SELLER] * len(world.sellers), configs)
+        """Every party as a row (``market.parties``): role, kind, cash, defaulted and the
+        per-kind parameters; party ids are its row numbers."""
+        t = self.party_table
         self.labs: list[Lab] = [
             kinds.kind(cfg.kind, "buyer").agent_class(self, cfg, party=int(party))
             for cfg, party in zip(world.labs, self.party_table.buyers, strict=True)]
@@ -155,50 +155,33 @@ class ComputeMarket(mesa.Model):
         self.parties: list[Lab | Seller] = sorted([*self.labs, *self.sellers],
                                                   key=lambda p: p.party)
         self.by_name = {p.name: p for p in self.parties}
-        self.defaulted = self.party_table.defaulted
-        self.cash = self.party_table.cash_usd
+        self.defaulted = t.defaulted
+        self.cash = t.cash_usd
+        self.own_need = t.own_need_h100e
         self.unsold = {"spot": np.zeros(len(self.sellers)), "term": np.zeros(len(self.sellers))}
-        self._seller_markup = np.array([s.cfg.markup for s in self.sellers])
         self._seller_strategy = np.array([s.strategy.name for s in self.sellers])
-        self._seller_party = self.party_table.sellers
-        self._default_patience = np.array([s.cfg.default_patience_months for s in self.sellers])
+        self._seller_party = t.sellers
         self.negative_cash_months = np.zeros(len(self.sellers), dtype=np.int64)
-        self._own_growth = np.array([s.cfg.own_need_growth_per_month for s in self.sellers])
-        self._own_volatility = np.array([s.cfg.own_need_volatility for s in self.sellers])
         n_labs = len(self.labs)
         self.lab_state = {name: np.zeros(n_labs) for name in LAB_STATE}
         # the starting level of demand is itself uncertain: one draw per lab
-        vol = np.array([c.growth_volatility for c in world.labs])
         self.lab_state["inference_h100e"] = np.array([c.inference_h100e for c in world.labs]) * (
-            1.0 + demand_shock(0.0, vol, self.rng.standard_normal(n_labs)))
-        self._lab_volatility = vol
+            1.0 + demand_shock(0.0, t.growth_volatility[t.buyers],
+                               self.rng.standard_normal(n_labs)))
         # labs enter with their revenue run rate (it sets their first budget and funding)
-        self.lab_state["revenue_usd"] = self.lab_state["inference_h100e"] * np.array(
-            [c.usd_per_served_h100e_month for c in world.labs])
+        self.lab_state["revenue_usd"] = (self.lab_state["inference_h100e"]
+                                         * t.usd_per_served_h100e_month[t.buyers])
         self.appetite = world.market.investor_appetite
         """Investor appetite now (the scenario's, moved by investor_appetite shocks)."""
-        self._lab_param = {f: np.array([getattr(c, f) for c in world.labs], dtype=float)
-                           for f in ("growth_per_month", "growth_halflife_months", "churn",
-                                     "training_share", "usd_per_served_h100e_month",
-                                     "training_value_usd_per_h100e_month", "outside_share",
-                                     "outside_usd_per_h100e_month")}
-        self._debt_to_backlog = np.array([s.cfg.debt_to_backlog for s in self.sellers])
         self._scarcity = {"spot": np.zeros(len(self.sellers)),
                           "term": np.zeros(len(self.sellers))}
         funding = [(lab.party, m, usd) for lab in self.labs for m, usd in lab.funding.items()]
         self._funding_lab, self._funding_month, self._funding_usd = (
             np.array([f[i] for f in funding], dtype=dt)
             for i, dt in ((0, np.int64), (1, np.int64), (2, float)))
-        self.own_need = np.array([0.0 if isinstance(p, Lab) else p.cfg.own_need_h100e
-                                  for p in self.parties])
         self.own_need_fixed = np.zeros(len(self.parties))
         """Part of internal need that does not grow (capacity recalled for a fixed project)."""
         self.seller_revenue = np.zeros(len(self.parties))
-        self._seller_kind = np.array([s.kind for s in self.sellers])
-        self._hurdle = np.array([s.cfg.hurdle_rate for s in self.sellers])
-        self._presale_ratio = np.array([s.cfg.presale_ratio for s in self.sellers])
-        self._reserve_margin = np.array([0.0 if isinstance(p, Lab) else p.cfg.reserve_margin
-                                         for p in self.parties])
         self.seller_cost = np.zeros(len(self.parties))
         self.initial_cash_usd = exact.total(self.cash)
         self.external_usd: dict[str, float] = defaultdict(float)
@@ -233,21 +216,12 @@ class ComputeMarket(mesa.Model):
         # each seller's template at each term tenor (one object per pair, shared by contracts)
         self._lease_terms = [[self.market_cfg.terms(s.cfg.lease_template).with_tenor(int(t))
                               for t in term_tenors] for s in self.sellers]
-        self._lab_exit_premium = np.array([lab.cfg.exit_premium for lab in self.labs])
-        self._lab_exit_patience = np.array([lab.cfg.exit_patience_months for lab in self.labs])
-        self._lab_runway_floor = np.array([lab.cfg.runway_floor_months for lab in self.labs])
-        self._lead_by_party = np.array([0 if isinstance(p, Lab) else p.cfg.lead_time_months
-                                        for p in self.parties], dtype=np.int64)
         self._h100e_per_mw_by_gen = np.array([g.h100e_per_mw for g in gens])
 
         self.book = ContractBook()
         self._expensive_months = np.zeros(0, dtype=np.int64)
         self._rich_months = np.zeros(0, dtype=np.int64)
         """Per contract: months in a row spot has paid its seller enough more to exit it."""
-        self._exit_premium = np.array([0.0 if isinstance(p, Lab) else p.cfg.opportunism
-                                       for p in self.parties])
-        self._exit_patience = np.array([1 if isinstance(p, Lab) else p.cfg.exit_patience_months
-                                        for p in self.parties])
         self._recall_cache_month = -1
         self._recall_cache = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._rows_market: list[dict] = []

@@ -133,7 +133,8 @@ def clear_spot(model: ComputeMarket) -> None:
 def ask_prices(model: ComputeMarket, pos: np.ndarray, opex: np.ndarray, levelized: np.ndarray,
                market: str, discount: float = 0.0) -> np.ndarray:
     """Sellers' asks for offers whose seller positions are ``pos``."""
-    return seller_asks(model._seller_kind[pos], model._seller_markup[pos],
+    party = model.party_table.sellers[pos]
+    return seller_asks(model.party_table.kind[party], model.party_table.markup[party],
                        model._seller_strategy[pos], model._scarcity[market][pos], opex,
                        levelized, market, discount)
 

@@ -59,7 +59,7 @@ def calendar(model: ComputeMarket) -> None:
         model._headroom = np.array([r.power_headroom_mw_per_year for r in model.world.regions])
     if m % 3 == 0 or m == model.start_month:
         model._gpu_room = model.world.gpu_supply_h100e_per_quarter
-    lead = model._lead_by_party[model.sites.owner]
+    lead = model.party_table.lead_time_months[model.sites.owner]
     events, model._headroom, model._gpu_room = model.sites.advance(
         m, lead_months=lead, headroom_mw=model._headroom, gpu_room_h100e=model._gpu_room,
         life_months=model.costs.life_months)

@@ -127,10 +127,11 @@ def seller_exits(model: ComputeMarket) -> None:
     candidates = (b.live(model.month) & (b.seller_notice_days >= 0) & (b.notice_month < 0)
                   & ~model.defaulted[b.seller])
     signal = candidates & seller_exit_signal(b.usd_per_h100e_month, model.spot_index,
-                                             model._exit_premium[b.seller],
+                                             model.party_table.exit_premium[b.seller],
                                              b.seller_exit_fee_months, freed)
     model._rich_months = np.where(signal, model._rich_months + 1, 0)
-    exits = signal & (model._rich_months >= model._exit_patience[b.seller])
+    exits = signal & (model._rich_months
+                      >= model.party_table.exit_patience_months[b.seller])
     notice(model, np.flatnonzero(exits), "seller", "opportunity")
 
 
@@ -171,14 +172,13 @@ def lab_exits(model: ComputeMarket) -> None:
     parties = model.party_table
     candidates = (b.live(model.month) & (b.buyer_notice_days >= 0) & (b.notice_month < 0)
                   & parties.is_buyer(b.buyer))
-    buyer = np.where(candidates, parties.row[b.buyer], 0)  # the lab's row of its parameters
     signal = candidates & exit_signal(b.usd_per_h100e_month, model.spot_index,
-                                      model._lab_exit_premium[buyer])
+                                      parties.exit_premium[b.buyer])
     model._expensive_months = np.where(signal, model._expensive_months + 1, 0)
-    exits = signal & (model._expensive_months >= model._lab_exit_patience[buyer])
+    exits = signal & (model._expensive_months >= parties.exit_patience_months[b.buyer])
     spend = queries.committed_usd_by_party(model)[parties.buyers]
     revenue = np.array([lab.revenue_usd for lab in model.labs])
-    floor = model._lab_runway_floor
+    floor = parties.runway_floor_months[parties.buyers]
     short = (spend > 0) & (model.cash[parties.buyers] < floor * (spend - revenue))
     short &= ~model.defaulted[parties.buyers]
     for lab in parties.buyers[short]:

@@ -36,12 +36,13 @@ def invest(model: ComputeMarket) -> None:
     term = products.index_usd_per_h100e_month[product]
     forward = expected_price(term, model.spot_index, PRICE_DECLINE_PER_YEAR,
                              model.costs.life_months)
-    sellers = model._seller_party
-    invests = should_invest(forward, utilization[sellers], levelized, model._hurdle)
-    room = debt_room(queries.backlog_usd(model)[sellers], model._debt_to_backlog,
+    t = model.party_table
+    sellers = t.sellers
+    invests = should_invest(forward, utilization[sellers], levelized, t.hurdle_rate[sellers])
+    room = debt_room(queries.backlog_usd(model)[sellers], t.debt_to_backlog[sellers],
                      np.array([s.debt_usd for s in model.sellers]))
-    wants = build_signal(model._seller_kind, invests, queries.reserves(model, margin=True)[sellers],
-                         online[sellers], backlog[sellers], model._presale_ratio)
+    wants = build_signal(t.kind[sellers], invests, queries.reserves(model, margin=True)[sellers],
+                         online[sellers], backlog[sellers], t.presale_ratio[sellers])
     wants &= ~model.defaulted[sellers]
     new_sites = []
     for j in np.flatnonzero(wants):

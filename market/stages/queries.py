@@ -66,29 +66,30 @@ def delivered_h100e(model: ComputeMarket) -> np.ndarray:
 
 def reserves(model: ComputeMarket, margin: bool) -> np.ndarray:
     """Own capacity each party keeps: internal need, with the reserve margin for term."""
-    return model.own_need * (1.0 + model._reserve_margin) if margin else model.own_need.copy()
+    return (model.own_need * (1.0 + model.party_table.reserve_margin) if margin
+            else model.own_need.copy())
 
 
 def lab_growth(model: ComputeMarket) -> np.ndarray:
     """This month's demand growth rate of every lab."""
-    p = model._lab_param
-    return growth_rate(p["growth_per_month"], p["growth_halflife_months"],
+    p, labs = model.party_table, model.party_table.buyers
+    return growth_rate(p.growth_per_month[labs], p.growth_halflife_months[labs],
                        model.months_elapsed)
 
 
 def outside(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
     """H100e each lab runs outside this market this month, and what it costs (USD)."""
-    p = model._lab_param
-    h100e = outside_h100e(model.lab_state["inference_h100e"], p["training_share"],
-                          p["outside_share"])
-    return h100e, h100e * p["outside_usd_per_h100e_month"]
+    p, labs = model.party_table, model.party_table.buyers
+    h100e = outside_h100e(model.lab_state["inference_h100e"], p.training_share[labs],
+                          p.outside_share[labs])
+    return h100e, h100e * p.outside_usd_per_h100e_month[labs]
 
 
 def lab_arrays(model: ComputeMarket, months_ahead: int, share: np.ndarray | float = 1.0):
     """Targets, inference needs and budgets of all labs, ``months_ahead`` forward."""
     grow = exact.power(1.0 + lab_growth(model), months_ahead)
     inference = model.lab_state["inference_h100e"] * grow * share
-    need = inference * (1.0 + model._lab_param["training_share"])
+    need = inference * (1.0 + model.party_table.training_share[model.party_table.buyers])
     buyers = model.party_table.buyers
     upcoming = (model._funding_month > model.month) & (model._funding_month <= model.month + 12)
     funding = np.bincount(model.party_table.row[model._funding_lab[upcoming]],

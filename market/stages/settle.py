@@ -35,7 +35,7 @@ def settle(model: ComputeMarket) -> None:
     buyers = model.party_table.buyers
     outside, outside_usd = queries.outside(model)
     own = (queries.delivered_h100e(model) + model._spot_bought)[buyers]
-    state, param = model.lab_state, model._lab_param
+    state, param = model.lab_state, model.party_table
     own = np.where(model.defaulted[buyers], 0.0, own)
     outside = np.where(model.defaulted[buyers], 0.0, outside)
     held = own + outside
@@ -44,9 +44,9 @@ def settle(model: ComputeMarket) -> None:
         model._external_many(buyers, "outside_compute", -outside_usd)
         model._paid[buyers] += outside_usd
     (state["served_h100e"], state["unmet_h100e"], state["revenue_usd"],
-     state["value_usd"]) = serve(held, state["inference_h100e"], param["training_share"],
-                                 param["usd_per_served_h100e_month"],
-                                 param["training_value_usd_per_h100e_month"])
+     state["value_usd"]) = serve(held, state["inference_h100e"], param.training_share[buyers],
+                                 param.usd_per_served_h100e_month[buyers],
+                                 param.training_value_usd_per_h100e_month[buyers])
     # compute outside this market serves first; each lab uses the same share of all it
     # holds here (its demand may fall below it)
     used = np.ones(n)
@@ -78,10 +78,10 @@ def settle(model: ComputeMarket) -> None:
     model.seller_cost[parties] = opex[parties] + capital[parties]
     defaults(model)
     unmet_inference = np.maximum(state["inference_h100e"] - state["served_h100e"], 0.0)
-    growth = demand_shock(queries.lab_growth(model), model._lab_volatility,
+    growth = demand_shock(queries.lab_growth(model), param.growth_volatility[buyers],
                           model.rng.standard_normal(buyers.size))
     state["inference_h100e"] = next_inference_need(
-        state["inference_h100e"], unmet_inference, growth, param["churn"])
+        state["inference_h100e"], unmet_inference, growth, param.churn[buyers])
     committed_out = model.book.committed_h100e(m, by="seller", n=n)
     model._own_need_now = model.own_need.copy()
     model._own_used = np.minimum(model._own_need_now, np.maximum(
@@ -112,7 +112,8 @@ def grow_own_need(model: ComputeMarket) -> None:
     parties = model._seller_party
     fixed = model.own_need_fixed[parties]
     model.own_need[parties] = fixed + internal_need_next(
-        model.own_need[parties] - fixed, model._own_growth, model._own_volatility, shocks)
+        model.own_need[parties] - fixed, model.party_table.own_need_growth_per_month[parties],
+        model.party_table.own_need_volatility[parties], shocks)
 
 
 def defaults(model: ComputeMarket) -> None:
@@ -126,7 +127,7 @@ def defaults(model: ComputeMarket) -> None:
     negative = model.cash[parties] < 0
     model.negative_cash_months = np.where(negative, model.negative_cash_months + 1, 0)
     due = (~model.defaulted[parties] & negative
-           & (model.negative_cash_months >= model._default_patience))
+           & (model.negative_cash_months >= model.party_table.default_patience_months[parties]))
     for j in np.flatnonzero(due):
         default_seller(model, model.sellers[j])
 

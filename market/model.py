@@ -33,6 +33,7 @@ from market.agents.lab import (
     growth_rate,
     lab_bids,
     next_inference_need,
+    surplus_exits,
     outside_h100e,
     serve,
 )
@@ -291,6 +292,8 @@ class ComputeMarket(mesa.Model):
 
         self.book = ContractBook()
         self._expensive_months = np.zeros(0, dtype=np.int64)
+        self._surplus_months = np.zeros(len(self.labs), dtype=np.int64)
+        """Per lab: months in a row it has held contract capacity beyond its need."""
         self._rich_months = np.zeros(0, dtype=np.int64)
         """Per contract: months in a row spot has paid its seller enough more to exit it."""
         self._exit_premium = np.array([0.0 if isinstance(p, Lab) else p.cfg.opportunism
@@ -583,6 +586,21 @@ class ComputeMarket(mesa.Model):
             if mine.size:
                 exits[mine[np.argmax(b.usd_per_h100e_month[mine])]] = True
         self._notice(np.flatnonzero(exits), "buyer", "price_or_runway")
+        # capacity held under contract beyond the need (after outside compute), for too long
+        state = self.lab_state
+        need = state["inference_h100e"] * (1.0 + self._lab_param["training_share"])
+        leaving = b.live(self.month) & (b.notice_month >= 0)  # notice given, not yet ended
+        pending = np.bincount(b.buyer[:n][leaving], weights=b.h100e[:n][leaving],
+                              minlength=len(self.parties))[: len(self.labs)]
+        surplus = np.maximum(self._delivered_h100e()[: len(self.labs)] - pending
+                             - np.maximum(need - self._outside()[0], 0.0), 0.0)
+        surplus = np.where(self.defaulted[: len(self.labs)], 0.0, surplus)
+        self._surplus_months = np.where(surplus > 0, self._surplus_months + 1, 0)
+        patient = self._surplus_months >= self._lab_exit_patience
+        free = candidates & (b.notice_month < 0)
+        shed = surplus_exits(b.buyer[:n], b.usd_per_h100e_month[:n], b.h100e[:n],
+                             free & patient[buyer], np.where(patient, surplus, 0.0))
+        self._notice(np.flatnonzero(shed), "buyer", "surplus")
 
     def _committed_usd_by_party(self) -> np.ndarray:
         """Full monthly fees of each buyer's live contracts this month."""

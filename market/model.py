@@ -220,6 +220,8 @@ class ComputeMarket(mesa.Model):
 
         self.book = ContractBook()
         self._expensive_months = np.zeros(0, dtype=np.int64)
+        self._surplus_months = np.zeros(len(self.parties), dtype=np.int64)
+        """Per party: months in a row a lab has held contract capacity beyond its need."""
         self._rich_months = np.zeros(0, dtype=np.int64)
         """Per contract: months in a row spot has paid its seller enough more to exit it."""
         self._recall_cache_month = -1

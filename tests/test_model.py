@@ -17,6 +17,7 @@ from market.agents.lab import (
     growth_rate,
     marginal_value,
     next_inference_need,
+    surplus_exits,
 )
 from market.agents.sellers import (
     amortizing_payment,
@@ -108,6 +109,27 @@ def test_exit_signal_uses_the_premium_over_spot():
     np.testing.assert_array_equal(
         exit_signal(np.array([100.0, 151.0, 300.0]), 100.0, np.array([0.5, 0.5, 2.5])),
         [False, True, False])
+
+
+def test_surplus_exits_shed_the_most_expensive_contracts_that_fit():
+    """Against a plain loop: per buyer, most expensive first, passing over contracts larger
+    than the whole surplus, while the running total fits."""
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        n = int(rng.integers(0, 12))
+        buyer, price = rng.integers(0, 3, n), rng.choice([1.0, 2.0, 3.0], n)
+        h100e, cand = rng.uniform(1, 10, n), rng.random(n) < 0.8
+        surplus = rng.uniform(0, 25, 3)
+        got = surplus_exits(buyer, price, h100e, cand, surplus)
+        want = np.zeros(n, bool)
+        for b in range(3):
+            used = 0.0
+            for i in sorted(np.flatnonzero(cand & (buyer == b)), key=lambda i: (-price[i], i)):
+                if h100e[i] > surplus[b]:
+                    continue  # can never fit
+                used += h100e[i]
+                want[i] = used <= surplus[b]
+        np.testing.assert_array_equal(got, want)
 
 
 def test_seller_rules():
@@ -298,7 +320,8 @@ def test_take_or_pay_bills_the_commitment_pay_as_used_the_tenants_use(world):
     same lease pay-as-used bills what the tenant uses (about half)."""
     small = replace(world, months=18, labs=tuple(
         replace(lab, inference_h100e=50_000.0, growth_per_month=0.0, exit_premium=3.0,
-                cash_usd=60e9) if lab.name == "frontier_a" else lab for lab in world.labs))
+                exit_patience_months=24, cash_usd=60e9)  # holds its surplus all 18 months
+        if lab.name == "frontier_a" else lab for lab in world.labs))
     lease = world.market.terms("colossus_lease")
     flexible = replace(small, market=replace(
         small.market, term_overrides=(replace(lease, take_or_pay=False),)))
@@ -358,9 +381,46 @@ def test_recall_raises_tenant_unmet_demand_and_spot_price_bounded_by_spare(world
     assert recalled > 0
     # spare supply absorbs part of the loss: the tenant never loses more than was recalled
     assert (extra_unmet <= recalled + 1e-6).all()
-    spot_a = metrics.index_series(base.market_frame())[window]
-    spot_b = metrics.index_series(shock.market_frame())[window]
-    assert (spot_b - spot_a).max() > 0
+
+
+def test_recall_raises_spot_over_seeds(world):
+    """The recalled capacity leaves the market: in the four months after it takes effect, spot
+    is higher than without the recall by more than 3 cents an H100e-hour (median of 6 seeds),
+    and higher in at least 4 of them (one seed's paths may part for other reasons)."""
+    window = pd.date_range("2027-06-01", "2027-09-01", freq="MS")
+    rise = []
+    for seed in range(6):
+        base = ComputeMarket(world, rng=seed).run(24)
+        shock = ComputeMarket(recall_world(world), rng=seed).run(24)
+        rise.append(float((metrics.index_series(shock.market_frame())[window]
+                           - metrics.index_series(base.market_frame())[window]).mean()))
+    assert np.median(rise) > 0.03, rise
+    assert sum(r > 0 for r in rise) >= 4, rise
+
+
+def test_a_tenant_gives_notice_on_capacity_it_does_not_need(world):
+    """A tenant whose need (140k H100e, not growing) stays below the 280k lease for its exit
+    patience gives notice on lease pieces, most expensive first, within its surplus: what it
+    keeps still covers its need."""
+    small = replace(world, months=24, labs=tuple(
+        replace(lab, inference_h100e=50_000.0, growth_per_month=0.0, exit_premium=3.0,
+                exit_patience_months=6, cash_usd=60e9)
+        if lab.name == "frontier_a" else lab for lab in world.labs))
+    for seed in (0, 1):
+        model = ComputeMarket(small, rng=seed).run()
+        ev = model.events_frame()
+        shed = ev[(ev["event"] == "buyer_notice") & (ev["detail"] == "surplus")]
+        assert len(shed) >= 1 and set(shed["agent"]) == {"frontier_a"}, ev
+        # not before the lease started 2026-05 plus six months of surplus
+        assert shed["month"].min() >= pd.Timestamp("2026-10-01")
+        # once the notices take effect it holds less, still about its need (which drifts)
+        tenant = model.agents_frame().query("agent == 'frontier_a'").set_index("month")
+        after = tenant.loc[tenant.index >= shed["month"].max() + pd.DateOffset(months=4)]
+        assert len(after) >= 6
+        held_before = tenant["contracted_h100e"].max()
+        assert (after["contracted_h100e"] <= held_before - shed["h100e"].sum() + 1e-6).all()
+        need_then = tenant.loc[shed["month"].unique(), "demand_h100e"].max()
+        assert (after["contracted_h100e"] >= need_then).all()  # sheds only the surplus
 
 
 def test_locking_a_large_block_withholds_capacity_from_other_labs(world):
@@ -374,8 +434,8 @@ def test_locking_a_large_block_withholds_capacity_from_other_labs(world):
     """
     tenant_small = replace(world, labs=tuple(
         replace(lab, inference_h100e=50_000.0, growth_per_month=0.0, exit_premium=3.0,
-                cash_usd=60e9) if lab.name == "frontier_a" else lab
-        for lab in world.labs))
+                exit_patience_months=30, cash_usd=60e9)  # keeps its surplus: no notice
+        if lab.name == "frontier_a" else lab for lab in world.labs))
     no_lock = replace(tenant_small, contracts=())
 
     def others_used(frame):
@@ -481,6 +541,7 @@ def test_rules_fire_on_their_own_over_ten_default_seeds():
     table = load_experiment("rule_firing").firing("colossus-2026", range(10))
     assert (table["recall"] > 0).sum() >= 1
     assert (table["seller_notice"] > 0).sum() >= 1
+
     recalled = (table["lease_recalled_h100e"] > 0).sum()
     assert 1 <= recalled <= 9, table
     # recalled in pieces: some seeds take back part of the lease only

@@ -54,6 +54,25 @@ def demand_shock(growth, volatility, draws):
     return np.maximum(growth + volatility * draws, -0.5)
 
 
+def surplus_exits(buyer, price, h100e, candidates, surplus_h100e):
+    """Contracts (a mask over the book) that buyers give notice on to shed capacity they hold
+    and do not need (``surplus_h100e`` over buyers; ``candidates`` may be exited): each buyer's
+    most expensive first, passing over any larger than its whole surplus, while the running
+    total fits in the surplus. What a buyer keeps still covers its need."""
+    candidates = np.asarray(candidates) & (h100e <= surplus_h100e[buyer])
+    ids = np.flatnonzero(candidates)
+    out = np.zeros(np.asarray(candidates).size, dtype=bool)
+    if not ids.size:
+        return out
+    order = ids[np.lexsort((ids, -price[ids], buyer[ids]))]
+    b, q = buyer[order], h100e[order]
+    cum = np.cumsum(q)
+    first = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
+    start = np.repeat(cum[first] - q[first], np.diff(np.r_[first, b.size]))
+    out[order] = (cum - start) <= surplus_h100e[b]
+    return out
+
+
 def outside_h100e(inference_h100e, training_share, outside_share):
     """H100e each lab runs outside this market this month: a fixed share of its need (arrays
     over labs). Frontier labs run much of their compute on their cloud partners' own fleets and

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market import exact
-from market.agents.lab import exit_signal
+from market.agents.lab import exit_signal, surplus_exits
 from market.agents.sellers import seller_exit_signal
 from market.book import END_REASONS
 from market.calendar import month_index, month_start, notice_end_month
@@ -161,7 +161,8 @@ def notice(model: ComputeMarket, ids: np.ndarray, by: str, reason: str) -> None:
 
 def lab_exits(model: ComputeMarket) -> None:
     """Buyers exit contracts priced above spot x (1 + exit premium) for too long, or their
-    most expensive one when their cash runway is short."""
+    most expensive one when their cash runway is short, or (``surplus_exits``) capacity they
+    have held beyond their need for too long."""
     b = model.book
     n = len(b)
     if model._expensive_months.size < n:
@@ -186,6 +187,22 @@ def lab_exits(model: ComputeMarket) -> None:
         if mine.size:
             exits[mine[np.argmax(b.usd_per_h100e_month[mine])]] = True
     notice(model, np.flatnonzero(exits), "buyer", "price_or_runway")
+    # capacity held under contract beyond the need (after outside compute), for too long
+    labs = parties.buyers
+    need = model.lab_state["inference_h100e"] * (1.0 + parties.training_share[labs])
+    leaving = b.live(model.month) & (b.notice_month >= 0)  # notice given, not yet ended
+    pending = np.bincount(b.buyer[leaving], weights=b.h100e[leaving],
+                          minlength=len(model.parties))
+    surplus = np.zeros(len(model.parties))
+    surplus[labs] = np.maximum(queries.delivered_h100e(model)[labs] - pending[labs]
+                               - np.maximum(need - queries.outside(model)[0], 0.0), 0.0)
+    surplus = np.where(model.defaulted, 0.0, surplus)
+    model._surplus_months = np.where(surplus > 0, model._surplus_months + 1, 0)
+    patient = model._surplus_months >= parties.exit_patience_months
+    shed = surplus_exits(b.buyer, b.usd_per_h100e_month, b.h100e,
+                         candidates & (b.notice_month < 0) & patient[b.buyer],
+                         np.where(patient, surplus, 0.0))
+    notice(model, np.flatnonzero(shed), "buyer", "surplus")
 
 
 def sign_pairs(model: ComputeMarket, result, pairs, orders, *, start: int) -> None:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from common import KeyNumber  # noqa: E402
 
-from market import metrics  # noqa: E402
+from market import kinds, metrics  # noqa: E402
 from market.config import WorldConfig  # noqa: E402
 from market.scenarios import load_scenario  # noqa: E402
 
@@ -33,7 +33,6 @@ NAME = "q5_buildout_friction"
 DEFAULT = "default (colossus-2026)"
 SLOW = "all frictions (slow-buildout)"
 FROM = "2027-01"
-SELLER_KINDS = ("owner", "hyperscaler", "neocloud")
 
 
 def one_friction(base: WorldConfig, slow: WorldConfig, what: str) -> WorldConfig:
@@ -68,7 +67,7 @@ FRICTIONS = {
 def measure(frames: dict[str, pd.DataFrame], label: str):
     """Prices from 2027, capacity online, unmet demand, sites cancelled."""
     agents, market, events = frames["agents"], frames["market"], frames["events"]
-    sellers = agents[agents["kind"].isin(SELLER_KINDS)]
+    sellers = agents[agents["kind"].isin(kinds.labels("seller"))]
     online = sellers.groupby("month")["capacity_owned_h100e"].sum()
     last_year = market["month"].max() - pd.DateOffset(months=11)
     spot = common.market_series(market, "spot", "index_usd_per_h100e_month")

@@ -9,9 +9,12 @@ Layout (each concept lives in one module):
 - ``hardware``   GPU generations and unit conversions (H100e, MW, $/H100e-hour).
 - ``supply``     sites and the build-out pipeline.
 - ``config``     typed configuration of a world (frozen dataclasses) and the default world.
+- ``kinds``      the registry of party kinds (labs, owners, hyperscalers, neoclouds).
+- ``products``   the product table (spot and term products) with one price index each.
 - ``strategies`` registry of bidding strategies.
 - ``agents``     thin Mesa agents: labs, owners, hyperscalers, neoclouds.
-- ``model``      ``ComputeMarket``: the monthly step order.
+- ``model``      ``ComputeMarket``: builds the state, the monthly step order, the tables.
+- ``stages``     the month's stages: calendar, contracts, auction, settle, invest, collect.
 - ``metrics``    summary metrics over the output frames.
 - ``scenarios``  TOML scenario files and their validation.
 - ``ensemble``   a scenario over many seeds, and two scenarios compared on common seeds.

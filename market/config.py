@@ -11,20 +11,20 @@ Units are in the field names: ``h100e`` (H100-equivalents), ``mw`` (MW of IT loa
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from typing import Literal
 
+from market import kinds
 from market.calendar import month_index, month_label
-from market.hardware import CostParams, generation
+from market.hardware import CostParams, generation, generations
+from market.strategies import STRATEGIES
 from market.terms import ContractTerms, template
 
-LabKind = Literal["frontier", "small"]
-SellerKind = Literal["owner", "hyperscaler", "neocloud"]
-SELLER_KINDS: tuple[str, ...] = ("owner", "hyperscaler", "neocloud")
 SITE_STATUSES: tuple[str, ...] = ("planned", "permitting", "construction", "online", "scheduled")
 SHOCK_KINDS: tuple[str, ...] = ("recall", "seller_exit", "investor_appetite")
 MAX_MONTHS = 1_200
@@ -62,6 +62,12 @@ def safe_name(text: str, fallback: str = "scenario") -> str:
     return name or fallback
 
 
+def near_hint(word: str, options: Iterable[str]) -> str:
+    """``; did you mean 'X'?`` for the option nearest to a misspelt ``word`` (or "")."""
+    near = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.5)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
 def _duplicates(names: list[str]) -> list[str]:
     """Names listed more than once, sorted (linear in the number of names)."""
     return sorted(n for n, count in Counter(names).items() if count > 1)
@@ -92,7 +98,8 @@ class LabConfig:
     (docs/model.md section 5)."""
 
     name: str
-    kind: LabKind = "frontier"
+    kind: str = "frontier"
+    """A buyer kind of ``market.kinds`` (``frontier``, ``small``)."""
     inference_h100e: float = 100_000.0
     """Inference need at the start, H100e (serving every customer)."""
     training_share: float = 0.8
@@ -135,8 +142,8 @@ class LabConfig:
 
     def __post_init__(self) -> None:
         p = f"labs.{self.name}"
-        _check(self.kind in ("frontier", "small"), f"{p}.kind", self.kind,
-               "must be 'frontier' or 'small'")
+        _check(self.kind in kinds.names("buyer"), f"{p}.kind", self.kind,
+               f"must be one of {', '.join(kinds.names('buyer'))}")
         _nonneg(self, p, "inference_h100e", "training_share", "growth_per_month",
                 "value_decay", "growth_volatility",
                 "usd_per_served_h100e_month", "growth_premium",
@@ -193,7 +200,8 @@ class SellerConfig:
     (docs/model.md section 5)."""
 
     name: str
-    kind: SellerKind
+    kind: str
+    """A seller kind of ``market.kinds`` (``owner``, ``hyperscaler``, ``neocloud``)."""
     sites: tuple[SiteConfig, ...] = ()
     cash_usd: float = 10e9
     own_need_h100e: float = 0.0
@@ -235,8 +243,8 @@ class SellerConfig:
 
     def __post_init__(self) -> None:
         p = f"sellers.{self.name}"
-        _check(self.kind in SELLER_KINDS, f"{p}.kind", self.kind,
-               f"must be one of {', '.join(SELLER_KINDS)}")
+        _check(self.kind in kinds.names("seller"), f"{p}.kind", self.kind,
+               f"must be one of {', '.join(kinds.names('seller'))}")
         _nonneg(self, p, "cash_usd", "own_need_h100e", "own_need_volatility", "reserve_margin",
                 "markup", "hurdle_rate", "build_site_mw", "capex_budget_usd_per_year", "debt_usd",
                 "interest_per_year", "debt_to_backlog")
@@ -406,33 +414,14 @@ class WorldConfig:
         both = _duplicates([*{x.name for x in self.labs}, *{x.name for x in self.sellers}])
         _check(not both, "labs and sellers", both, "a lab and a seller share a name; contracts "
                "and shocks name parties, so every party needs its own name")
-        regions = {r.name for r in self.regions}
-        site_names: list[str] = []
-        for s in self.sellers:
-            _check(s.region in regions, f"sellers.{s.name}.region", s.region,
-                   f"unknown region; known: {', '.join(sorted(regions))}")
-            for site in s.sites:
-                _check(site.region in regions, f"sites.{site.name}.region", site.region,
-                       f"unknown region; known: {', '.join(sorted(regions))}")
-                site_names.append(site.name)
-        dup = _duplicates(site_names)
+        dup = _duplicates([site.name for s in self.sellers for site in s.sites])
         _check(not dup, "sites", dup, "site names must be unique")
         tenors = set(self.market.term_tenors_months)
         for lab in self.labs:
             _check(lab.tenor_months in tenors, f"labs.{lab.name}.tenor_months", lab.tenor_months,
                    f"must be one of the market's term tenors {sorted(tenors)}")
-        labs = {x.name for x in self.labs}
-        sellers = {x.name for x in self.sellers}
-        sites_of = {s.name: {site.name for site in s.sites} for s in self.sellers}
-        for c in self.contracts:
-            _check(c.buyer in labs, "contracts.buyer", c.buyer, "not a lab of this world")
-            _check(c.seller in sellers, "contracts.seller", c.seller, "not a seller of this world")
-            _check(c.site in sites_of[c.seller], "contracts.site", c.site,
-                   f"not a site of seller {c.seller}")
-        for sh in self.shocks:
-            if sh.kind in ("recall", "seller_exit"):
-                _check(sh.seller in sellers, "shocks.seller", sh.seller,
-                       "not a seller of this world")
+        _check_references(self)
+        _check_dates_and_sizes(self)
 
     @property
     def start_month(self) -> int:
@@ -498,3 +487,108 @@ def scaled(world: WorldConfig, copies: int) -> WorldConfig:
     return replace(world, name=f"{world.name}x{copies}", labs=labs, sellers=sellers,
                    contracts=contracts, shocks=shocks, regions=regions,
                    gpu_supply_h100e_per_quarter=world.gpu_supply_h100e_per_quarter * copies)
+
+
+def _check_references(world: WorldConfig) -> None:
+    """Names that point elsewhere (regions, labs, sellers, sites, generations, strategies)
+    must exist; the error suggests the nearest one."""
+    regions = [r.name for r in world.regions]
+    labs = [x.name for x in world.labs]
+    sellers = {s.name: s for s in world.sellers}
+    gens = list(generations())
+
+    def need(value: str, options: list[str], path: str, what: str) -> None:
+        if value not in options:
+            raise ValueError(f"{path} = {value!r}: unknown {what}{near_hint(value, options)} "
+                                f"(known: {', '.join(options) or 'none'})")
+
+    for lab in world.labs:
+        need(lab.strategy, list(STRATEGIES), f"labs.{lab.name}.strategy", "strategy")
+    for s in world.sellers:
+        need(s.region, regions, f"sellers.{s.name}.region", "region")
+        need(s.strategy, list(STRATEGIES), f"sellers.{s.name}.strategy", "strategy")
+        for site in s.sites:
+            where = f"sellers.{s.name}.sites.{site.name}"
+            need(site.region, regions, f"{where}.region", "region")
+            need(site.generation, gens, f"{where}.generation", "GPU generation")
+    for i, c in enumerate(world.contracts):
+        need(c.buyer, labs, f"contracts[{i}].buyer", "lab")
+        need(c.seller, list(sellers), f"contracts[{i}].seller", "seller")
+        need(c.site, [x.name for x in sellers[c.seller].sites], f"contracts[{i}].site",
+             f"site of seller {c.seller}")
+    for i, sh in enumerate(world.shocks):
+        if sh.kind in ("recall", "seller_exit"):  # an investor_appetite shock names no seller
+            need(sh.seller, list(sellers), f"shocks[{i}].seller", "seller")
+
+
+def _check_dates_and_sizes(world: WorldConfig) -> None:
+    """Dates in order and sizes that fit: sites against their generation and the start,
+    funding in date order, contracts and shocks within the run and within their sites."""
+    start = world.start_month
+    gens = generations()
+    site_of: dict[str, tuple[str, SiteConfig]] = {}
+    for s in world.sellers:
+        for site in s.sites:
+            where = f"sellers.{s.name}.sites.{site.name}"
+            site_of[site.name] = (where, site)
+            online = month_index(site.online)
+            gen = gens[site.generation]
+            if site.status in ("online", "construction", "scheduled") and \
+                    online < gen.available_month:
+                raise ValueError(
+                    f"{where}.online = {site.online!r}: dates out of order: {site.generation} is "
+                    f"first available in {month_label(gen.available_month)}")
+            if site.status == "online" and online > start:
+                raise ValueError(
+                    f"{where}.online = {site.online!r}: dates out of order: after the start "
+                    f"{world.start!r}, but status = 'online' means online at the start (use "
+                    "status = 'construction' or 'scheduled')")
+            if site.status in ("construction", "scheduled") and online < start:
+                raise ValueError(
+                    f"{where}.online = {site.online!r}: dates out of order: before the start "
+                    f"{world.start!r}, but status = {site.status!r} means it is not online yet "
+                    "(use status = 'online' or a later month)")
+    for lab in world.labs:
+        prev = None
+        for i, f in enumerate(lab.funding):
+            m = month_index(f.month)
+            where = f"labs.{lab.name}.funding[{i}].month"
+            if m < start:
+                raise ValueError(f"{where} = {f.month!r}: dates out of order: before the "
+                                    f"start {world.start!r}, so it would never arrive")
+            if prev is not None and m <= prev:
+                raise ValueError(f"{where} = {f.month!r}: dates out of order: not after "
+                                    f"funding[{i - 1}] ({month_label(prev)}); list raises in "
+                                    "date order, one per month")
+            prev = m
+    for i, sh in enumerate(world.shocks):
+        if month_index(sh.month) < start:
+            raise ValueError(f"shocks[{i}].month = {sh.month!r}: dates out of order: before "
+                                f"the start {world.start!r}")
+    used: dict[str, float] = {}
+    for i, c in enumerate(world.contracts):
+        where, site = site_of[c.site]
+        gen = gens[site.generation]
+        capacity = site.mw * gen.h100e_per_mw
+        if month_index(c.start) < start:
+            raise ValueError(f"contracts[{i}].start = {c.start!r}: dates out of order: before "
+                                f"the start {world.start!r}")
+        # a contract may start before its site under construction is online: it bills only
+        # what the site delivers (market.book), like the lease's GB200 share (cal:deal.capacity)
+        if site.status not in ("online", "construction"):
+            raise ValueError(
+                f"contracts[{i}].start = {c.start!r}: dates out of order: site {c.site} "
+                f"({where}) is {site.status!r}, online {site.online!r}; a preloaded contract "
+                "sits on a site online or under construction")
+        if c.usd_per_month is not None and c.usd_per_month < 0:
+            raise ValueError(f"contracts[{i}].usd_per_month = {c.usd_per_month!r}: must be "
+                                ">= 0")
+        if c.mw > site.mw:
+            raise ValueError(f"contracts[{i}].mw = {c.mw!r}: more than site {c.site} has "
+                                f"({site.mw:g} MW, {where}.mw)")
+        used[c.site] = used.get(c.site, 0.0) + c.h100e
+        if used[c.site] > capacity * (1 + 1e-9):
+            raise ValueError(
+                f"contracts[{i}].h100e = {c.h100e!r}: contracts on site {c.site} total "
+                f"{used[c.site]:,.0f} H100e, more than it holds ({capacity:,.0f} H100e = "
+                f"{site.mw:g} MW x {gen.h100e_per_mw:g} H100e/MW of {site.generation})")

@@ -69,7 +69,7 @@ def seed_range(first: int, n: int) -> list[int]:
 
 def main_series(world: Any) -> list[str]:
     """The series a fan chart shows: spot and term price indices, capacity online, unmet share
-    of demand and utilization (names of ``market.sweep.worker.available_series``)."""
+    of demand and utilization (names of ``market.metrics.available_series``)."""
     terms = [f"term_{t}m_index" for t in world.market.term_tenors_months]
     return ["spot_index", *terms, "capacity_h100e", "unmet_share", "utilization"]
 

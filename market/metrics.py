@@ -2,7 +2,8 @@
 
 Every function takes the tidy frames of ``ComputeMarket.frames()`` (or frames read back from
 Parquet) and returns plain numbers or small frames, so a sweep, an experiment and the command
-line compute the same figures the same way.
+line compute the same figures the same way. The per-month series of sweeps, ensembles and
+the app's bands (``available_series``, ``series_values``) are here too.
 """
 
 from __future__ import annotations
@@ -12,20 +13,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from market import exact
+from market import exact, kinds
 from market.hardware import HOURS_PER_MONTH
-
-SELLER_KINDS = ("owner", "hyperscaler", "neocloud")
-LAB_KINDS = ("frontier_lab", "small_lab")
+from market.products import SPOT
 
 
-def price_series(market: pd.DataFrame, product: str = "spot") -> pd.Series:
+def price_series(market: pd.DataFrame, product: str = SPOT) -> pd.Series:
     """Clearing price per month of a product in $/H100e-hour (NaN where nothing traded)."""
     rows = market[market["product"] == product]
     return rows.set_index("month")["price_usd_per_h100e_month"] / HOURS_PER_MONTH
 
 
-def index_series(market: pd.DataFrame, product: str = "spot") -> pd.Series:
+def index_series(market: pd.DataFrame, product: str = SPOT) -> pd.Series:
     """The reference price index per month of a product in $/H100e-hour (always defined)."""
     rows = market[market["product"] == product]
     return rows.set_index("month")["index_usd_per_h100e_month"] / HOURS_PER_MONTH
@@ -40,7 +39,7 @@ def volume_weighted_price(market: pd.DataFrame, product: str) -> float:
     return exact.dot(rows["price_usd_per_h100e_month"], w) / exact.total(w) / HOURS_PER_MONTH
 
 
-def price_volatility(market: pd.DataFrame, product: str = "spot") -> float:
+def price_volatility(market: pd.DataFrame, product: str = SPOT) -> float:
     """Standard deviation of monthly log changes of the price index."""
     s = index_series(market, product)
     r = np.diff(exact.log(s.to_numpy()))
@@ -50,21 +49,21 @@ def price_volatility(market: pd.DataFrame, product: str = "spot") -> float:
 
 def utilization(agents: pd.DataFrame) -> float:
     """Used over owned capacity across all sellers and months."""
-    s = agents[agents["kind"].isin(SELLER_KINDS)]
+    s = agents[agents["kind"].isin(kinds.labels("seller"))]
     owned = exact.total(s["capacity_owned_h100e"])
     return exact.total(s["used_h100e"]) / owned if owned > 0 else float("nan")
 
 
 def unmet_share(agents: pd.DataFrame, kind: str | None = None) -> float:
     """Unmet over total demand of labs (of one kind, e.g. ``small_lab``), over the run."""
-    labs = agents[agents["kind"].isin(LAB_KINDS if kind is None else (kind,))]
+    labs = agents[agents["kind"].isin(kinds.labels("buyer") if kind is None else (kind,))]
     demand = exact.total(labs["demand_h100e"])
     return exact.total(labs["unmet_h100e"]) / demand if demand > 0 else 0.0
 
 
 def fill_rate(agents: pd.DataFrame, agent: str | None = None, kind: str | None = None) -> float:
     """Served over demanded H100e-months of one lab or one kind of lab."""
-    labs = agents[agents["kind"].isin(LAB_KINDS)]
+    labs = agents[agents["kind"].isin(kinds.labels("buyer"))]
     if agent is not None:
         labs = labs[labs["agent"] == agent]
     if kind is not None:
@@ -92,12 +91,13 @@ def hhi(shares: pd.Series) -> float:
 def hhi_supply(agents: pd.DataFrame) -> float:
     """HHI of owned capacity among sellers in the last month."""
     last = agents[agents["month"] == agents["month"].max()]
-    return hhi(last[last["kind"].isin(SELLER_KINDS)].set_index("agent")["capacity_owned_h100e"])
+    sellers = last[last["kind"].isin(kinds.labels("seller"))]
+    return hhi(sellers.set_index("agent")["capacity_owned_h100e"])
 
 
 def hhi_purchases(agents: pd.DataFrame) -> float:
     """HHI of capacity used by labs over the run."""
-    labs = agents[agents["kind"].isin(LAB_KINDS)]
+    labs = agents[agents["kind"].isin(kinds.labels("buyer"))]
     return hhi(labs.groupby("agent")["used_h100e"].sum())
 
 
@@ -108,14 +108,14 @@ def lease_revenue_usd(agents: pd.DataFrame, kind: str = "owner") -> float:
 
 def spend_over_revenue(agents: pd.DataFrame) -> pd.Series:
     """Compute spend over revenue per lab over the run."""
-    labs = agents[agents["kind"].isin(LAB_KINDS)].groupby("agent")
+    labs = agents[agents["kind"].isin(kinds.labels("buyer"))].groupby("agent")
     return labs["cost_usd"].sum() / labs["revenue_usd"].sum().replace(0, np.nan)
 
 
 def total_surplus_usd(agents: pd.DataFrame) -> float:
     """Labs' value of served compute less sellers' cost of their capacity, over the run."""
-    labs = agents[agents["kind"].isin(LAB_KINDS)]
-    sellers = agents[agents["kind"].isin(SELLER_KINDS)]
+    labs = agents[agents["kind"].isin(kinds.labels("buyer"))]
+    sellers = agents[agents["kind"].isin(kinds.labels("seller"))]
     return exact.total(labs["value_usd"]) - exact.total(sellers["cost_usd"])
 
 
@@ -148,13 +148,13 @@ def summary(frames: dict[str, pd.DataFrame]) -> dict[str, float]:
     _need_frames(frames)
     market, agents = frames["market"], frames["agents"]
     out = {
-        "spot_price_mean_usd_per_h100e_hour": volume_weighted_price(market, "spot"),
-        "spot_index_final_usd_per_h100e_hour": float(index_series(market, "spot").iloc[-1]),
+        "spot_price_mean_usd_per_h100e_hour": volume_weighted_price(market, SPOT),
+        "spot_index_final_usd_per_h100e_hour": float(index_series(market, SPOT).iloc[-1]),
     }
-    for product in sorted(set(market["product"]) - {"spot"}):
+    for product in sorted(set(market["product"]) - {SPOT}):
         out[f"{product}_price_mean_usd_per_h100e_hour"] = volume_weighted_price(market, product)
     out |= {
-        "spot_price_volatility": price_volatility(market, "spot"),
+        "spot_price_volatility": price_volatility(market, SPOT),
         "utilization": utilization(agents),
         "idle_share": 1.0 - utilization(agents),
         "unmet_share_frontier": unmet_share(agents, "frontier_lab"),
@@ -167,3 +167,54 @@ def summary(frames: dict[str, pd.DataFrame]) -> dict[str, float]:
         "total_surplus_usd": total_surplus_usd(agents),
     }
     return out
+
+
+# per-month series of a run (sweep and ensemble series, the app's bands) ------------------
+SERIES_MARKET_FIELDS = {
+    "price": "usd_per_h100e_hour",      # clearing price (NaN where nothing traded)
+    "index": "usd_per_h100e_hour",      # reference price index
+    "volume": "h100e",                  # cleared volume
+    "bid_depth": "h100e",
+    "ask_depth": "h100e",
+}
+SERIES_AGENT = {"utilization": "share", "unmet_share": "share", "capacity_h100e": "h100e"}
+"""Market-wide series per month: sellers' used over owned capacity, labs' unmet over demanded
+compute, and sellers' capacity online (owned) in H100e."""
+
+
+def available_series(frames: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Series names a run can report, with their units: ``PRODUCT_FIELD`` for every traded
+    product (``spot_index``, ``term_12m_price``, ...) and the market-wide ``utilization`` and
+    ``unmet_share`` per month."""
+    products = list(dict.fromkeys(frames["market"]["product"]))
+    out = {f"{p}_{f}": unit for p in products for f, unit in SERIES_MARKET_FIELDS.items()}
+    return out | SERIES_AGENT
+
+
+def series_values(frames: dict[str, pd.DataFrame], name: str) -> pd.Series:
+    """One per-month series of a run, indexed by month."""
+    market, agents = frames["market"], frames["agents"]
+    if name in SERIES_AGENT:
+        if name in ("utilization", "capacity_h100e"):
+            s = agents[agents["kind"].isin(kinds.labels("seller"))].groupby("month")
+            owned = s["capacity_owned_h100e"].sum()
+            if name == "capacity_h100e":
+                return owned.astype(float)
+            return s["used_h100e"].sum() / owned.replace(0, np.nan)
+        labs = agents[agents["kind"].isin(kinds.labels("buyer"))].groupby("month")
+        return labs["unmet_h100e"].sum() / labs["demand_h100e"].sum().replace(0, np.nan)
+    for field in SERIES_MARKET_FIELDS:
+        if name.endswith("_" + field):
+            product = name[: -len(field) - 1]
+            break
+    else:
+        raise KeyError(name)
+    if field == "price":
+        return price_series(market, product)
+    if field == "index":
+        return index_series(market, product)
+    rows = market[market["product"] == product].set_index("month")
+    if rows.empty:
+        raise KeyError(name)
+    return rows[{"volume": "volume_h100e", "bid_depth": "bid_depth_h100e",
+                 "ask_depth": "ask_depth_h100e"}[field]].astype(float)

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from market import exact, metrics
+from market import exact, kinds, metrics
 from market.config import WorldConfig
 from market.hardware import HOURS_PER_MONTH, generation, generations, usd_per_gpu_hour
+from market.products import SPOT
 
 __all__ = [
     "CHARTS",
@@ -35,8 +36,6 @@ TABLES = ("market", "agents", "contracts", "events")
 CHARTS = ("price_index", "capacity_utilization", "demand_served_unmet", "contract_events")
 """The charts, written as ``NAME.png``."""
 
-SELLER_KINDS = ("owner", "hyperscaler", "neocloud")
-LAB_KINDS = ("frontier_lab", "small_lab")
 DPI = 110
 
 
@@ -176,7 +175,7 @@ def _months_billed(row: pd.Series, last_month: pd.Timestamp) -> int:
 
 
 def _lab_table(agents: pd.DataFrame) -> list[list[str]]:
-    labs = agents[agents["kind"].isin(LAB_KINDS)]
+    labs = agents[agents["kind"].isin(kinds.labels("buyer"))]
     rows = []
     for name, g in labs.groupby("agent", sort=False):
         demand, used, unmet, revenue, cost = (
@@ -385,7 +384,7 @@ def chart_price_index(frames: dict[str, pd.DataFrame], path: Path,
             color = f"C{i}"
             label = _product_label(product)
             ax.plot(g["month"], g["index_usd_per_h100e_month"] / HOURS_PER_MONTH, color=color,
-                    lw=2.2 if product == "spot" else 1.6, label=f"{label} index")
+                    lw=2.2 if product == SPOT else 1.6, label=f"{label} index")
             traded = g[g["volume_h100e"] > 0]
             ax.scatter(traded["month"], traded["price_usd_per_h100e_month"] / HOURS_PER_MONTH,
                        color=color, s=9, alpha=0.45, label=f"{label} clearing price")
@@ -416,19 +415,20 @@ def chart_capacity_utilization(frames: dict[str, pd.DataFrame], path: Path,
     fig, axes = (canvas or _Canvas()).axes(2, 1, size=(9.0, 7.0), hspace=0.08,
                                            sharex=True)
     top, bottom = axes[0, 0], axes[1, 0]
-    sellers = agents[agents["kind"].isin(SELLER_KINDS)] if not agents.empty else agents
+    sellers = agents[agents["kind"].isin(kinds.labels("seller"))] if not agents.empty else agents
     if sellers.empty:
         _empty(top)
         _empty(bottom)
     else:
         g = sellers.groupby(["month", "kind"])[["capacity_owned_h100e", "used_h100e"]].sum()
-        cap = g["capacity_owned_h100e"].unstack("kind").reindex(columns=SELLER_KINDS).fillna(0)
-        used = g["used_h100e"].unstack("kind").reindex(columns=SELLER_KINDS).fillna(0)
-        top.stackplot(cap.index, *(cap[k] / 1e6 for k in SELLER_KINDS), labels=SELLER_KINDS,
+        seller_kinds = kinds.labels("seller")
+        cap = g["capacity_owned_h100e"].unstack("kind").reindex(columns=seller_kinds).fillna(0)
+        used = g["used_h100e"].unstack("kind").reindex(columns=seller_kinds).fillna(0)
+        top.stackplot(cap.index, *(cap[k] / 1e6 for k in seller_kinds), labels=seller_kinds,
                       alpha=0.8)
         top.plot(used.index, used.sum(axis=1) / 1e6, color="black", lw=1.5, label="used, all")
         top.legend(fontsize=8, loc="upper left")
-        for k in SELLER_KINDS:
+        for k in kinds.labels("seller"):
             share = (used[k] / cap[k].where(cap[k] > 0)) * 100
             bottom.plot(share.index, share, lw=1.6, label=k)
         total = used.sum(axis=1) / cap.sum(axis=1).where(cap.sum(axis=1) > 0) * 100
@@ -449,7 +449,7 @@ def chart_demand_served_unmet(frames: dict[str, pd.DataFrame], path: Path,
     """Per lab: served and unmet demand (stacked, thousand H100e), one panel per lab; the
     panels share the time axis, dated under the lowest panel of each column."""
     agents = frames["agents"]
-    labs = agents[agents["kind"].isin(LAB_KINDS)] if not agents.empty else agents
+    labs = agents[agents["kind"].isin(kinds.labels("buyer"))] if not agents.empty else agents
     names = list(dict.fromkeys(labs["agent"])) if not labs.empty else []
     ncols = min(3, max(1, len(names)))
     nrows = max(1, math.ceil(len(names) / ncols))

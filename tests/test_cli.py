@@ -14,6 +14,7 @@ import pytest
 
 from market import cli
 from market.model import ComputeMarket
+from market.stages import settle as settle_stage
 from market.report import CHARTS, TABLES
 from market.scenarios import load_scenario
 
@@ -138,14 +139,14 @@ def test_bad_scenario_runs_nothing(tmp_path, capsys):
 
 def test_run_that_fails_midway_keeps_what_it_computed(tmp_path, capsys, monkeypatch):
     start = load_scenario().start_month
-    original = ComputeMarket._settle
+    original = settle_stage.settle
 
-    def broken_settle(self):
-        if self.month == start + 3:
+    def broken_settle(model):
+        if model.month == start + 3:
             raise RuntimeError("settlement exploded")
-        original(self)
+        original(model)
 
-    monkeypatch.setattr(ComputeMarket, "_settle", broken_settle)
+    monkeypatch.setattr(settle_stage, "settle", broken_settle)
     out = tmp_path / "out"
     code, stdout, stderr = run(capsys, "run", "--out", str(out), "--no-charts")
     assert code == 1
@@ -163,7 +164,7 @@ def test_run_that_fails_midway_keeps_what_it_computed(tmp_path, capsys, monkeypa
 
     # the same run again, now completing, replaces the stopped one (stale note included);
     # a different run needs --force
-    monkeypatch.setattr(ComputeMarket, "_settle", original)
+    monkeypatch.setattr(settle_stage, "settle", original)
     code, _, stderr = run(capsys, "run", "--months", "2", "--out", str(out), "--quiet")
     assert code == 2 and "holds a different run (months 48, overrides [])" in stderr
     code, _, _ = run(capsys, "run", "--out", str(out), "--no-charts", "--quiet")

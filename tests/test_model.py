@@ -32,7 +32,9 @@ from market.agents.sellers import (
 from market.calendar import month_index
 from market.config import Funding, ShockConfig, scaled
 from market.matching import match
-from market.model import ComputeMarket, tenor_weights
+from market.model import ComputeMarket
+from market.stages import auction
+from market.stages.auction import tenor_weights
 from market.scenarios import load_scenario
 from market.strategies import (
     GROWTH,
@@ -504,22 +506,23 @@ def test_investor_appetite_shock_stops_rounds(world):
         assert late.empty, late
 
 
-def test_no_two_labs_share_a_limit_price(world):
+def test_no_two_labs_share_a_limit_price(world, monkeypatch):
     """Bids come from each lab's own continuous curve: over the first year no limit price of
     one lab equals another lab's in the same market and product (no wall, no tie to pro-rate)."""
 
-    class Recording(ComputeMarket):
-        def _auction(self, parts, market):
-            result, pairs, orders = super()._auction(parts, market)
-            self.recorded.append(orders)
-            return result, pairs, orders
+    recorded = []
+    original = auction.auction
 
-    model = Recording(replace(world, months=12), rng=0)
-    model.recorded = []
-    model.run()
+    def recording(model, parts, market):
+        result, pairs, orders = original(model, parts, market)
+        recorded.append(orders)
+        return result, pairs, orders
+
+    monkeypatch.setattr(auction, "auction", recording)
+    model = ComputeMarket(replace(world, months=12), rng=0).run()
     n_labs = len(model.labs)
     steps = 0
-    for orders in model.recorded:
+    for orders in recorded:
         bids = (orders.side > 0) & (orders.who < n_labs)
         frame = pd.DataFrame({"product": orders.product[bids], "price": orders.price[bids],
                               "lab": orders.who[bids]})

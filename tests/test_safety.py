@@ -25,6 +25,7 @@ import pytest
 
 from market import cli, metrics, outputs
 from market.model import ComputeMarket
+from market.stages import settle as settle_stage
 from market.scenarios import ScenarioError, build_world, load_raw, load_scenario
 from market.sweep import Study, StudyError, prepare, run_study
 
@@ -116,14 +117,14 @@ def test_1_a_failed_run_never_destroys_an_earlier_run(tmp_path, capsys, monkeypa
     assert snapshot(keep) == before
 
     start = load_scenario().start_month  # the same run again, failing in its fifth month
-    settle = ComputeMarket._settle
+    settle = settle_stage.settle
 
-    def broken(self):
-        if self.month == start + 4:
+    def broken(model):
+        if model.month == start + 4:
             raise RuntimeError("settlement exploded")
-        settle(self)
+        settle(model)
 
-    monkeypatch.setattr(ComputeMarket, "_settle", broken)
+    monkeypatch.setattr(settle_stage, "settle", broken)
     code, out, err = run(capsys, "run", "--months", "12", "--out", str(keep), "-q",
                          "--no-charts")
     assert code == 1 and "settlement exploded" in err
@@ -134,7 +135,7 @@ def test_1_a_failed_run_never_destroys_an_earlier_run(tmp_path, capsys, monkeypa
     assert pd.read_parquet(stopped / "agents.parquet")["month"].nunique() == 4
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["keep", "keep.stopped"]
 
-    monkeypatch.setattr(ComputeMarket, "_settle", settle)  # a rerun replaces it whole
+    monkeypatch.setattr(settle_stage, "settle", settle)  # a rerun replaces it whole
     code, _, _ = run(capsys, "run", "--months", "12", "--out", str(keep), "-q", "--no-charts")
     assert code == 0 and snapshot(keep).keys() == before.keys()
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["keep", "keep.stopped"]

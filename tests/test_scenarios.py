@@ -144,7 +144,7 @@ def test_every_figure_of_a_scenario_cites_its_source(name):
     path = scenario_dir() / f"{name}.toml"
     comments = file_comments(path.read_text())
     own: dict = {}
-    from market.scenarios import _flatten
+    from market.scenarios.describe import _flatten
 
     _flatten(tomllib.loads(path.read_text()), "", own)
     # tables, and arrays of tables whose elements are flattened as KEY[i] (contracts, shocks),
@@ -351,6 +351,32 @@ def test_contract_larger_than_its_site():
                                                              ["contracts[0].mw=500"])
 
 
+def test_a_world_built_in_python_is_checked_like_a_scenario_file():
+    """One validation: the checks of a scenario file hold for a ``WorldConfig`` made in Python
+    (a preloaded contract ten times its site, a misspelt region, an out-of-order date)."""
+    world = load_scenario()
+    big = dataclasses.replace(world.contracts[0], h100e=world.contracts[0].h100e * 10)
+    with pytest.raises(ValueError, match=r"contracts\[0\]\.h100e = .* more than it holds"):
+        dataclasses.replace(world, contracts=(big, *world.contracts[1:]))
+    seller = dataclasses.replace(world.sellers[0], region="us-sout")
+    with pytest.raises(ValueError, match=r"sellers\.\w+\.region = 'us-sout'.*did you mean"):
+        dataclasses.replace(world, sellers=(seller, *world.sellers[1:]))
+    late = dataclasses.replace(world.contracts[0], start="2025-05")
+    with pytest.raises(ValueError, match=r"contracts\[0\]\.start = '2025-05': dates out"):
+        dataclasses.replace(world, contracts=(late, *world.contracts[1:]))
+
+
+def test_an_investor_appetite_shock_in_a_file_names_no_seller(tmp_path):
+    """Only recall and seller_exit shocks name a seller (the file loader used to ask every
+    shock for one, so a funding winter could not be written in a scenario file)."""
+    path = variant(tmp_path, '[[shocks]]\nkind = "investor_appetite"\nmonth = "2026-07"\n'
+                             'factor = 0.5\n')
+    assert load_scenario(path).shocks[-1].factor == 0.5
+    bad = variant(tmp_path, '[[shocks]]\nkind = "recall"\nmonth = "2026-07"\n'
+                            'seller = "colossus_ownr"\n')
+    assert "did you mean 'colossus_owner'" in error_of(bad)
+
+
 def test_contract_names_must_exist():
     msg = error_of("colossus-2026", ["contracts[0].buyer='frontier_c'"])
     assert "contracts[0].buyer = 'frontier_c'" in msg and "unknown lab" in msg
@@ -456,6 +482,24 @@ h100e = 2.0   # second
                                                                    "hw.pue"]
 
 
+def test_file_comments_after_a_hash_inside_a_multi_line_string():
+    """A ``#`` inside a multi-line string is text: the keys after it keep their ``cal:``
+    sources (the line-by-line reader tomlkit replaced took the closing quotes after it for
+    part of a comment and read the rest of the file as the string)."""
+    text = '''description = """
+Variant for issue #13 of the tracker."""   # what it is
+months = 12   # cal:dem.small
+# a block above (cal:sup.grid)
+[labs.a]   # lab a
+churn = 0.3   # it's 30% (cal:dem.small)
+'''
+    c = file_comments(text)
+    assert c["description"] == "what it is"
+    assert c["months"] == "cal:dem.small"
+    assert c["labs.a"] == "a block above (cal:sup.grid) lab a"
+    assert cal_tags(c["labs.a.churn"]) == ["dem.small"]
+
+
 def test_parameters_carry_inherited_comments(tmp_path):
     params = {p.path: p for p in parameters("slow-buildout")}
     base = str(scenario_dir() / "colossus-2026.toml")
@@ -473,5 +517,10 @@ def test_parameters_carry_inherited_comments(tmp_path):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_parameters_written_back_give_the_same_world(tmp_path, name):
     params = parameters(name)
-    path = write(tmp_path, to_toml(params, ["resolved"]), f"{name}-resolved.toml")
+    text = to_toml(params, ["resolved"])
+    path = write(tmp_path, text, f"{name}-resolved.toml")
     assert dataclasses.replace(load_scenario(path), name=name) == load_scenario(name)
+    # and every comment, the cal: sources with them, is read back from where it was written
+    written = file_comments(text)
+    assert {p.path: p.comment for p in params if p.comment} == {
+        p.path: written[p.path] for p in params if p.comment}

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import solara
 
-from market import viz
+from market import kinds, viz
 from market.model import ComputeMarket
 from market.scenarios import available, build_world, load_raw
 from market.viz import app, assets, bands
@@ -142,7 +142,7 @@ def test_history_reads_each_row_once():
     n_products = len(model.products)
     assert len(h.months) == 6
     assert len(h.price_rows) == 6 * n_products
-    assert len(h.capacity_rows) == 6 * len(app.SELLER_KINDS)
+    assert len(h.capacity_rows) == 6 * len(kinds.labels("seller"))
     assert len(h.lab_rows) == 6 * len(model.labs)
     assert sum(r["count"] for r in h.event_rows) == len(model.rows("events"))
     assert len({(r["month"], r["event"]) for r in h.event_rows}) == len(h.event_rows)
@@ -414,7 +414,7 @@ def _layers(spec: dict):
 
 
 def test_bands_are_the_fans_of_the_seeds(bands6):
-    from market.sweep.worker import series_values
+    from market.metrics import series_values
 
     world, b = bands6
     assert (b.seeds, b.scenario, b.baseline) == ((1, 2), "colossus-2026", "no-deal")

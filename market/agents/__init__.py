@@ -9,6 +9,6 @@ be unit-tested without a model.
 """
 
 from market.agents.lab import Lab
-from market.agents.sellers import Hyperscaler, Neocloud, Owner, Seller, seller_class
+from market.agents.sellers import Hyperscaler, Neocloud, Owner, Seller
 
-__all__ = ["Lab", "Seller", "Owner", "Hyperscaler", "Neocloud", "seller_class"]
+__all__ = ["Lab", "Seller", "Owner", "Hyperscaler", "Neocloud"]

@@ -1,4 +1,5 @@
-"""What every agent of the market shares: a party index into the model's per-party arrays."""
+"""What every agent of the market shares: a view of its row of the party table
+(``market.parties``), by its party id."""
 
 from __future__ import annotations
 
@@ -11,17 +12,22 @@ if TYPE_CHECKING:
 
 
 class Party(mesa.Agent):
-    """A lab or a seller; ``party`` indexes ``model.cash``, ``model.defaulted`` and the book's
-    buyer and seller columns."""
+    """A lab or a seller; ``party`` is its row of ``model.party_table`` (cash, defaulted, its
+    parameters) and its id in the book's buyer and seller columns."""
 
     model: ComputeMarket
     party: int
 
     @property
+    def cash_usd(self) -> float:
+        """Cash now (USD), from its row."""
+        return float(self.model.party_table.cash_usd[self.party])
+
+    @property
     def defaulted(self) -> bool:
         """Whether it has defaulted (its contracts ended; a seller's sites sold or offline)."""
-        return bool(self.model.defaulted[self.party])
+        return bool(self.model.party_table.defaulted[self.party])
 
     @defaulted.setter
     def defaulted(self, value: bool) -> None:
-        self.model.defaulted[self.party] = value
+        self.model.party_table.defaulted[self.party] = value

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from market import exact
+from market import exact, kinds
 from market.agents.party import Party
 from market.config import SellerConfig
 from market.strategies import strategy
@@ -92,16 +92,20 @@ OWN_NEED_BUILD_TRIGGER = 0.8
 def build_signal(kind: np.ndarray, invests: np.ndarray, reserve_h100e: np.ndarray,
                  online_h100e: np.ndarray, backlog_share: np.ndarray,
                  presale_ratio: np.ndarray) -> np.ndarray:
-    """Which sellers want to start a site this month (arrays over sellers).
+    """Which sellers want to start a site this month (arrays over sellers): each kind's
+    ``wants_to_build`` on its rows.
 
     Hyperscalers follow the investment rule (``invests``); owners also build when their own
     need nears their capacity; neoclouds only once term contracts cover ``presale_ratio`` of
     their capacity.
     """
     own_short = (online_h100e > 0) & (reserve_h100e > OWN_NEED_BUILD_TRIGGER * online_h100e)
-    return np.where(kind == "owner", invests | own_short,
-                    np.where(kind == "neocloud", invests & (backlog_share >= presale_ratio),
-                             invests))
+    wants = np.zeros(np.shape(kind), dtype=bool)
+    for k in kinds.kinds("seller"):
+        rows = kind == k.name
+        wants[rows] = k.agent_class.wants_to_build(invests[rows], own_short[rows],
+                                                   backlog_share[rows], presale_ratio[rows])
+    return wants
 
 
 def seller_exit_signal(price, spot_index, exit_premium, exit_fee_months, months_freed):
@@ -127,7 +131,11 @@ class Seller(Party):
     (``model.cash``, ``model.own_need``...), its sites in ``model.sites``."""
 
     model: ComputeMarket
-    kind = "seller"
+    recalls_for_own_need = False
+    """Whether it takes leased capacity back (with the recall right) when its own need rises,
+    and may exit leases opportunistically."""
+    borrows_to_build = False
+    """Whether new sites are financed by debt against its backlog (else paid from cash)."""
 
     @property
     def own_need_h100e(self) -> float:
@@ -141,12 +149,12 @@ class Seller(Party):
     @property
     def negative_cash_months(self) -> int:
         """Consecutive months with negative cash (default after ``default_patience_months``)."""
-        return int(self.model.negative_cash_months[self.party - len(self.model.labs)])
+        return int(self.model.negative_cash_months[self.model.party_table.row[self.party]])
 
     @property
     def unsold_share(self) -> dict[str, float]:
         """Share of its last offer that did not sell, per market ("spot", "term")."""
-        j = self.party - len(self.model.labs)
+        j = self.model.party_table.row[self.party]
         return {m: float(v[j]) for m, v in self.model.unsold.items()}
 
     @property
@@ -163,6 +171,7 @@ class Seller(Party):
         super().__init__(model)
         self.cfg = cfg
         self.name = cfg.name
+        self.kind = cfg.kind
         self.party = party
         self.strategy = strategy(cfg.strategy)
         self.debt_usd = cfg.debt_usd
@@ -181,6 +190,12 @@ class Seller(Party):
         """Lowest term price: the full levelized cost."""
         return levelized
 
+    @staticmethod
+    def wants_to_build(invests: np.ndarray, own_short: np.ndarray, backlog_share: np.ndarray,
+                       presale_ratio: np.ndarray) -> np.ndarray:
+        """Whether it starts a site (arrays over its kind's sellers): the investment rule."""
+        return invests
+
     def capex_room_usd(self, year: int) -> float:
         """Capex it may still start this calendar year."""
         if year != self.capex_year:
@@ -191,13 +206,17 @@ class Seller(Party):
 class Owner(Seller):
     """Builds for its own models, leases the surplus, may recall it."""
 
-    kind = "owner"
+    recalls_for_own_need = True
+
+    @staticmethod
+    def wants_to_build(invests: np.ndarray, own_short: np.ndarray, backlog_share: np.ndarray,
+                       presale_ratio: np.ndarray) -> np.ndarray:
+        """The investment rule, or its own need nearing its capacity."""
+        return invests | own_short
 
 
 class Hyperscaler(Seller):
     """Sells reserved capacity at cost x markup; builds slowly within a capex budget."""
-
-    kind = "hyperscaler"
 
     @staticmethod
     def spot_floor(opex: np.ndarray, levelized: np.ndarray, markup: np.ndarray) -> np.ndarray:
@@ -213,7 +232,13 @@ class Hyperscaler(Seller):
 class Neocloud(Seller):
     """Builds to lease on debt; defaults when cash stays negative."""
 
-    kind = "neocloud"
+    borrows_to_build = True
+
+    @staticmethod
+    def wants_to_build(invests: np.ndarray, own_short: np.ndarray, backlog_share: np.ndarray,
+                       presale_ratio: np.ndarray) -> np.ndarray:
+        """The investment rule, once term contracts cover ``presale_ratio`` of its capacity."""
+        return invests & (backlog_share >= presale_ratio)
 
     def borrow(self, capex_usd: float) -> None:
         """Finance new capex with an amortizing loan."""
@@ -235,8 +260,9 @@ def seller_asks(kind: np.ndarray, markup: np.ndarray, strategy_name: np.ndarray,
     """
     spot_floor = np.empty(kind.shape)
     floor = np.empty(kind.shape)
-    for name, cls in _CLASSES.items():
-        rows = kind == name
+    for k in kinds.kinds("seller"):
+        rows = kind == k.name
+        cls = k.agent_class
         spot_floor[rows] = cls.spot_floor(opex[rows], levelized[rows], markup[rows])
         fn = cls.spot_floor if market == "spot" else cls.term_floor
         floor[rows] = fn(opex[rows], levelized[rows], markup[rows])
@@ -247,11 +273,3 @@ def seller_asks(kind: np.ndarray, markup: np.ndarray, strategy_name: np.ndarray,
         asks[rows] = strategy(str(name)).ask(floor[rows], reference[rows])
     return asks
 
-
-_CLASSES: dict[str, type[Seller]] = {"owner": Owner, "hyperscaler": Hyperscaler,
-                                     "neocloud": Neocloud}
-
-
-def seller_class(kind: str) -> type[Seller]:
-    """The agent class for a seller kind."""
-    return _CLASSES[kind]

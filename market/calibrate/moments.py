@@ -29,14 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from market import exact
+from market import exact, kinds
 from market.hardware import HOURS_PER_MONTH
 
 MARKET_FIELDS = {"price": "price_usd_per_h100e_month", "index": "index_usd_per_h100e_month",
                  "volume": "volume_h100e", "bid_depth": "bid_depth_h100e",
                  "ask_depth": "ask_depth_h100e"}
-LAB_KINDS = ("frontier_lab", "small_lab")
-SELLER_KINDS = ("owner", "hyperscaler", "neocloud")
 AGENT_FIELDS = ("capacity_owned_h100e", "contracted_h100e", "spot_h100e", "used_h100e",
                 "demand_h100e", "unmet_h100e", "revenue_usd", "cost_usd", "value_usd", "cash_usd")
 DERIVED = {"capacity_online_h100e": "capacity_owned_h100e", "revenue_runrate_usd": "revenue_usd"}
@@ -55,19 +53,19 @@ def _month_labels(index: Any) -> list[str]:
 
 def _agent_rows(agents: pd.DataFrame, who: str | None, field: str) -> pd.DataFrame:
     if who is None:
-        kinds = LAB_KINDS if field in LAB_FIELDS else SELLER_KINDS
-        return agents[agents["kind"].isin(kinds)]
+        role = "buyer" if field in LAB_FIELDS else "seller"
+        return agents[agents["kind"].isin(kinds.labels(role))]
     if who == "labs":
-        return agents[agents["kind"].isin(LAB_KINDS)]
+        return agents[agents["kind"].isin(kinds.labels("buyer"))]
     if who == "sellers":
-        return agents[agents["kind"].isin(SELLER_KINDS)]
-    if who in LAB_KINDS or who in SELLER_KINDS:
+        return agents[agents["kind"].isin(kinds.labels("seller"))]
+    if who in kinds.labels():
         return agents[agents["kind"] == who]
     rows = agents[agents["agent"] == who]
     if rows.empty:
         names = sorted(set(agents["agent"]))
         raise SeriesError(f"no agent or kind {who!r}; agents: {', '.join(names)}; kinds: "
-                          f"{', '.join(LAB_KINDS + SELLER_KINDS)}, labs, sellers")
+                          f"{', '.join(kinds.labels())}, labs, sellers")
     return rows
 
 

@@ -51,7 +51,6 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +59,11 @@ import numpy as np
 from market.config import check_safe_name, safe_name
 from market.scenarios import (
     ScenarioError,
-    apply_override,
     build_world,
     load_raw,
-    not_utf8,
     parse_value,
+    read_toml,
+    set_value,
 )
 
 FORMAT = "compute-market-sweep/1"
@@ -139,15 +138,7 @@ class Study:
         path = Path(path)
         if not path.exists():
             raise StudyError(f"study file {str(path)!r} does not exist")
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise StudyError(f"{path}: not valid TOML: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise StudyError(not_utf8(path, exc)) from None
-        except OSError as exc:
-            raise StudyError(f"{path}: cannot read: {exc.strerror}") from None
+        data = read_toml(path, StudyError)
         return cls.from_dict(data, source=str(path), base_dir=path.parent,
                              default_name=safe_name(path.stem, "study"))
 
@@ -389,35 +380,6 @@ def _parameter(path: Any, body: Any) -> Parameter:
 
 
 # ---------------------------------------------------------------------------- the design
-def toml_literal(value: Any) -> str:
-    """A value as TOML text, so that ``parse_value`` in ``apply_override`` reads it back."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if _is_int(value):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
-    raise StudyError(f"cannot write {value!r} as a scenario value")
-
-
-def set_value(raw: dict[str, Any], path: str, value: Any, source: str = "parameter") -> None:
-    """Set ``path`` in a raw scenario dict through ``apply_override``.
-
-    ``terms.TEMPLATE.KEY`` may name a template the scenario does not override yet: its table is
-    created (``build_world`` starts it from the named template and rejects unknown names).
-    """
-    parts = path.split(".")
-    if len(parts) >= 3 and parts[0] == "terms":
-        terms = raw.setdefault("terms", {})
-        if isinstance(terms, dict):
-            terms.setdefault(parts[1], {})
-    apply_override(raw, f"{path}={toml_literal(value)}", source=source)
-
-
 def _scaled(params: list[Parameter], unit: np.ndarray) -> list[dict[str, Any]]:
     """Points from unit draws (rows x parameters, in [0, 1]): floats keep 10 significant
     digits; integer ranges map ``u`` onto ``lo + floor(u * (hi - lo + 1))``."""
@@ -608,9 +570,8 @@ def _check_point(raw: dict[str, Any], point: dict[str, Any], source: str, where:
 def _probe(raw: dict[str, Any], study: Study,
            source: str) -> tuple[list[str], list[str], dict[str, str]]:
     """Run the scenario one month to learn the metric and series names it produces."""
-    from market.metrics import summary
+    from market.metrics import available_series, summary
     from market.model import ComputeMarket
-    from market.sweep.worker import available_series
 
     trial = copy.deepcopy(raw)
     trial["months"] = 1

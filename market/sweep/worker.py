@@ -13,61 +13,11 @@ import time
 import traceback
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from market.metrics import LAB_KINDS, SELLER_KINDS, index_series, price_series, summary
+from market.metrics import series_values, summary
 from market.model import ComputeMarket
-from market.scenarios import build_world
-
-MARKET_FIELDS = {
-    "price": "usd_per_h100e_hour",      # clearing price (NaN where nothing traded)
-    "index": "usd_per_h100e_hour",      # reference price index
-    "volume": "h100e",                  # cleared volume
-    "bid_depth": "h100e",
-    "ask_depth": "h100e",
-}
-AGENT_SERIES = {"utilization": "share", "unmet_share": "share", "capacity_h100e": "h100e"}
-"""Market-wide series per month: sellers' used over owned capacity, labs' unmet over demanded
-compute, and sellers' capacity online (owned) in H100e."""
-
-
-def available_series(frames: dict[str, pd.DataFrame]) -> dict[str, str]:
-    """Series names a run can report, with their units: ``PRODUCT_FIELD`` for every traded
-    product (``spot_index``, ``term_12m_price``, ...) and the market-wide ``utilization`` and
-    ``unmet_share`` per month."""
-    products = list(dict.fromkeys(frames["market"]["product"]))
-    out = {f"{p}_{f}": unit for p in products for f, unit in MARKET_FIELDS.items()}
-    return out | AGENT_SERIES
-
-
-def series_values(frames: dict[str, pd.DataFrame], name: str) -> pd.Series:
-    """One per-month series of a run, indexed by month."""
-    market, agents = frames["market"], frames["agents"]
-    if name in AGENT_SERIES:
-        if name in ("utilization", "capacity_h100e"):
-            s = agents[agents["kind"].isin(SELLER_KINDS)].groupby("month")
-            owned = s["capacity_owned_h100e"].sum()
-            if name == "capacity_h100e":
-                return owned.astype(float)
-            return s["used_h100e"].sum() / owned.replace(0, np.nan)
-        labs = agents[agents["kind"].isin(LAB_KINDS)].groupby("month")
-        return labs["unmet_h100e"].sum() / labs["demand_h100e"].sum().replace(0, np.nan)
-    for field in MARKET_FIELDS:
-        if name.endswith("_" + field):
-            product = name[: -len(field) - 1]
-            break
-    else:
-        raise KeyError(name)
-    if field == "price":
-        return price_series(market, product)
-    if field == "index":
-        return index_series(market, product)
-    rows = market[market["product"] == product].set_index("month")
-    if rows.empty:
-        raise KeyError(name)
-    return rows[{"volume": "volume_h100e", "bid_depth": "bid_depth_h100e",
-                 "ask_depth": "ask_depth_h100e"}[field]].astype(float)
+from market.scenarios import build_world, set_value
 
 
 def run_one(task: dict[str, Any]) -> dict[str, Any]:
@@ -83,8 +33,6 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
         ``metrics`` (name -> float), ``series`` (name -> {"month": [...], "value": [...]}),
         ``elapsed_s``.
     """
-    from market.sweep.study import set_value
-
     t0 = time.perf_counter()
     out: dict[str, Any] = {"run_id": task["run_id"], "status": "ok", "error": "",
                            "metrics": {}, "series": {}}

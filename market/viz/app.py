@@ -28,10 +28,12 @@ import traitlets
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
+from market import kinds
 from market.calendar import month_index, month_label
 from market.config import WorldConfig
 from market.hardware import HOURS_PER_MONTH, generations, newest_generation, usd_per_gpu_hour
-from market.model import SPOT, ComputeMarket
+from market.model import ComputeMarket
+from market.products import SPOT
 from market.scenarios import available, build_world, load_raw
 from market.terms import TEMPLATES
 from market.viz.bands import EnsembleBar, with_bands
@@ -45,8 +47,6 @@ LEASE = TEMPLATES["colossus_lease"]  # the sidebar's rule defaults are this temp
 NO_EXIT = "no early exit"
 NOTICE_CHOICES = (NO_EXIT, "0", "30", "60", "90", "180", "365")
 ORBITAL_SITE = "orbital_from_controls"
-SELLER_KINDS = ("owner", "hyperscaler", "neocloud")
-KIND_COLOURS = {"owner": "darkorange", "hyperscaler": "steelblue", "neocloud": "seagreen"}
 LAB_COLOURS = ("crimson", "royalblue", "darkgoldenrod", "mediumpurple", "teal", "slategray",
                "olive", "sienna")
 CHART_HEIGHT = 230
@@ -272,7 +272,7 @@ class History:
     def _add_agent_month(self, month: int, rows: list[dict]) -> None:
         date = self.date(month)
         self.months.append(month)
-        capacity = dict.fromkeys(SELLER_KINDS, 0.0)
+        capacity = dict.fromkeys(kinds.labels("seller"), 0.0)
         used = 0.0
         for row in rows:
             if row["kind"] in capacity:
@@ -461,7 +461,7 @@ def price_spec(history: History) -> dict:
 
 def capacity_spec(history: History) -> dict:
     """Online capacity stacked by seller kind (million H100e) and sellers' utilization (%)."""
-    kinds = list(SELLER_KINDS)
+    sellers = kinds.kinds("seller")
     return {**_base("Capacity by seller kind and utilization",
                     capacity=history.capacity_rows, utilization=history.utilization_rows),
             "layer": [
@@ -472,8 +472,8 @@ def capacity_spec(history: History) -> dict:
                      "y": {"field": "million_h100e", "type": "quantitative", "stack": "zero",
                            "axis": {"title": "Online capacity (million H100e)"}},
                      "color": {"field": "kind", "type": "nominal", "title": None,
-                               "scale": {"domain": kinds,
-                                         "range": [KIND_COLOURS[k] for k in kinds]},
+                               "scale": {"domain": [k.label for k in sellers],
+                                         "range": [k.colour for k in sellers]},
                                "legend": {"orient": "bottom"}},
                      "tooltip": [{"field": "month", "type": "temporal",
                                   "timeUnit": "utcyearmonth", "title": "month"},

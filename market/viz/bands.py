@@ -52,7 +52,7 @@ class Bands:
 
 def band_series(frames: dict[str, pd.DataFrame], label: str) -> tuple[dict, dict]:
     """What a background run returns: the banded series per month (no scalars)."""
-    from market.sweep.worker import series_values
+    from market.metrics import series_values
 
     series = {name: series_values(frames, name) for name in BAND_SERIES}
     series["capacity_h100e"] = series["capacity_h100e"] / 1e6

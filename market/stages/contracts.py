@@ -1,0 +1,238 @@
+"""Stages 2 and 3, contracts: expiries; owners' recalls, buyers' and sellers' notices; and
+the signing of new contracts (preloaded at set-up, matched fills of the term market)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from market import exact
+from market.agents.lab import exit_signal, surplus_exits
+from market.agents.sellers import seller_exit_signal
+from market.book import END_REASONS
+from market.calendar import month_index, month_start, notice_end_month
+from market.stages import queries
+from market.supply import AWAITING, CONSTRUCTION
+from market.terms import ContractTerms
+
+if TYPE_CHECKING:
+    from market.agents import Seller
+    from market.model import ComputeMarket
+
+
+def preload(model: ComputeMarket) -> None:
+    for c in model.world.contracts:
+        terms = model.market_cfg.terms(c.template)
+        price = (c.usd_per_month / c.h100e if c.usd_per_month is not None
+                 else terms.usd_per_h100e_month)
+        site = model.sites.names.index(c.site)
+        sign(model, np.array([model.by_name[c.buyer].party]),
+             np.array([model.by_name[c.seller].party]), np.array([site]),
+             np.array([c.h100e]), np.array([price]), terms,
+             start=month_index(c.start), mw=np.array([c.mw]), check=False)
+        model._event("contract_preloaded", c.buyer, counterparty=c.seller, h100e=c.h100e,
+                     detail=f"{c.template} at ${price:,.0f}/H100e-month")
+
+
+def expire(model: ComputeMarket) -> None:
+    """End contracts whose end month has come; early ends become events (expiries are in
+    the contracts table)."""
+    ended = model.book.expire(model.month)
+    if not len(ended):
+        return
+    b = model.book
+    reason = b.end_reason[ended]
+    early = ended[reason != END_REASONS.index("expired")]
+    for cid, code, buyer, seller, h100e in zip(early, b.end_reason[early], b.buyer[early],
+                                               b.seller[early], b.h100e[early], strict=True):
+        model._event(f"contract_ended_{END_REASONS[code]}", model.parties[buyer].name,
+                     counterparty=model.parties[seller].name, contract=int(cid),
+                     h100e=float(h100e))
+
+
+def decide_notices(model: ComputeMarket) -> None:
+    owners = [s for s in model.sellers if s.recalls_for_own_need and not s.defaulted]
+    if owners:
+        short = owner_shortfall_h100e(model)
+        for owner in owners:
+            if short[owner.party] > 0:
+                recall(model, owner, h100e=float(short[owner.party]), reason="own_need")
+    seller_exits(model)
+    lab_exits(model)
+
+
+def recallable(model: ComputeMarket, seller: Seller) -> np.ndarray:
+    """Ids of the seller's leases it may still recall (live or not yet started)."""
+    if model._recall_cache_month != model.month:
+        b = model.book
+        ids = np.flatnonzero((b.live(model.month) | (b.start_month > model.month))
+                             & b.has_recall & (b.notice_month < 0))
+        ids = ids[np.argsort(b.seller[ids], kind="stable")]
+        model._recall_cache = (ids, b.seller[ids])
+        model._recall_cache_month = model.month
+    ids, owner = model._recall_cache
+    lo, hi = np.searchsorted(owner, [seller.party, seller.party + 1])
+    mine = ids[lo:hi]
+    return mine[model.book.notice_month[mine] < 0]
+
+
+def owner_shortfall_h100e(model: ComputeMarket) -> np.ndarray:
+    """Per party: how far internal need (with reserve) exceeds the capacity it will have
+    free once a 90-day recall takes effect, counting sites about to come online."""
+    ahead = model.month + 4
+    n = len(model.parties)
+    committed = model.book.committed_h100e(ahead, by="seller", n=n)
+    arriving = (np.isin(model.sites.status, [CONSTRUCTION, AWAITING])
+                & (model.sites.ready_month <= ahead + 2))
+    capacity = model.online_by_party + np.bincount(
+        model.sites.owner[arriving], weights=model.sites.h100e[arriving], minlength=n)
+    return queries.reserves(model, margin=True) - (capacity - committed)
+
+
+def recall(model: ComputeMarket, seller: Seller, *, h100e: float | None = None, share: float = 1.0,
+           reason: str) -> float:
+    """Recall leases with the recall right, in the order their terms give
+    (``ContractBook.recall_order``), until ``h100e`` (or ``share`` of them) is covered;
+    return the H100e recalled."""
+    ids = recallable(model, seller)
+    if not ids.size:
+        return 0.0
+    ids = model.book.recall_order(ids)
+    qty = model.book.h100e[ids]
+    want = share * exact.total(qty) if h100e is None else h100e
+    take = ids[np.concatenate([[True], np.cumsum(qty)[:-1] < want])] if want > 0 else ids[:0]
+    if not take.size:
+        return 0.0
+    model._apply(model.book.recall(take, model.month).transfers)
+    for cid in take:
+        model._event("recall_notice", seller.name, contract=int(cid),
+                     counterparty=model.parties[model.book.buyer[cid]].name,
+                     h100e=float(model.book.h100e[cid]), detail=reason)
+    return exact.total(model.book.h100e[take])
+
+
+def seller_exits(model: ComputeMarket) -> None:
+    """Sellers give notice on leases that spot, net of their exit fee, has paid more than
+    the lease by their exit premium (``opportunism``) for ``exit_patience_months``."""
+    b = model.book
+    n = len(b)
+    if model._rich_months.size < n:
+        model._rich_months = np.concatenate(
+            [model._rich_months, np.zeros(n - model._rich_months.size, np.int64)])
+    if not n:
+        return
+    days = np.maximum(b.seller_notice_days, 0)
+    freed = b.ended_month - notice_end_month(month_start(model.month), days)
+    candidates = (b.live(model.month) & (b.seller_notice_days >= 0) & (b.notice_month < 0)
+                  & ~model.defaulted[b.seller])
+    signal = candidates & seller_exit_signal(b.usd_per_h100e_month, model.spot_index,
+                                             model.party_table.exit_premium[b.seller],
+                                             b.seller_exit_fee_months, freed)
+    model._rich_months = np.where(signal, model._rich_months + 1, 0)
+    exits = signal & (model._rich_months
+                      >= model.party_table.exit_patience_months[b.seller])
+    notice(model, np.flatnonzero(exits), "seller", "opportunity")
+
+
+def seller_exit(model: ComputeMarket, seller: Seller) -> None:
+    b = model.book
+    ids = np.flatnonzero((b.live(model.month) | (b.start_month > model.month))
+                         & (b.seller[: len(b)] == seller.party)
+                         & (b.notice_month[: len(b)] < 0))
+    notice(model, ids, "seller", "seller_exit_shock")
+
+
+def notice(model: ComputeMarket, ids: np.ndarray, by: str, reason: str) -> None:
+    """Give notice on ``ids`` (by "buyer" or "seller"); accepted ones become events."""
+    if not ids.size:
+        return
+    result = model.book.give_notice(ids, by=by, month=model.month)
+    model._apply(result.transfers)
+    b = model.book
+    done = result.ids[result.accepted]
+    who, other = (b.buyer[done], b.seller[done]) if by == "buyer" else (b.seller[done],
+                                                                        b.buyer[done])
+    for cid, w, o, h100e in zip(done, who, other, b.h100e[done], strict=True):
+        model._event(f"{by}_notice", model.parties[w].name,
+                     counterparty=model.parties[o].name, contract=int(cid),
+                     h100e=float(h100e), detail=reason)
+
+
+def lab_exits(model: ComputeMarket) -> None:
+    """Buyers exit contracts priced above spot x (1 + exit premium) for too long, or their
+    most expensive one when their cash runway is short, or (``surplus_exits``) capacity they
+    have held beyond their need for too long."""
+    b = model.book
+    n = len(b)
+    if model._expensive_months.size < n:
+        model._expensive_months = np.concatenate(
+            [model._expensive_months, np.zeros(n - model._expensive_months.size, np.int64)])
+    if not n or not model.labs:
+        return
+    parties = model.party_table
+    candidates = (b.live(model.month) & (b.buyer_notice_days >= 0) & (b.notice_month < 0)
+                  & parties.is_buyer(b.buyer))
+    signal = candidates & exit_signal(b.usd_per_h100e_month, model.spot_index,
+                                      parties.exit_premium[b.buyer])
+    model._expensive_months = np.where(signal, model._expensive_months + 1, 0)
+    exits = signal & (model._expensive_months >= parties.exit_patience_months[b.buyer])
+    spend = queries.committed_usd_by_party(model)[parties.buyers]
+    revenue = np.array([lab.revenue_usd for lab in model.labs])
+    floor = parties.runway_floor_months[parties.buyers]
+    short = (spend > 0) & (model.cash[parties.buyers] < floor * (spend - revenue))
+    short &= ~model.defaulted[parties.buyers]
+    for lab in parties.buyers[short]:
+        mine = np.flatnonzero(candidates & (b.buyer == lab))
+        if mine.size:
+            exits[mine[np.argmax(b.usd_per_h100e_month[mine])]] = True
+    notice(model, np.flatnonzero(exits), "buyer", "price_or_runway")
+    # capacity held under contract beyond the need (after outside compute), for too long
+    labs = parties.buyers
+    need = model.lab_state["inference_h100e"] * (1.0 + parties.training_share[labs])
+    leaving = b.live(model.month) & (b.notice_month >= 0)  # notice given, not yet ended
+    pending = np.bincount(b.buyer[leaving], weights=b.h100e[leaving],
+                          minlength=len(model.parties))
+    surplus = np.zeros(len(model.parties))
+    surplus[labs] = np.maximum(queries.delivered_h100e(model)[labs] - pending[labs]
+                               - np.maximum(need - queries.outside(model)[0], 0.0), 0.0)
+    surplus = np.where(model.defaulted, 0.0, surplus)
+    model._surplus_months = np.where(surplus > 0, model._surplus_months + 1, 0)
+    patient = model._surplus_months >= parties.exit_patience_months
+    shed = surplus_exits(b.buyer, b.usd_per_h100e_month, b.h100e,
+                         candidates & (b.notice_month < 0) & patient[b.buyer],
+                         np.where(patient, surplus, 0.0))
+    notice(model, np.flatnonzero(shed), "buyer", "surplus")
+
+
+def sign_pairs(model: ComputeMarket, result, pairs, orders, *, start: int) -> None:
+    """Turn matched term fills into contracts on the sellers' templates, one batch."""
+    seller = orders.who[pairs.sell]
+    price = (result.price[orders.product[pairs.buy]] if result.paid is None
+             else result.paid[pairs.buy])
+    product = orders.product[pairs.sell]
+    row = model.party_table.row
+    terms = [model._lease_terms[row[s]][p] for s, p in zip(seller, product, strict=True)]
+    sign(model, orders.who[pairs.buy], seller, orders.site[pairs.sell], pairs.quantity,
+         price, terms, start=start)
+
+
+def sign(model: ComputeMarket, buyer, seller, site, h100e, price, terms, *, start: int,
+         mw=None, check: bool = True) -> None:
+    """Sign a batch of contracts; the book refuses any that would over-commit a site."""
+    if mw is None:
+        mw = h100e / model._h100e_per_mw_by_gen[model.sites.gen[site]]
+    model.book.sign(buyer, seller, site, h100e, start_month=start, terms=terms,
+                    usd_per_h100e_month=price, mw=mw, signed_month=model.month,
+                    site_capacity_h100e=model.sites.online_h100e() if check else None)
+    # one event per buyer and month (the contracts table holds each contract)
+    buyers, first, count = np.unique(buyer, return_index=True, return_counts=True)
+    volume = np.bincount(np.searchsorted(buyers, buyer), weights=h100e)
+    spend = np.bincount(np.searchsorted(buyers, buyer), weights=h100e * price)
+    for b, i, c, q, usd in zip(buyers, first, count, volume, spend, strict=True):
+        name = terms.name if isinstance(terms, ContractTerms) else terms[i].name
+        model._event("contracts_signed", model.parties[b].name,
+                     counterparty=model.parties[seller[i]].name if c == 1 else f"{c} sellers",
+                     h100e=float(q), detail=f"{name}: {c} contract(s) at "
+                     f"${usd / q:,.0f}/H100e-month on average")
+

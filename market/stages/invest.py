@@ -1,0 +1,73 @@
+"""Stage 7, investment: sellers whose investment rule fires start one site each."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from market.agents.sellers import build_signal, debt_room, expected_price, should_invest
+from market.hardware import generations, newest_generation
+from market.stages import calendar, queries
+from market.stages.auction import PRICE_DECLINE_PER_YEAR
+from market.supply import PERMITTING
+
+if TYPE_CHECKING:
+    from market.model import ComputeMarket
+
+
+def invest(model: ComputeMarket) -> None:
+    """Sellers whose investment rule fires start one site each, within budget and cash."""
+    m = model.month
+    gen = newest_generation(m)
+    levelized = float(model._levelized_by_gen[list(generations()).index(gen.name)])
+    n = len(model.parties)
+    committed_now = model.book.committed_h100e(m, by="seller", n=n)
+    committed_next = model.book.committed_h100e(m + 1, by="seller", n=n)
+    online = model.online_by_party
+    own = queries.reserves(model, margin=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        utilization = np.where(online > 0, (committed_now + model._spot_sold
+                                            + np.minimum(own, online)) / online, 1.0)
+        backlog = np.where(online > 0, committed_next / online, 0.0)
+    products = model.products
+    column = model._seller_term_column
+    product = np.where(column >= 0, products.term_ids[np.maximum(column, 0)], products.spot_id)
+    term = products.index_usd_per_h100e_month[product]
+    forward = expected_price(term, model.spot_index, PRICE_DECLINE_PER_YEAR,
+                             model.costs.life_months)
+    t = model.party_table
+    sellers = t.sellers
+    invests = should_invest(forward, utilization[sellers], levelized, t.hurdle_rate[sellers])
+    room = debt_room(queries.backlog_usd(model)[sellers], t.debt_to_backlog[sellers],
+                     np.array([s.debt_usd for s in model.sellers]))
+    wants = build_signal(t.kind[sellers], invests, queries.reserves(model, margin=True)[sellers],
+                         online[sellers], backlog[sellers], t.presale_ratio[sellers])
+    wants &= ~model.defaulted[sellers]
+    new_sites = []
+    for j in np.flatnonzero(wants):
+        seller = model.sellers[j]
+        i = seller.party
+        cfg = seller.cfg
+        capex = cfg.build_site_mw * gen.h100e_per_mw * gen.capex_usd_per_h100e
+        affordable = (capex <= room[j] if seller.borrows_to_build
+                      else capex <= model.cash[i])
+        if capex > seller.capex_room_usd(m // 12) or not affordable:
+            continue
+        seller.capex_this_year_usd += capex
+        name = f"{seller.name}-build-{m // 12}-{m % 12 + 1:02d}"
+        ready, cancel = calendar.permit_draw(model, cfg.region)
+        ready += calendar.delivery_delay(model)
+        new_sites.append(dict(name=name, owner=i, region=model.region_index[cfg.region],
+                              gen=gen, mw=cfg.build_site_mw, status=PERMITTING,
+                              ready_month=ready, online_month=ready + cfg.lead_time_months,
+                              life_months=model.costs.life_months, cancel=cancel))
+        if seller.borrows_to_build:
+            seller.borrow(capex)
+        else:
+            model._external(i, "capex", -capex)
+        model._event("site_started", seller.name, site=name,
+                     h100e=cfg.build_site_mw * gen.h100e_per_mw,
+                     detail=f"{gen.name} {cfg.build_site_mw:.0f} MW, ${capex / 1e9:.1f}B")
+    model.sites.extend(new_sites)
+

@@ -1,0 +1,116 @@
+"""Read-only views of the model's state that several stages share: reserves, spare capacity
+per site, labs' targets and budgets, committed fees and backlogs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from market import exact
+from market.agents.lab import budget_usd_per_month, funding_per_year, growth_rate, outside_h100e
+
+if TYPE_CHECKING:
+    from market.model import ComputeMarket
+
+
+def committed_usd_by_party(model: ComputeMarket) -> np.ndarray:
+    """Full monthly fees of each buyer's live contracts this month."""
+    b = model.book
+    live = b.live(model.month)
+    return np.bincount(b.buyer[live], weights=b.h100e[live] * b.usd_per_h100e_month[live],
+                       minlength=len(model.parties))
+
+
+def site_costs(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
+    return model._opex_by_gen[model.sites.gen], model._levelized_by_gen[model.sites.gen]
+
+
+def spare_by_site(model: ComputeMarket, month: int, reserve: np.ndarray, until: int | None = None
+                  ) -> np.ndarray:
+    """Uncommitted online H100e per site from ``month`` (to ``until``: the most committed
+    month, counting contracts that start later), after each owner's ``reserve`` (H100e per
+    party) is kept back from its sites in order."""
+    n_sites = len(model.sites)
+    online = model.sites.online_h100e()
+    committed = model.book.committed_h100e(month, by="site", n=n_sites)
+    if until is not None:
+        b = model.book
+        later = np.unique(b.start_month[(b.start_month > month) & (b.start_month < until)
+                                        & (b.ended_month > b.start_month)])
+        for m in later:  # the few months at which pre-signed contracts begin
+            committed = np.maximum(committed,
+                                   model.book.committed_h100e(int(m), by="site", n=n_sites))
+    spare = np.maximum(online - committed, 0.0)
+    owner = model.sites.owner
+    spare[model.defaulted[owner]] = 0.0
+    # keep each owner's reserve on its first sites: cumulative spare within each owner
+    order = np.argsort(owner, kind="stable")
+    cum = np.cumsum(spare[order])
+    group_start = np.searchsorted(owner[order], owner[order], side="left")
+    before = np.concatenate([[0.0], cum])[group_start]
+    within = cum - before
+    kept = np.clip(within - reserve[owner[order]], 0.0, spare[order])
+    spare[order] = kept
+    return spare
+
+
+def delivered_h100e(model: ComputeMarket) -> np.ndarray:
+    """Per party: H100e its live contracts deliver this month (contracted H100e times the
+    share its site has online, ``ContractBook.delivered_share``)."""
+    b = model.book
+    model._delivered = b.delivered_share(model.month, model.sites.online_h100e())
+    return np.bincount(b.buyer, weights=b.h100e * model._delivered,
+                       minlength=len(model.parties))
+
+
+def reserves(model: ComputeMarket, margin: bool) -> np.ndarray:
+    """Own capacity each party keeps: internal need, with the reserve margin for term."""
+    return (model.own_need * (1.0 + model.party_table.reserve_margin) if margin
+            else model.own_need.copy())
+
+
+def lab_growth(model: ComputeMarket) -> np.ndarray:
+    """This month's demand growth rate of every lab."""
+    p, labs = model.party_table, model.party_table.buyers
+    return growth_rate(p.growth_per_month[labs], p.growth_halflife_months[labs],
+                       model.months_elapsed)
+
+
+def outside(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
+    """H100e each lab runs outside this market this month, and what it costs (USD)."""
+    p, labs = model.party_table, model.party_table.buyers
+    h100e = outside_h100e(model.lab_state["inference_h100e"], p.training_share[labs],
+                          p.outside_share[labs])
+    return h100e, h100e * p.outside_usd_per_h100e_month[labs]
+
+
+def lab_arrays(model: ComputeMarket, months_ahead: int, share: np.ndarray | float = 1.0):
+    """Targets, inference needs and budgets of all labs, ``months_ahead`` forward."""
+    grow = exact.power(1.0 + lab_growth(model), months_ahead)
+    inference = model.lab_state["inference_h100e"] * grow * share
+    need = inference * (1.0 + model.party_table.training_share[model.party_table.buyers])
+    buyers = model.party_table.buyers
+    upcoming = (model._funding_month > model.month) & (model._funding_month <= model.month + 12)
+    funding = np.bincount(model.party_table.row[model._funding_lab[upcoming]],
+                          weights=model._funding_usd[upcoming],
+                          minlength=buyers.size) + funding_per_year(
+        model.lab_state["revenue_usd"], lab_growth(model), model.appetite)
+    budget = (budget_usd_per_month(model.lab_state["revenue_usd"], model.cash[buyers],
+                                   funding)
+              - committed_usd_by_party(model)[buyers] - outside(model)[1])
+    return need, inference, budget
+
+
+def backlog_usd(model: ComputeMarket) -> np.ndarray:
+    """Per party: revenue its signed contracts will still pay as a seller (full-use fees
+    from this month to each contract's end)."""
+    b = model.book
+    n = len(b)
+    if not n:
+        return np.zeros(len(model.parties))
+    start = np.maximum(b.start_month, model.month)
+    months = np.maximum(b.ended_month - start, 0)
+    return np.bincount(b.seller, weights=b.fee_usd_month * months,
+                       minlength=len(model.parties))
+

@@ -1,0 +1,158 @@
+"""Stage 6, settlement: bills, lab revenue and funding, sellers' opex and debt service,
+defaults (and the sale of a failed seller's sites); then demand and internal need move on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from market import exact
+from market.agents.lab import (
+    demand_shock,
+    funding_per_year,
+    funding_rounds,
+    next_inference_need,
+    serve,
+)
+from market.agents.sellers import internal_need_next
+from market.stages import queries
+from market.supply import AWAITING, CONSTRUCTION, ONLINE
+
+if TYPE_CHECKING:
+    from market.agents import Seller
+    from market.model import ComputeMarket
+
+SITE_SALE_DISCOUNT = 0.5
+"""A defaulted seller's sites sell at this share of their remaining book value."""
+
+
+def settle(model: ComputeMarket) -> None:
+    """Bills, spot already paid; labs earn revenue and funding; sellers pay opex and debt;
+    defaults; then demand and internal need move on to next month."""
+    m = model.month
+    n = len(model.parties)
+    buyers = model.party_table.buyers
+    outside, outside_usd = queries.outside(model)
+    own = (queries.delivered_h100e(model) + model._spot_bought)[buyers]
+    state, param = model.lab_state, model.party_table
+    own = np.where(model.defaulted[buyers], 0.0, own)
+    outside = np.where(model.defaulted[buyers], 0.0, outside)
+    held = own + outside
+    if outside_usd.any():
+        outside_usd = np.where(model.defaulted[buyers], 0.0, outside_usd)
+        model._external_many(buyers, "outside_compute", -outside_usd)
+        model._paid[buyers] += outside_usd
+    (state["served_h100e"], state["unmet_h100e"], state["revenue_usd"],
+     state["value_usd"]) = serve(held, state["inference_h100e"], param.training_share[buyers],
+                                 param.usd_per_served_h100e_month[buyers],
+                                 param.training_value_usd_per_h100e_month[buyers])
+    # compute outside this market serves first; each lab uses the same share of all it
+    # holds here (its demand may fall below it)
+    used = np.ones(n)
+    used[buyers] = np.where(own > 0, np.minimum(
+        np.maximum(state["served_h100e"] - outside, 0.0) / np.where(own > 0, own, 1.0),
+        1.0), 1.0)
+    model._apply(model.book.bill(m, used_share=used[model.book.buyer],
+                                 delivered_share=model._delivered).transfers)
+    model._external_many(buyers, "customer_revenue", state["revenue_usd"])
+    due = model._funding_month == m
+    model._external_many(model._funding_lab[due], "funding", model._funding_usd[due])
+    for lab, usd in zip(model._funding_lab[due], model._funding_usd[due], strict=True):
+        model._event("funding", model.parties[lab].name, detail=f"${usd / 1e9:.1f}B")
+    raise_funding(model)
+    online = model.sites.online_h100e()
+    opex = np.bincount(model.sites.owner, weights=online * model._opex_by_gen[model.sites.gen],
+                       minlength=n)
+    capital = np.bincount(model.sites.owner,
+                          weights=online * model._capital_by_gen[model.sites.gen], minlength=n)
+    parties = model._seller_party[~model.defaulted[model._seller_party]]
+    model._external_many(parties, "opex", -opex[parties])
+    for seller in model.sellers:
+        if seller.debt_usd > 0 and not seller.defaulted:
+            interest = seller.debt_usd * seller.cfg.interest_per_year / 12.0
+            payment = min(seller.debt_payment_usd, seller.debt_usd + interest)
+            seller.debt_usd -= payment - interest
+            model._external(seller.party, "debt_service", -payment)
+    model.seller_revenue[parties] = model._received[parties]
+    model.seller_cost[parties] = opex[parties] + capital[parties]
+    defaults(model)
+    unmet_inference = np.maximum(state["inference_h100e"] - state["served_h100e"], 0.0)
+    growth = demand_shock(queries.lab_growth(model), param.growth_volatility[buyers],
+                          model.rng.standard_normal(buyers.size))
+    state["inference_h100e"] = next_inference_need(
+        state["inference_h100e"], unmet_inference, growth, param.churn[buyers])
+    committed_out = model.book.committed_h100e(m, by="seller", n=n)
+    model._own_need_now = model.own_need.copy()
+    model._own_used = np.minimum(model._own_need_now, np.maximum(
+        model.online_by_party - committed_out - model._spot_sold, 0.0))
+    grow_own_need(model)
+
+
+def raise_funding(model: ComputeMarket) -> None:
+    """Funding rounds (``lab.funding_rounds``), drawn for every lab every month so that
+    seeds stay aligned across scenarios."""
+    buyers = model.party_table.buyers
+    usd = funding_rounds(
+        funding_per_year(model.lab_state["revenue_usd"], queries.lab_growth(model), model.appetite),
+        model.world.market.raise_interval_months, model.cash[buyers],
+        np.maximum(model._paid[buyers] - model.lab_state["revenue_usd"], 0.0),
+        model.rng.random(buyers.size), model.rng.standard_normal(buyers.size))
+    raise_now = np.flatnonzero((usd > 0) & ~model.defaulted[buyers])
+    if not raise_now.size:
+        return
+    model._external_many(buyers[raise_now], "funding", usd[raise_now])
+    for lab in raise_now:
+        model._event("funding", model.labs[lab].name, detail=f"${usd[lab] / 1e9:.1f}B round")
+
+
+def grow_own_need(model: ComputeMarket) -> None:
+    """Random growth of sellers' internal need: one draw per seller from the model RNG."""
+    shocks = model.rng.standard_normal(len(model.sellers))
+    parties = model._seller_party
+    fixed = model.own_need_fixed[parties]
+    model.own_need[parties] = fixed + internal_need_next(
+        model.own_need[parties] - fixed, model.party_table.own_need_growth_per_month[parties],
+        model.party_table.own_need_volatility[parties], shocks)
+
+
+def defaults(model: ComputeMarket) -> None:
+    """Labs default when cash turns negative; sellers after ``default_patience_months``."""
+    buyers = model.party_table.buyers
+    for i in buyers[~model.defaulted[buyers] & (model.cash[buyers] < 0)]:
+        model.defaulted[i] = True
+        model.book.default_buyer(i, model.month + 1)
+        model._event("lab_default", model.parties[i].name, detail=f"cash ${model.cash[i]:,.0f}")
+    parties = model._seller_party
+    negative = model.cash[parties] < 0
+    model.negative_cash_months = np.where(negative, model.negative_cash_months + 1, 0)
+    due = (~model.defaulted[parties] & negative
+           & (model.negative_cash_months >= model.party_table.default_patience_months[parties]))
+    for j in np.flatnonzero(due):
+        default_seller(model, model.sellers[j])
+
+
+def default_seller(model: ComputeMarket, seller: Seller) -> None:
+    """Contracts end; sites go at a discount to the richest other seller, or offline."""
+    seller.defaulted = True
+    model.book.default_seller(seller.party, model.month + 1)
+    model._event("seller_default", seller.name, detail=f"cash ${model.cash[seller.party]:,.0f}")
+    mine = np.flatnonzero((model.sites.owner == seller.party)
+                          & np.isin(model.sites.status, [ONLINE, CONSTRUCTION, AWAITING]))
+    others = [s for s in model.sellers if not s.defaulted]
+    if not mine.size or not others:
+        return
+    remaining = np.clip((model.sites.retire_month[mine] - model.month)
+                        / model.costs.life_months, 0.0, 1.0)
+    value = exact.dot(model.sites.capex_usd[mine], remaining) * SITE_SALE_DISCOUNT
+    buyer = max(others, key=lambda s: model.cash[s.party])
+    if model.cash[buyer.party] < value:
+        model.sites.status[mine] = 4  # RETIRED: taken offline
+        model._event("sites_offline", seller.name, h100e=exact.total(model.sites.h100e[mine]))
+        return
+    model._external(buyer.party, "site_purchase", -value)
+    model.sites.owner[mine] = buyer.party
+    model._event("sites_sold", seller.name, counterparty=buyer.name,
+                 h100e=exact.total(model.sites.h100e[mine]), detail=f"${value / 1e9:.2f}B")
+    model.online_by_party = model.sites.online_h100e_by_owner(len(model.parties))
+

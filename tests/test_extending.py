@@ -1,0 +1,97 @@
+"""The recipes of docs/extending.md, done from a test: a new kind of buyer and of seller
+registered from outside the package, and a new term product from the scenario alone."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from market import kinds, metrics
+from market.agents import Owner
+from market.hardware import HOURS_PER_MONTH
+from market.model import ComputeMarket
+from market.products import SPOT
+from market.scenarios import load_scenario
+
+SEEDS = (0, 1, 2)
+
+
+class Frugal(Owner):
+    """A test-only seller kind: an owner that never builds (its own ``wants_to_build``)."""
+
+    @staticmethod
+    def wants_to_build(invests, own_short, backlog_share, presale_ratio):
+        return np.zeros(np.shape(invests), dtype=bool)
+
+
+@pytest.fixture
+def registered():
+    """A "sovereign" buyer (a state buying compute, with the labs' behaviour) and a "frugal"
+    seller, registered for one test and removed after it."""
+    added = [kinds.register(kinds.Kind("sovereign", "buyer", "sovereign_lab", "gold",
+                                       "market.agents.lab:Lab")),
+             kinds.register(kinds.Kind("frugal", "seller", "frugal", "grey",
+                                       f"{__name__}:Frugal"))]
+    yield added
+    for k in added:
+        kinds.unregister(k.name)
+
+
+def test_a_registered_buyer_kind_trades_and_is_counted(registered):
+    world = load_scenario("colossus-2026", ["months=12"])
+    labs = (dataclasses.replace(world.labs[-1], kind="sovereign"), *world.labs[:-1])
+    world = dataclasses.replace(world, labs=labs)
+    for seed in SEEDS:
+        model = ComputeMarket(world, rng=seed, check_invariants=True).run()
+        agents = model.agents_frame()
+        sovereign = agents[agents["kind"] == "sovereign_lab"]
+        assert len(sovereign) == 12 and sovereign["agent"].nunique() == 1
+        assert sovereign["used_h100e"].sum() > 0  # it bought capacity
+        # the metrics read the registry: its demand is part of the labs' unmet share
+        buyers = agents[agents["kind"].isin(kinds.labels("buyer"))]
+        expected = buyers["unmet_h100e"].sum() / buyers["demand_h100e"].sum()
+        assert metrics.unmet_share(agents) == pytest.approx(expected, rel=1e-12)
+        assert buyers["agent"].nunique() == len(world.labs)
+
+
+def test_a_registered_seller_kind_decides_through_its_class(registered):
+    base = load_scenario("colossus-2026", ["months=36"])
+    builders = [s.name for s in base.sellers if s.kind == "owner"]
+    assert builders
+    sellers = tuple(dataclasses.replace(s, kind="frugal") if s.kind == "owner" else s
+                    for s in base.sellers)
+    world = dataclasses.replace(base, sellers=sellers)
+    built_before = built_after = 0
+    for seed in SEEDS:
+        before = ComputeMarket(base, rng=seed).run().events_frame()
+        model = ComputeMarket(world, rng=seed, check_invariants=True).run()
+        after = model.events_frame()
+        built_before += int(((before["event"] == "site_started")
+                             & before["agent"].isin(builders)).sum())
+        built_after += int(((after["event"] == "site_started")
+                            & after["agent"].isin(builders)).sum())
+        agents = model.agents_frame()
+        assert set(agents.loc[agents["agent"].isin(builders), "kind"]) == {"frugal"}
+        assert all(isinstance(model.by_name[n], Frugal) for n in builders)
+    assert built_before > 0 and built_after == 0
+
+
+def test_unregistered_kinds_are_refused_with_the_registered_ones_named():
+    world = load_scenario()
+    with pytest.raises(ValueError, match=r"labs\.\S+\.kind = 'sovereign': must be one of "
+                                         r"frontier, small"):
+        dataclasses.replace(world.labs[0], kind="sovereign")
+
+
+def test_a_new_term_product_comes_from_the_scenario_alone():
+    world = load_scenario("colossus-2026", ["months=12", "market.term_tenors_months=[12, 24, 36]"])
+    model = ComputeMarket(world, rng=0).run()
+    assert model.products.names == ["term_12m", "term_24m", "term_36m", SPOT]
+    market = model.market_frame()
+    assert set(market["product"]) == {"term_12m", "term_24m", "term_36m", SPOT}
+    index = metrics.index_series(market, "term_24m")
+    assert len(index) == 12 and np.isfinite(index.to_numpy()).all()
+    assert model.spot_index == pytest.approx(
+        metrics.index_series(market, SPOT).iloc[-1] * HOURS_PER_MONTH, rel=1e-12)

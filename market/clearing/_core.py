@@ -322,7 +322,9 @@ def _level_fills(sq, v, ahead_b, end_b, ahead_s, end_s, cum, at, level_end, leng
     part_s = (np.less(ahead_s, v) > full_s).nonzero()[0]
     if not (len(part_b) or len(part_s)):
         return fill
-    if len(part_b) + len(part_s) <= _FEW_RATIONED:
+    if len(part_b) + len(part_s) <= _FEW_RATIONED and (
+            len(sq) <= _FEW_RATIONED_ORDERS
+            or lengths[part_b].sum() + lengths[part_s].sum() <= _FEW_RATIONED_ORDERS):
         return _few_rationed_fills(fill, sq, v, (part_b, ahead_b, end_b), (part_s, ahead_s, end_s),
                                    level_end, lengths)
     # the rationed levels, buys' then sells', and the lots they trade
@@ -354,9 +356,10 @@ def _level_fills(sq, v, ahead_b, end_b, ahead_s, end_s, cum, at, level_end, leng
 
 
 _FEW_RATIONED = 8
-"""Up to this many rationed levels in a batch (a few products) are shared out by
-:func:`_few_rationed_fills`, a loop over their orders, which costs less than the dozen array
-calls of the general case there."""
+_FEW_RATIONED_ORDERS = 64
+"""Up to ``_FEW_RATIONED`` rationed levels (a few products) holding up to
+``_FEW_RATIONED_ORDERS`` orders are shared out by :func:`_few_rationed_fills`, a loop over
+their orders, which costs less than the dozen array calls of the general case there."""
 
 
 def _few_rationed_fills(fill, sq, v, buys, sells, level_end, lengths):

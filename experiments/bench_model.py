@@ -12,8 +12,9 @@ process's peak resident set (``resource.getrusage``), measured in a fresh subpro
 (12, 100 and 1,000 agents over 48 months; 12 and 100 with ``--quick``) runs in fresh
 interpreters that alternate between the two trees for ``--rounds`` rounds, and the table shows
 the best build + run time of each and their ratio (this tree / PATH); ``--tree`` measures
-another tree in place of this checkout (say, an old commit with a new package copied in). The same interpreter runs
-both, with ``PYTHONPATH`` set to the tree measured and one BLAS/OpenMP thread.
+another tree in place of this checkout (say, an old commit with a new package copied in). The
+same interpreter runs both, with ``PYTHONPATH`` set to the tree measured and one BLAS/OpenMP
+thread.
 
 Targets (issue 4): the default world over 48 months in under 3 s; cost per step growing no
 faster than linearly in agents; 10,000 agents over 120 months in under 2 minutes and 4 GB.
@@ -109,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"{opt} {tree}: no market/model.py there")
         if args.rounds < 1:
             parser.error(f"--rounds {args.rounds} must be >= 1")
-        return against(args.tree, args.against, [(1, 48), (8, 48)] + ([] if args.quick else [(83, 48)]),
-                       args.rounds)
+        sizes = [(1, 48), (8, 48)] + ([] if args.quick else [(83, 48)])
+        return against(args.tree, args.against, sizes, args.rounds)
     sizes = [(1, 48), (8, 48)] if args.quick else [(1, 48), (8, 48), (83, 48), (833, 120)]
     rows = []
     start = time.perf_counter()

@@ -685,3 +685,17 @@ def test_bench_quick_smoke():
         mod.main(["--quick"])
     out = buf.getvalue()
     assert "lexsort ms" in out and "peak extra memory" in out
+
+
+def test_bench_against_times_both_trees():
+    """``bench_clearing --against`` times clear in fresh interpreters for both trees (here the
+    same tree twice) and prints one row per size with the ratio of the two."""
+    mod = load_experiment("bench_clearing")
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        mod.against(mod.ROOT, [(40, 3), (200, 2)], 1)
+    rows = [line.split() for line in buf.getvalue().splitlines() if line[:9].strip().isdigit()]
+    assert [r[:2] for r in rows] == [["40", "3"], ["200", "2"]]
+    for r in rows:
+        a, b, ratio = map(float, r[2:])
+        assert a > 0 and b > 0 and ratio == pytest.approx(b / a, rel=0.02)  # ms printed to 3 decimals

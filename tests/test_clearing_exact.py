@@ -225,18 +225,17 @@ def _bits(res):
 
 @settings(max_examples=300, deadline=None)
 @given(books(max_orders=40, max_products=3), KS, st.sampled_from([1e-3, 1.0, 7e8]))
-def test_small_batch_shortcuts_match_the_general_code_bit_for_bit(book, k, scale):
-    """The lexsort of small batches (``LEXSORT_MAX``) and the loop over a few rationed levels
-    (``_FEW_RATIONED``) against the packed-key sort and the array code, with both off."""
+def test_small_batch_sort_matches_the_general_code_bit_for_bit(book, k, scale):
+    """The lexsort of small batches (``LEXSORT_MAX``) against the packed-key sort."""
     product, side, price, quantity, n_products, prio = book
     quantity = [q * scale for q in quantity]
     args = (product, side, price, quantity)
     kw = dict(n_products=n_products, priority=prio, k=k)
     fast = _bits(clear(*args, **kw))
-    saved = core_module.LEXSORT_MAX, core_module._FEW_RATIONED
-    core_module.LEXSORT_MAX, core_module._FEW_RATIONED = 0, -1
+    saved = core_module.LEXSORT_MAX
+    core_module.LEXSORT_MAX = 0
     try:
         general = _bits(clear(*args, **kw))
     finally:
-        core_module.LEXSORT_MAX, core_module._FEW_RATIONED = saved
+        core_module.LEXSORT_MAX = saved
     assert fast == general

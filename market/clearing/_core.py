@@ -322,11 +322,6 @@ def _level_fills(sq, v, ahead_b, end_b, ahead_s, end_s, cum, at, level_end, leng
     part_s = (np.less(ahead_s, v) > full_s).nonzero()[0]
     if not (len(part_b) or len(part_s)):
         return fill
-    if len(part_b) + len(part_s) <= _FEW_RATIONED and (
-            len(sq) <= _FEW_RATIONED_ORDERS
-            or lengths[part_b].sum() + lengths[part_s].sum() <= _FEW_RATIONED_ORDERS):
-        return _few_rationed_fills(fill, sq, v, (part_b, ahead_b, end_b), (part_s, ahead_s, end_s),
-                                   level_end, lengths)
     # the rationed levels, buys' then sells', and the lots they trade
     part = np.concatenate((part_b, part_s))
     ahead = np.concatenate((ahead_b[part_b], ahead_s[part_s]))
@@ -352,34 +347,6 @@ def _level_fills(sq, v, ahead_b, end_b, ahead_s, end_s, cum, at, level_end, leng
     # (a level rationed on both sides appears twice: add each side's fills separately)
     fill[pos[:n_b]] += share[:n_b]
     fill[pos[n_b:]] -= share[n_b:]
-    return fill
-
-
-_FEW_RATIONED = 8
-_FEW_RATIONED_ORDERS = 64
-"""Up to ``_FEW_RATIONED`` rationed levels (a few products) holding up to
-``_FEW_RATIONED_ORDERS`` orders are shared out by :func:`_few_rationed_fills`, a loop over
-their orders, which costs less than the dozen array calls of the general case there."""
-
-
-def _few_rationed_fills(fill, sq, v, buys, sells, level_end, lengths):
-    """:func:`_level_fills`' sharing of the rationed levels, one order at a time with Python
-    integers (exact at any size): the same cumulative floor ``floor(c * t / q)`` differenced
-    along each level, added to ``fill`` for the buys' levels and then subtracted for the
-    sells', as the general case does (so even the signs of zeros agree)."""
-    for sign, (part, ahead, end) in ((1, buys), (-1, sells)):
-        for j in part.tolist():
-            a = ahead[j]
-            t, q = int(v[j] - a), int(end[j] - a)  # lots the level trades, and holds
-            start = int(level_end[j])
-            stop = start + int(lengths[j])
-            c = done = 0
-            for i, x in enumerate(sq[start:stop].tolist(), start):
-                if x * sign > 0:
-                    c += int(x * sign)
-                share = c * t // q - done
-                done += share
-                fill[i] += sign * float(share)
     return fill
 
 

@@ -1,6 +1,7 @@
 """Benchmark of ``market.clearing.clear`` against ``np.lexsort`` and the Python reference.
 
 Usage: ``python experiments/bench_clearing.py [--quick]``
+or ``python experiments/bench_clearing.py --against PATH [--rounds 5] [--quick]``
 
 For each (orders, products) size it prints the best-of-R wall time of ``clear``, of
 ``np.lexsort((price, product))`` on the same keys, their ratio, the speed-up over the
@@ -15,11 +16,21 @@ target:
 
 ``--quick`` runs only small sizes (a smoke test, well under 10 s); its PASS/FAIL lines cover
 only the targets its sizes reach.
+
+``--against PATH`` times ``clear`` side by side with the source tree at PATH instead: fresh
+interpreters alternate between the two trees for ``--rounds`` rounds (``PYTHONPATH`` set to the
+tree, one BLAS/OpenMP thread), and the table shows the best time of each per size and their
+ratio (this tree / PATH), with a PASS line when every ratio is within 1.10. The sizes are the
+ones above plus a 40-order book over 3 products, the size of the model's monthly books.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
+import os
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -52,6 +63,58 @@ def make_book(n: int, n_products: int, seed: int = 0):
     return product, side, price, quantity
 
 
+TINY = (40, 3)  # the model's monthly books: tens of orders over three products
+
+CHILD = """
+import json, sys, time
+import numpy as np
+from market._memory import keep_freed_memory
+keep_freed_memory()
+from market.clearing import clear
+{make_book}
+out = []
+for n, n_products in json.loads(sys.argv[1]):
+    book = make_book(n, n_products)
+    clear(*book, n_products=n_products)
+    calls = max(1, 20_000 // n)  # time many calls of a small book together
+    best = float("inf")
+    for _ in range(5 if n >= 1_000_000 else 10):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            clear(*book, n_products=n_products)
+        best = min(best, (time.perf_counter() - t0) / calls)
+    out.append(best)
+print(json.dumps(out))
+"""
+
+
+def against(other: Path, sizes, rounds: int) -> int:
+    """Best ``clear`` time per size of this tree and of ``other``, in fresh interpreters that
+    alternate between them; 0 when every ratio (this / other) is within 1.10."""
+    trees = {"this": ROOT, "other": other.resolve()}
+    code = CHILD.format(make_book=inspect.getsource(make_book))
+    best = {name: [float("inf")] * len(sizes) for name in trees}
+    for r in range(rounds):
+        for name in (("this", "other") if r % 2 == 0 else ("other", "this")):
+            env = dict(os.environ, PYTHONPATH=str(trees[name]), OMP_NUM_THREADS="1",
+                       OPENBLAS_NUM_THREADS="1")
+            out = subprocess.run([sys.executable, "-c", code, json.dumps(sizes)], env=env,
+                                 cwd=trees[name], capture_output=True, text=True, check=True)
+            times = json.loads(out.stdout.strip().splitlines()[-1])
+            best[name] = [min(a, b) for a, b in zip(best[name], times, strict=True)]
+        print(f"  round {r + 1} of {rounds}", file=sys.stderr, flush=True)
+    print(f"this tree: {trees['this']}\nagainst:   {trees['other']}")
+    print(f"best of {rounds} rounds, ms per clear")
+    print(f"{'orders':>9} {'products':>8} {'against ms':>11} {'this ms':>9} {'this/against':>13}")
+    worst = 0.0
+    for (n, n_products), a, b in zip(sizes, best["other"], best["this"], strict=True):
+        worst = max(worst, b / a)
+        print(f"{n:>9,} {n_products:>8,} {a * 1e3:>11.3f} {b * 1e3:>9.3f} {b / a:>13.3f}")
+    verdict = "PASS" if worst <= 1.10 else "FAIL"
+    print(f"{verdict}: this tree at most {worst:.3f}x the other at every size (target <= 1.10)")
+    return 0 if verdict == "PASS" else 1
+
+
 def best_of(fn, repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
@@ -75,8 +138,18 @@ def main(argv=None) -> int:
     keep_freed_memory()  # a benchmark owns its process (market/_memory.py)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only (smoke test)")
+    ap.add_argument("--against", type=Path, metavar="PATH",
+                    help="time clear side by side with the source tree at PATH")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="alternating rounds with --against (default 5)")
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    if args.against is not None:
+        if not (args.against / "market").is_dir():
+            ap.error(f"--against {args.against}: no market package there")
+        if args.rounds < 1:
+            ap.error(f"--rounds {args.rounds} must be >= 1")
+        return against(args.against, [TINY, *sizes], args.rounds)
     repeats = 3 if args.quick else 10
 
     header = (

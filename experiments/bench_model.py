@@ -6,6 +6,15 @@ process's peak resident set (``resource.getrusage``), measured in a fresh subpro
 
     python experiments/bench_model.py            # 12 .. 10,000 agents, 120 months at 10,000
     python experiments/bench_model.py --quick    # 12 and 100 agents only
+    python experiments/bench_model.py --against ../other-checkout [--rounds 5] [--tree PATH]
+
+``--against PATH`` compares this checkout with another source tree side by side: each size
+(12, 100 and 1,000 agents over 48 months; 12 and 100 with ``--quick``) runs in fresh
+interpreters that alternate between the two trees for ``--rounds`` rounds, and the table shows
+the best build + run time of each and their ratio (this tree / PATH); ``--tree`` measures
+another tree in place of this checkout (say, an old commit with a new package copied in). The
+same interpreter runs both, with ``PYTHONPATH`` set to the tree measured and one BLAS/OpenMP
+thread.
 
 Targets (issue 4): the default world over 48 months in under 3 s; cost per step growing no
 faster than linearly in agents; 10,000 agents over 120 months in under 2 minutes and 4 GB.
@@ -15,9 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = """
 import json, resource, sys, time
@@ -42,17 +55,63 @@ print(json.dumps({"agents": len(model.parties), "months": months, "build_s": t1 
 """
 
 
-def measure(copies: int, months: int) -> dict:
-    """Run one size in a fresh interpreter so peak memory is that run's own."""
+def measure(copies: int, months: int, tree: Path | None = None) -> dict:
+    """Run one size in a fresh interpreter so peak memory is that run's own; with ``tree``,
+    import the model from that source tree (one BLAS/OpenMP thread)."""
+    env = None
+    if tree is not None:
+        env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS="1",
+                   OPENBLAS_NUM_THREADS="1")
     out = subprocess.run([sys.executable, "-c", CHILD, str(copies), str(months)],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env=env, cwd=tree)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def against(this: Path, other: Path, sizes: list[tuple[int, int]], rounds: int) -> int:
+    """Best build + run seconds of the trees ``this`` and ``other`` per size, measured
+    alternately, and their ratio; 0 when every ratio is within 1.10."""
+    trees = {"this": this.resolve(), "other": other.resolve()}
+    best: dict[tuple[str, int], float] = {}
+    agents: dict[int, int] = {}
+    for r in range(rounds):
+        for copies, months in sizes:
+            for name in (("this", "other") if r % 2 == 0 else ("other", "this")):
+                m = measure(copies, months, trees[name])
+                agents[copies] = m["agents"]
+                t = m["build_s"] + m["run_s"]
+                best[name, copies] = min(best.get((name, copies), t), t)
+        print(f"  round {r + 1} of {rounds}", file=sys.stderr, flush=True)
+    print(f"this tree: {trees['this']}\nagainst:   {trees['other']}", flush=True)
+    print(f"best of {rounds} rounds, build + run seconds")
+    print(f"{'agents':>7} {'months':>6} {'against s':>10} {'this s':>8} {'this/against':>13}")
+    worst = 0.0
+    for copies, months in sizes:
+        a, b = best["other", copies], best["this", copies]
+        worst = max(worst, b / a)
+        print(f"{agents[copies]:>7} {months:>6} {a:>10.3f} {b:>8.3f} {b / a:>13.3f}")
+    verdict = "PASS" if worst <= 1.10 else "FAIL"
+    print(f"{verdict}: this tree at most {worst:.3f}x the other at every size (target <= 1.10)")
+    return 0 if verdict == "PASS" else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="12 and 100 agents only")
+    parser.add_argument("--against", type=Path, metavar="PATH",
+                        help="compare with the source tree at PATH, side by side")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating rounds with --against (default 5)")
+    parser.add_argument("--tree", type=Path, default=ROOT, metavar="PATH",
+                        help="with --against: the tree measured in place of this checkout")
     args = parser.parse_args(argv)
+    if args.against is not None:
+        for opt, tree in (("--against", args.against), ("--tree", args.tree)):
+            if not (tree / "market" / "model.py").is_file():
+                parser.error(f"{opt} {tree}: no market/model.py there")
+        if args.rounds < 1:
+            parser.error(f"--rounds {args.rounds} must be >= 1")
+        sizes = [(1, 48), (8, 48)] + ([] if args.quick else [(83, 48)])
+        return against(args.tree, args.against, sizes, args.rounds)
     sizes = [(1, 48), (8, 48)] if args.quick else [(1, 48), (8, 48), (83, 48), (833, 120)]
     rows = []
     start = time.perf_counter()

@@ -462,6 +462,9 @@ def test_products_cleared_independently(book, k):
     product, side, price, quantity, n_products, prio = book
     res = clear(product, side, price, quantity, n_products=n_products, priority=prio, k=k)
     product = np.asarray(product, int)
+    # each fill is within one lot of its exact pro-rata share, and a batch's lot is at least
+    # that of any part of it (market/clearing/_core.py: lot_size)
+    lot = lot_size(max(quantity, default=0.0), len(quantity))
     for j in range(n_products):
         m = product == j
         alone = clear(
@@ -469,7 +472,7 @@ def test_products_cleared_independently(book, k):
             np.asarray(quantity)[m], n_products=1,
             priority=None if prio is None else np.asarray(prio)[m], k=k,
         )
-        np.testing.assert_allclose(res.filled[m], alone.filled, rtol=1e-12)
+        np.testing.assert_allclose(res.filled[m], alone.filled, rtol=0, atol=2 * lot)
         np.testing.assert_allclose(res.price[j], alone.price[0], equal_nan=True)
         assert res.volume[j] == pytest.approx(alone.volume[0])
 
@@ -682,3 +685,18 @@ def test_bench_quick_smoke():
         mod.main(["--quick"])
     out = buf.getvalue()
     assert "lexsort ms" in out and "peak extra memory" in out
+
+
+def test_bench_against_times_both_trees():
+    """``bench_clearing --against`` times clear in fresh interpreters for both trees (here the
+    same tree twice) and prints one row per size with the ratio of the two."""
+    mod = load_experiment("bench_clearing")
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        mod.against(mod.ROOT, [(40, 3), (200, 2)], 1)
+    rows = [line.split() for line in buf.getvalue().splitlines() if line[:9].strip().isdigit()]
+    assert [r[:2] for r in rows] == [["40", "3"], ["200", "2"]]
+    for r in rows:
+        a, b, ratio = map(float, r[2:])
+        # (each time is printed to 3 decimals of a ms)
+        assert a > 0 and b > 0 and ratio == pytest.approx(b / a, rel=0.02)

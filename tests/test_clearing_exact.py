@@ -17,10 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import market.clearing._core as core_module
 import market.clearing._window as window_module
 from market.clearing import clear
 from reference_clearing import exact_clear
-from test_clearing import windowed_path
+from test_clearing import KS, books, windowed_path
 
 
 def assert_balanced(product, side, res):
@@ -210,3 +211,31 @@ def test_prorata_floor_edges():
     exact = [a * b // d for a, b, d, _ in cases]
     assert [estimate[i] for i in (2, 3)] == [exact[2] + 1, exact[3] - 1]  # the estimate misses
     assert prorata_floor(c, t, q).tolist() == [float(x) for x in exact]
+
+
+# ---------------------------------------------------------------------------------------
+# the shortcuts for small batches give the same bits as the general code
+
+
+def _bits(res):
+    """Every output of a clearing as bytes (signed zeros and NaN payloads included)."""
+    surplus = np.float64(res.surplus)
+    return [a.tobytes() for a in (res.price, res.volume, res.filled, surplus)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(books(max_orders=40, max_products=3), KS, st.sampled_from([1e-3, 1.0, 7e8]))
+def test_small_batch_sort_matches_the_general_code_bit_for_bit(book, k, scale):
+    """The lexsort of small batches (``LEXSORT_MAX``) against the packed-key sort."""
+    product, side, price, quantity, n_products, prio = book
+    quantity = [q * scale for q in quantity]
+    args = (product, side, price, quantity)
+    kw = dict(n_products=n_products, priority=prio, k=k)
+    fast = _bits(clear(*args, **kw))
+    saved = core_module.LEXSORT_MAX
+    core_module.LEXSORT_MAX = 0
+    try:
+        general = _bits(clear(*args, **kw))
+    finally:
+        core_module.LEXSORT_MAX = saved
+    assert fast == general

@@ -4,7 +4,8 @@
 whole-array numpy steps and no Python loop over orders or over products:
 
 * ``_core.clear_levels``, the exact core: one sort by ``(product, priority class, price)``
-  (one ``np.sort`` of packed 64-bit keys, checked, with an exact fallback; ``sort_orders``)
+  (one ``np.sort`` of packed 64-bit keys, checked, with an exact fallback; below
+  ``_core.LEXSORT_MAX`` orders one stable ``np.lexsort``; ``sort_orders``)
   cuts the batch into price levels; prefix sums of buy and sell quantity at the level
   boundaries give every level's place in its side's queue, each product's crossing is counted
   with one ``reduceat``, and fills and the bounds of the clearing interval follow level by

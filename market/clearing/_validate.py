@@ -23,6 +23,8 @@ def _as_1d(name: str, x) -> np.ndarray:
 
 def _as_int(name: str, a: np.ndarray, what: str) -> np.ndarray:
     """Integer view of ``a``; floats must be finite and integral."""
+    if a.dtype.kind in "iu":
+        return a
     if a.dtype == bool:
         return a.astype(np.int64)
     if np.issubdtype(a.dtype, np.integer):
@@ -40,6 +42,8 @@ def _as_int(name: str, a: np.ndarray, what: str) -> np.ndarray:
 
 
 def _as_float(name: str, a: np.ndarray) -> np.ndarray:
+    if a.dtype == np.float64:
+        return a
     if a.size == 0:
         return a.astype(np.float64)
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) or np.iscomplexobj(a):
@@ -91,7 +95,7 @@ def check(product, side, price, quantity, n_products, priority, k, rule, count=F
         )
 
     side = arrays["side"]
-    if side.size and not np.issubdtype(side.dtype, np.number):
+    if side.size and side.dtype.kind not in "iu" and not np.issubdtype(side.dtype, np.number):
         raise ValueError(f"side must be a numeric array, got dtype {side.dtype}")
     ok = (
         n == 0

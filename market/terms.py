@@ -24,6 +24,7 @@ import numpy.typing as npt
 from market.calendar import month_index
 
 __all__ = [
+    "BILLED_CLAUSES",
     "CLAUSES",
     "COLOSSUS_LEASE_FILED_GPUS",
     "COLOSSUS_LEASE_FILED_H100E",
@@ -68,20 +69,29 @@ CLAUSES: dict[str, tuple[type, Any, str]] = {
 }
 
 
-def bill_usd(full_fee_usd: Any, *, delivered_share: Any = 1.0, used_share: Any = 1.0,
-             ramping: Any = False, ramp_discount: Any = 0.0, take_or_pay: Any = True,
-             minimum_use_share: Any = 0.0) -> Any:
+BILLED_CLAUSES: tuple[str, ...] = ("ramp_months", "ramp_discount", "take_or_pay",
+                                   "minimum_use_share")
+"""The clauses :func:`bill_usd` reads; the contract book passes their columns by these names."""
+
+
+def bill_usd(full_fee_usd: Any, *, month_of_contract: Any = 0, delivered_share: Any = 1.0,
+             used_share: Any = 1.0, ramp_months: Any = 0, ramp_discount: Any = 0.0,
+             take_or_pay: Any = True, minimum_use_share: Any = 0.0) -> Any:
     """USD a contract bills for one month: the one fee formula of the project (vectorized).
 
-    ``full_fee_usd`` is contracted H100e x price. Billing follows delivered capacity
-    (``delivered_share`` of the contracted H100e, in [0, 1]); a take-or-pay contract bills all
-    of it whatever is used, a pay-as-used one bills the ``used_share`` of it (share of the
-    delivered capacity the buyer used) but at least ``minimum_use_share``; while ``ramping``
-    (capacity not yet all delivered, within the ramp months) the fee is ``ramp_discount`` off.
+    ``full_fee_usd`` is contracted H100e x price, ``month_of_contract`` the month billed counted
+    from the start (0 = first). Billing follows delivered capacity (``delivered_share`` of the
+    contracted H100e, in [0, 1]); a take-or-pay contract bills all of it whatever is used, a
+    pay-as-used one bills the ``used_share`` of it (share of the delivered capacity the buyer
+    used) but at least ``minimum_use_share``; while ramping (capacity not yet all delivered,
+    within the first ``ramp_months``) the fee is ``ramp_discount`` off. The other arguments are
+    the clauses of :data:`BILLED_CLAUSES`.
     """
+    delivered = np.asarray(delivered_share, dtype=np.float64)
+    ramping = (np.asarray(month_of_contract) < ramp_months) & (delivered < 1.0)
     billable = np.where(take_or_pay, 1.0, np.maximum(used_share, minimum_use_share))
     discount = np.where(ramping, 1.0 - np.asarray(ramp_discount, dtype=np.float64), 1.0)
-    return np.asarray(full_fee_usd, dtype=np.float64) * delivered_share * billable * discount
+    return np.asarray(full_fee_usd, dtype=np.float64) * delivered * billable * discount
 
 
 def _check_int(field: str, value: Any, low: int, high: int | None = None) -> int:
@@ -199,13 +209,11 @@ class ContractTerms:
         is delivered; zero outside ``[0, tenor_months)``. Vectorized over all arguments.
         """
         k = np.asarray(month_of_contract)
-        delivered = np.asarray(delivered_share, dtype=np.float64)
         fee = bill_usd(
             np.where((k >= 0) & (k < self.tenor_months),
                      np.asarray(h100e, dtype=np.float64) * self.usd_per_h100e_month, 0.0),
-            delivered_share=delivered, used_share=used_share,
-            ramping=(k < self.ramp_months) & (delivered < 1.0), ramp_discount=self.ramp_discount,
-            take_or_pay=self.take_or_pay, minimum_use_share=self.minimum_use_share)
+            month_of_contract=k, delivered_share=delivered_share, used_share=used_share,
+            **{clause: getattr(self, clause) for clause in BILLED_CLAUSES})
         return float(fee) if fee.ndim == 0 else fee
 
     def full_term_value(self, h100e: Any) -> float | npt.NDArray[np.float64]:

@@ -128,7 +128,7 @@ def test_bill_usd_is_the_one_formula() -> None:
     fee = bill_usd(np.array([100.0, 100.0, 100.0, 100.0]),
                    delivered_share=np.array([1.0, 0.5, 0.5, 1.0]),
                    used_share=np.array([0.2, 0.2, 0.2, 0.2]),
-                   ramping=np.array([False, True, False, False]), ramp_discount=0.5,
+                   month_of_contract=np.array([0, 0, 1, 1]), ramp_months=1, ramp_discount=0.5,
                    take_or_pay=np.array([True, True, False, False]),
                    minimum_use_share=np.array([0.0, 0.0, 0.0, 0.6]))
     assert fee.tolist() == pytest.approx([100.0, 25.0, 10.0, 60.0])

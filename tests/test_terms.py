@@ -134,6 +134,17 @@ def test_bill_usd_is_the_one_formula() -> None:
     assert fee.tolist() == pytest.approx([100.0, 25.0, 10.0, 60.0])
 
 
+def test_escalation_raises_the_fee_at_each_anniversary_not_compounded() -> None:
+    terms = make(tenor_months=36, escalation_per_year=0.1)
+    fees = terms.monthly_fee(10.0, np.arange(36))
+    assert fees[:12].tolist() == pytest.approx([10000.0] * 12)
+    assert fees[12:24].tolist() == pytest.approx([11000.0] * 12)
+    assert fees[24:].tolist() == pytest.approx([12000.0] * 12)  # +10% of the signed fee, twice
+    assert terms.full_term_value(10.0) == pytest.approx(fees.sum(), rel=1e-12)
+    with pytest.raises(ValueError, match=r"escalation_per_year must be in \[0.0, 1.0\]"):
+        make(escalation_per_year=-0.01)
+
+
 def test_every_clause_is_a_field_of_the_terms() -> None:
     fields = {f.name for f in dataclasses.fields(ContractTerms)}
     assert set(CLAUSES) <= fields

@@ -274,10 +274,23 @@ class RegionConfig:
     """Chance a site in permitting is cancelled by local opposition (cal:sup.opposition ~5%)."""
     power_headroom_mw_per_year: float = 2_000.0
     """MW of new IT load that the grid lets come online per calendar year."""
+    term_tenors_months: tuple[int, ...] = ()
+    """Tenors of the region's own term products (``term_12m_<region>``), filled from its sites
+    only; none by default (the market's term products are filled from every region)."""
 
     def __post_init__(self) -> None:
         p = f"regions.{self.name}"
         _nonneg(self, p, "permit_months_mean", "permit_months_sigma", "power_headroom_mw_per_year")
+        _check(all(isinstance(t, int) and t >= 2 for t in self.term_tenors_months)
+               and not _duplicates(list(self.term_tenors_months)), f"{p}.term_tenors_months",
+               self.term_tenors_months, "need distinct whole tenors >= 2 months")
+
+    def __repr__(self) -> str:
+        # a run's id hashes the world's repr: a region without products of its own keeps the
+        # repr (and so the run ids) it had before regions could have them
+        shown = [f.name for f in fields(self)
+                 if f.name != "term_tenors_months" or self.term_tenors_months]
+        return f"RegionConfig({', '.join(f'{n}={getattr(self, n)!r}' for n in shown)})"
         _check(0 <= self.opposition_probability <= 1, f"{p}.opposition_probability",
                self.opposition_probability, "must lie in [0, 1]")
 

@@ -284,6 +284,8 @@ class RegionConfig:
         _check(all(isinstance(t, int) and t >= 2 for t in self.term_tenors_months)
                and not _duplicates(list(self.term_tenors_months)), f"{p}.term_tenors_months",
                self.term_tenors_months, "need distinct whole tenors >= 2 months")
+        _check(0 <= self.opposition_probability <= 1, f"{p}.opposition_probability",
+               self.opposition_probability, "must lie in [0, 1]")
 
     def __repr__(self) -> str:
         # a run's id hashes the world's repr: a region without products of its own keeps the
@@ -291,8 +293,6 @@ class RegionConfig:
         shown = [f.name for f in fields(self)
                  if f.name != "term_tenors_months" or self.term_tenors_months]
         return f"RegionConfig({', '.join(f'{n}={getattr(self, n)!r}' for n in shown)})"
-        _check(0 <= self.opposition_probability <= 1, f"{p}.opposition_probability",
-               self.opposition_probability, "must lie in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -429,6 +429,11 @@ class WorldConfig:
                "and shocks name parties, so every party needs its own name")
         dup = _duplicates([site.name for s in self.sellers for site in s.sites])
         _check(not dup, "sites", dup, "site names must be unique")
+        for r in self.regions:
+            _check(self.market.term_discount_per_year * max(r.term_tenors_months, default=0) / 12
+                   < 1, f"regions.{r.name}.term_tenors_months", r.term_tenors_months,
+                   "must leave a positive price at the longest tenor "
+                   "(market.term_discount_per_year)")
         tenors = set(self.market.term_tenors_months)
         for lab in self.labs:
             _check(lab.tenor_months in tenors, f"labs.{lab.name}.tenor_months", lab.tenor_months,

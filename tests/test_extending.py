@@ -174,3 +174,6 @@ def test_a_regional_term_product_is_offered_and_filled_from_its_region_only(monk
 def test_a_regional_product_needs_whole_distinct_tenors():
     with pytest.raises(ValueError, match=r"regions\.us-east\.term_tenors_months = \(12, 12\)"):
         load_scenario("colossus-2026", ["regions.us-east.term_tenors_months=[12, 12]"])
+    with pytest.raises(ValueError, match=r"regions\.us-east\.term_tenors_months = \(600,\): "
+                                         r"must leave a positive price"):
+        load_scenario("colossus-2026", ["regions.us-east.term_tenors_months=[600]"])

@@ -37,7 +37,7 @@ import pandas as pd
 
 from market import exact
 from market.calendar import as_month, month_label, month_start, notice_end_month, to_date
-from market.terms import CLAUSES, NO_EXIT, ContractTerms, bill_usd
+from market.terms import BILLED_CLAUSES, CLAUSES, NO_EXIT, ContractTerms, bill_usd
 
 __all__ = [
     "END_REASONS",
@@ -575,12 +575,10 @@ class ContractBook:
         with ``delivered_share`` and ``used_share`` per contract (default 1)."""
         m = as_month(month)
         delivered = 1.0 if delivered_share is None else np.asarray(delivered_share, dtype=float)
-        fee = bill_usd(self._col("fee_usd_month"), delivered_share=delivered,
+        fee = bill_usd(self._col("fee_usd_month"), month_of_contract=m - self._col("start_month"),
+                       delivered_share=delivered,
                        used_share=1.0 if used_share is None else used_share,
-                       ramping=self.ramping(m, delivered_share),
-                       ramp_discount=self._col("ramp_discount"),
-                       take_or_pay=self._col("take_or_pay"),
-                       minimum_use_share=self._col("minimum_use_share"))
+                       **{clause: self._col(clause) for clause in BILLED_CLAUSES})
         return np.where(self.live(m), fee, 0.0)
 
     def recall_order(self, ids: Any) -> Int64Array:
@@ -640,12 +638,10 @@ class ContractBook:
         ids = np.flatnonzero(due)
         delivered = shares["delivered_share"][ids] if "delivered_share" in shares else 1.0
         usd = bill_usd(
-            self._col("fee_usd_month").take(ids), delivered_share=delivered,
+            self._col("fee_usd_month").take(ids),
+            month_of_contract=m - self._col("start_month").take(ids), delivered_share=delivered,
             used_share=shares["used_share"][ids] if "used_share" in shares else 1.0,
-            ramping=(self._col("ramp_end_month").take(ids) > m) & (np.asarray(delivered) < 1.0),
-            ramp_discount=self._col("ramp_discount").take(ids),
-            take_or_pay=self._col("take_or_pay").take(ids),
-            minimum_use_share=self._col("minimum_use_share").take(ids))
+            **{clause: self._col(clause).take(ids) for clause in BILLED_CLAUSES})
         self._col("billed_usd")[ids] += usd
         next_bill[ids] = m + 1  # due rows have next_bill <= m
         total = exact.total(usd)

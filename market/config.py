@@ -274,12 +274,25 @@ class RegionConfig:
     """Chance a site in permitting is cancelled by local opposition (cal:sup.opposition ~5%)."""
     power_headroom_mw_per_year: float = 2_000.0
     """MW of new IT load that the grid lets come online per calendar year."""
+    term_tenors_months: tuple[int, ...] = ()
+    """Tenors of the region's own term products (``term_12m_<region>``), filled from its sites
+    only; none by default (the market's term products are filled from every region)."""
 
     def __post_init__(self) -> None:
         p = f"regions.{self.name}"
         _nonneg(self, p, "permit_months_mean", "permit_months_sigma", "power_headroom_mw_per_year")
+        _check(all(isinstance(t, int) and t >= 2 for t in self.term_tenors_months)
+               and not _duplicates(list(self.term_tenors_months)), f"{p}.term_tenors_months",
+               self.term_tenors_months, "need distinct whole tenors >= 2 months")
         _check(0 <= self.opposition_probability <= 1, f"{p}.opposition_probability",
                self.opposition_probability, "must lie in [0, 1]")
+
+    def __repr__(self) -> str:
+        # a run's id hashes the world's repr: a region without products of its own keeps the
+        # repr (and so the run ids) it had before regions could have them
+        shown = [f.name for f in fields(self)
+                 if f.name != "term_tenors_months" or self.term_tenors_months]
+        return f"RegionConfig({', '.join(f'{n}={getattr(self, n)!r}' for n in shown)})"
 
 
 @dataclass(frozen=True)
@@ -416,6 +429,11 @@ class WorldConfig:
                "and shocks name parties, so every party needs its own name")
         dup = _duplicates([site.name for s in self.sellers for site in s.sites])
         _check(not dup, "sites", dup, "site names must be unique")
+        for r in self.regions:
+            _check(self.market.term_discount_per_year * max(r.term_tenors_months, default=0) / 12
+                   < 1, f"regions.{r.name}.term_tenors_months", r.term_tenors_months,
+                   "must leave a positive price at the longest tenor "
+                   "(market.term_discount_per_year)")
         tenors = set(self.market.term_tenors_months)
         for lab in self.labs:
             _check(lab.tenor_months in tenors, f"labs.{lab.name}.tenor_months", lab.tenor_months,

@@ -201,7 +201,7 @@ class ComputeMarket(mesa.Model):
         self.sites.extend([calendar.configured_site(self, seller, site)
                            for seller in self.sellers for site in seller.cfg.sites])
 
-        self.products = ProductTable.for_market(world.market)
+        self.products = ProductTable.for_market(world.market, world.regions)
         """Products traded, with their price indices."""
         term_tenors = self.products.tenor_months[self.products.term_ids]
         self._seller_term_column = np.array([self.products.term_column(

@@ -1,10 +1,10 @@
-"""The products a market trades, as a table: name, tenor, spot or term, and (for later) region
-and GPU generation, with one reference price index per product.
+"""The products a market trades, as a table: name, tenor, spot or term, region and (for later)
+GPU generation, with one reference price index per product.
 
 Code asks the table which products are spot or term (``spot``, ``term_ids``, ``spot_id``), never
-a position. The default market trades one term product per tenor of
-``market.term_tenors_months`` and one spot product; add a product with a ``Product`` row
-(docs/extending.md).
+a position. The market trades one term product per tenor of ``market.term_tenors_months``, one
+per tenor of each region's ``term_tenors_months`` (filled from that region's sites only) and one
+spot product (docs/extending.md).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from market.config import MarketConfig
+    from market.config import MarketConfig, RegionConfig
 
 SPOT = "spot"
 """Name of the (one) spot product of the default market."""
@@ -51,6 +51,8 @@ class ProductTable:
             raise ValueError(f"products: names must be unique, got {self.names}")
         self.tenor_months = np.array([p.tenor_months for p in self.rows], dtype=np.int64)
         self.spot = np.array([p.spot for p in self.rows], dtype=bool)
+        self.region = [p.region for p in self.rows]
+        """Region each product delivers in (``None``: any)."""
         self.index_usd_per_h100e_month = np.array(index_usd_per_h100e_month, dtype=float)
         if self.index_usd_per_h100e_month.shape != (len(self.rows),):
             raise ValueError(f"products: one index per product, got "
@@ -65,15 +67,19 @@ class ProductTable:
         """Id of the spot product."""
 
     @classmethod
-    def for_market(cls, market: MarketConfig) -> ProductTable:
-        """One term product per tenor of the market, then spot; term indices start at the
-        initial spot index less the term discount of their tenor."""
+    def for_market(cls, market: MarketConfig,
+                   regions: Sequence[RegionConfig] = ()) -> ProductTable:
+        """One term product per tenor of the market, then each region's own term products
+        (``RegionConfig.term_tenors_months``), then spot; term indices start at the initial spot
+        index less the term discount of their tenor."""
         from market.agents.sellers import term_discount
 
-        tenors = list(market.term_tenors_months)
+        rows = [Product(term_name(t), int(t), spot=False) for t in market.term_tenors_months]
+        rows += [Product(f"{term_name(t)}_{r.name}", int(t), spot=False, region=r.name)
+                 for r in regions for t in r.term_tenors_months]
+        tenors = np.array([p.tenor_months for p in rows])
         spot = market.initial_spot_usd_per_h100e_month
-        term_index = spot * (1.0 - term_discount(np.array(tenors), market.term_discount_per_year))
-        rows = [Product(term_name(t), int(t), spot=False) for t in tenors]
+        term_index = spot * (1.0 - term_discount(tenors, market.term_discount_per_year))
         return cls([*rows, Product(SPOT, 1, spot=True)], [*term_index, spot])
 
     def __len__(self) -> int:
@@ -85,6 +91,8 @@ class ProductTable:
         return float(self.index_usd_per_h100e_month[self.spot_id])
 
     def term_column(self, tenor_months: int) -> int:
-        """Position among the term products of the one with this tenor (-1 if none)."""
-        hits = np.flatnonzero(self.tenor_months[self.term_ids] == tenor_months)
+        """Position among the term products of the one with this tenor, delivered anywhere
+        (-1 if none)."""
+        anywhere = np.array([self.region[p] is None for p in self.term_ids], dtype=bool)
+        hits = np.flatnonzero((self.tenor_months[self.term_ids] == tenor_months) & anywhere)
         return int(hits[0]) if hits.size else -1

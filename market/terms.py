@@ -24,6 +24,7 @@ import numpy.typing as npt
 from market.calendar import month_index
 
 __all__ = [
+    "BILLED_CLAUSES",
     "CLAUSES",
     "COLOSSUS_LEASE_FILED_GPUS",
     "COLOSSUS_LEASE_FILED_H100E",
@@ -65,23 +66,40 @@ CLAUSES: dict[str, tuple[type, Any, str]] = {
                               "on its notice"),
     "seller_exit_fee_months": (np.float64, 0.0, "months of full fees the seller pays the buyer "
                                "on its notice"),
+    "escalation_per_year": (np.float64, 0.0, "share of the signed price added to the monthly "
+                            "fee at each anniversary of the start (a rent escalator, not "
+                            "compounded), in [0, 1]"),
 }
 
 
-def bill_usd(full_fee_usd: Any, *, delivered_share: Any = 1.0, used_share: Any = 1.0,
-             ramping: Any = False, ramp_discount: Any = 0.0, take_or_pay: Any = True,
-             minimum_use_share: Any = 0.0) -> Any:
+BILLED_CLAUSES: tuple[str, ...] = ("ramp_months", "ramp_discount", "take_or_pay",
+                                   "minimum_use_share", "escalation_per_year")
+"""The clauses :func:`bill_usd` reads; the contract book passes their columns by these names."""
+
+
+def bill_usd(full_fee_usd: Any, *, month_of_contract: Any = 0, delivered_share: Any = 1.0,
+             used_share: Any = 1.0, ramp_months: Any = 0, ramp_discount: Any = 0.0,
+             take_or_pay: Any = True, minimum_use_share: Any = 0.0,
+             escalation_per_year: Any = 0.0) -> Any:
     """USD a contract bills for one month: the one fee formula of the project (vectorized).
 
-    ``full_fee_usd`` is contracted H100e x price. Billing follows delivered capacity
-    (``delivered_share`` of the contracted H100e, in [0, 1]); a take-or-pay contract bills all
-    of it whatever is used, a pay-as-used one bills the ``used_share`` of it (share of the
-    delivered capacity the buyer used) but at least ``minimum_use_share``; while ``ramping``
-    (capacity not yet all delivered, within the ramp months) the fee is ``ramp_discount`` off.
+    ``full_fee_usd`` is contracted H100e x price, ``month_of_contract`` the month billed counted
+    from the start (0 = first). Billing follows delivered capacity (``delivered_share`` of the
+    contracted H100e, in [0, 1]); a take-or-pay contract bills all of it whatever is used, a
+    pay-as-used one bills the ``used_share`` of it (share of the delivered capacity the buyer
+    used) but at least ``minimum_use_share``; while ramping (capacity not yet all delivered,
+    within the first ``ramp_months``) the fee is ``ramp_discount`` off; from each anniversary of
+    the start it is ``escalation_per_year`` of the full fee higher (year ``y`` bills
+    ``1 + y x escalation_per_year`` times it). The other arguments are the clauses of
+    :data:`BILLED_CLAUSES`.
     """
+    delivered = np.asarray(delivered_share, dtype=np.float64)
+    ramping = (np.asarray(month_of_contract) < ramp_months) & (delivered < 1.0)
     billable = np.where(take_or_pay, 1.0, np.maximum(used_share, minimum_use_share))
     discount = np.where(ramping, 1.0 - np.asarray(ramp_discount, dtype=np.float64), 1.0)
-    return np.asarray(full_fee_usd, dtype=np.float64) * delivered_share * billable * discount
+    years = np.asarray(month_of_contract) // 12
+    escalation = 1.0 + np.asarray(escalation_per_year, dtype=np.float64) * years
+    return np.asarray(full_fee_usd, dtype=np.float64) * delivered * billable * discount * escalation
 
 
 def _check_int(field: str, value: Any, low: int, high: int | None = None) -> int:
@@ -121,7 +139,9 @@ class ContractTerms:
     monthly fees, a seller ``seller_exit_fee_months``. Within the first ``ramp_months`` the fee is
     ``ramp_discount`` off while the capacity is not all delivered. Take-or-pay contracts bill all
     delivered capacity whether or not it is used; the others bill the used share, at least
-    ``minimum_use_share`` (:func:`bill_usd`).
+    ``minimum_use_share``. From each anniversary of the start the fee rises by
+    ``escalation_per_year`` of the signed one (:func:`bill_usd`); exit fees and recall
+    compensation are months of the signed fee.
     """
 
     name: str
@@ -139,6 +159,7 @@ class ContractTerms:
     recall_compensation_months: float = 0.0
     early_exit_fee_months: float = 0.0
     seller_exit_fee_months: float = 0.0
+    escalation_per_year: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -165,6 +186,8 @@ class ContractTerms:
             "seller_exit_fee_months": _check_float(
                 "seller_exit_fee_months", self.seller_exit_fee_months, 0.0
             ),
+            "escalation_per_year": _check_float("escalation_per_year", self.escalation_per_year,
+                                                0.0, 1.0),
         }
         for side in ("buyer_notice_days", "seller_notice_days"):
             value = getattr(self, side)
@@ -199,18 +222,19 @@ class ContractTerms:
         is delivered; zero outside ``[0, tenor_months)``. Vectorized over all arguments.
         """
         k = np.asarray(month_of_contract)
-        delivered = np.asarray(delivered_share, dtype=np.float64)
         fee = bill_usd(
             np.where((k >= 0) & (k < self.tenor_months),
                      np.asarray(h100e, dtype=np.float64) * self.usd_per_h100e_month, 0.0),
-            delivered_share=delivered, used_share=used_share,
-            ramping=(k < self.ramp_months) & (delivered < 1.0), ramp_discount=self.ramp_discount,
-            take_or_pay=self.take_or_pay, minimum_use_share=self.minimum_use_share)
+            month_of_contract=k, delivered_share=delivered_share, used_share=used_share,
+            **{clause: getattr(self, clause) for clause in BILLED_CLAUSES})
         return float(fee) if fee.ndim == 0 else fee
 
     def full_term_value(self, h100e: Any) -> float | npt.NDArray[np.float64]:
         """USD billed over the whole tenor with all capacity delivered and used."""
-        value = np.asarray(h100e, dtype=np.float64) * self.usd_per_h100e_month * self.tenor_months
+        years, months = divmod(self.tenor_months, 12)
+        escalated_months = 6 * years * (years - 1) + months * years  # sum of whole years passed
+        value = np.asarray(h100e, dtype=np.float64) * self.usd_per_h100e_month * (
+            self.tenor_months + self.escalation_per_year * escalated_months)
         return float(value) if value.ndim == 0 else value
 
 

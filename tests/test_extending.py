@@ -1,5 +1,8 @@
 """The recipes of docs/extending.md, done from a test: a new kind of buyer and of seller
-registered from outside the package, and a new term product from the scenario alone."""
+registered from outside the package, a new term product and a regional one from the scenario
+alone, and a
+contract clause (``escalation_per_year``, added in ``market/terms.py`` alone) set from the
+scenario."""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from market.agents import Owner
 from market.hardware import HOURS_PER_MONTH
 from market.model import ComputeMarket
 from market.products import SPOT
+from market.terms import BILLED_CLAUSES, CLAUSES, ContractTerms
 from market.scenarios import load_scenario
+from market.stages import auction as auction_stage
 
 SEEDS = (0, 1, 2)
 
@@ -95,3 +100,80 @@ def test_a_new_term_product_comes_from_the_scenario_alone():
     assert len(index) == 12 and np.isfinite(index.to_numpy()).all()
     assert model.spot_index == pytest.approx(
         metrics.index_series(market, SPOT).iloc[-1] * HOURS_PER_MONTH, rel=1e-12)
+
+
+def test_a_clause_declared_in_terms_binds_in_billing_from_the_scenario():
+    # the recipe's three declarations, all in market/terms.py
+    assert "escalation_per_year" in CLAUSES and "escalation_per_year" in BILLED_CLAUSES
+    assert ContractTerms("t", 12, 1.0).escalation_per_year == 0.0  # off unless a template sets it
+    months, escalation = 24, 0.05
+    for seed in SEEDS:
+        base = ComputeMarket(load_scenario("colossus-2026", [f"months={months}"]), rng=seed,
+                             check_invariants=True).run()
+        world = load_scenario("colossus-2026", [
+            f"months={months}", f"terms.colossus_lease.escalation_per_year={escalation}"])
+        model = ComputeMarket(world, rng=seed, check_invariants=True).run()
+        after = model.contracts_frame().set_index("id")
+        before = base.contracts_frame().set_index("id")
+        lease = before.index[(before["template"] == "colossus_lease")
+                             & (before["start"] == "2026-05-01")]
+        last_billed = world.start_month + months - 1
+        checked = 0
+        for cid in lease:
+            start = model.book.start_month[cid]
+            billed = min(model.book.ended_month[cid] - 1, last_billed) - start + 1
+            fee = model.book.fee_usd_month[cid]
+            if before.at[cid, "billed_usd"] != pytest.approx(fee * billed, rel=1e-12):
+                continue  # not all delivered in some month: checked by the others
+            past_anniversary = max(billed - 12, 0)
+            assert past_anniversary > 0
+            # 12 months at the signed fee, then 5% more each month of the second year
+            assert after.at[cid, "billed_usd"] == pytest.approx(
+                fee * (billed + escalation * past_anniversary), rel=1e-12)
+            checked += 1
+        assert checked >= 1
+
+
+def test_a_regional_term_product_is_offered_and_filled_from_its_region_only(monkeypatch):
+    region, name = "us-east", "term_12m_us-east"
+    world = load_scenario("colossus-2026",
+                          ["months=24", f"regions.{region}.term_tenors_months=[12]"])
+    books = []  # every term auction's order book and fills
+    real = auction_stage.auction
+
+    def spy(model, parts, market):
+        out = real(model, parts, market)
+        if market == "term":
+            books.append((model, *out))
+        return out
+
+    monkeypatch.setattr(auction_stage, "auction", spy)
+    for seed in SEEDS:
+        model = ComputeMarket(world, rng=seed, check_invariants=True).run()
+        product = model.products.names.index(name)
+        assert model.products.region[product] == region and not model.products.spot[product]
+        home = model.region_index[region]
+        offered = filled = outside = 0.0
+        for m, _result, pairs, orders in books:
+            if m is not model:
+                continue
+            asks = (orders.product == product) & (orders.side < 0)
+            in_home = model.sites.region[np.maximum(orders.site, 0)] == home
+            offered += orders.qty[asks & in_home].sum()
+            outside += orders.qty[asks & ~in_home].sum()
+            fills = pairs.sell[orders.product[pairs.sell] == product]
+            assert (model.sites.region[orders.site[fills]] == home).all()
+            filled += pairs.quantity[orders.product[pairs.sell] == product].sum()
+        assert outside == 0.0 and offered > 0 and filled > 0
+        # the other regions' sites still sell term capacity, in the market-wide products
+        market = model.market_frame()
+        assert market.loc[market["product"] == "term_12m", "volume_h100e"].sum() > 0
+        assert metrics.index_series(market, name).notna().all()
+
+
+def test_a_regional_product_needs_whole_distinct_tenors():
+    with pytest.raises(ValueError, match=r"regions\.us-east\.term_tenors_months = \(12, 12\)"):
+        load_scenario("colossus-2026", ["regions.us-east.term_tenors_months=[12, 12]"])
+    with pytest.raises(ValueError, match=r"regions\.us-east\.term_tenors_months = \(600,\): "
+                                         r"must leave a positive price"):
+        load_scenario("colossus-2026", ["regions.us-east.term_tenors_months=[600]"])

@@ -128,10 +128,21 @@ def test_bill_usd_is_the_one_formula() -> None:
     fee = bill_usd(np.array([100.0, 100.0, 100.0, 100.0]),
                    delivered_share=np.array([1.0, 0.5, 0.5, 1.0]),
                    used_share=np.array([0.2, 0.2, 0.2, 0.2]),
-                   ramping=np.array([False, True, False, False]), ramp_discount=0.5,
+                   month_of_contract=np.array([0, 0, 1, 1]), ramp_months=1, ramp_discount=0.5,
                    take_or_pay=np.array([True, True, False, False]),
                    minimum_use_share=np.array([0.0, 0.0, 0.0, 0.6]))
     assert fee.tolist() == pytest.approx([100.0, 25.0, 10.0, 60.0])
+
+
+def test_escalation_raises_the_fee_at_each_anniversary_not_compounded() -> None:
+    terms = make(tenor_months=36, escalation_per_year=0.1)
+    fees = terms.monthly_fee(10.0, np.arange(36))
+    assert fees[:12].tolist() == pytest.approx([10000.0] * 12)
+    assert fees[12:24].tolist() == pytest.approx([11000.0] * 12)
+    assert fees[24:].tolist() == pytest.approx([12000.0] * 12)  # +10% of the signed fee, twice
+    assert terms.full_term_value(10.0) == pytest.approx(fees.sum(), rel=1e-12)
+    with pytest.raises(ValueError, match=r"escalation_per_year must be in \[0.0, 1.0\]"):
+        make(escalation_per_year=-0.01)
 
 
 def test_every_clause_is_a_field_of_the_terms() -> None:

@@ -35,10 +35,33 @@ def tenor_weights(ask_depth_h100e: np.ndarray, preferred: np.ndarray) -> np.ndar
     w = np.tile(np.asarray(ask_depth_h100e, dtype=float), (preferred.size, 1))
     rows = np.arange(preferred.size)
     w[rows, preferred] *= 1.0 + PREFERRED_TENOR_TILT
+    return shares(w, preferred)
+
+
+def shares(w: np.ndarray, preferred: np.ndarray) -> np.ndarray:
+    """Rows of ``w`` scaled to sum to one; a row of zeros puts all on its ``preferred``
+    column."""
     total = exact.total(w, axis=1)[:, None]
     fallback = np.zeros_like(w)
-    fallback[rows, preferred] = 1.0
+    fallback[np.arange(len(preferred)), preferred] = 1.0
     return np.where(total > 0, w / np.where(total > 0, total, 1.0), fallback)
+
+
+def regional_columns(model: ComputeMarket, sites: np.ndarray,
+                     preferred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per site: the term column it prefers (its region's own product at the tenor of
+    ``preferred``, its seller's column, when the region has one) and the term columns it may offer
+    in (sites x term products: not another region's, ``Product.region``)."""
+    products = model.products
+    allowed = np.ones((len(sites), len(products.term_ids)), dtype=bool)
+    region = model.sites.region[sites]
+    tenor = products.tenor_months[products.term_ids[preferred]]
+    for col, p in enumerate(products.term_ids):
+        if products.region[p] is not None:
+            home = region == model.region_index[products.region[p]]
+            allowed[:, col] = home
+            preferred = np.where(home & (tenor == products.tenor_months[p]), col, preferred)
+    return preferred, allowed
 
 
 class Orders(NamedTuple):
@@ -85,7 +108,10 @@ def clear_term(model: ComputeMarket) -> None:
     owner_pos = model.party_table.row[model.sites.owner[sites]]
     sells_term = model._seller_term_column[owner_pos] >= 0
     sites, owner_pos = sites[sells_term], owner_pos[sells_term]
-    split = tenor_weights(model._bid_depth, model._seller_term_column[owner_pos])
+    preferred, allowed = regional_columns(model, sites, model._seller_term_column[owner_pos])
+    split = tenor_weights(model._bid_depth, preferred)
+    if not allowed.all():  # no share in another region's products
+        split = shares(np.where(allowed, split, 0.0), preferred)
     for col, p in enumerate(terms):
         # a term offer must not outlive its site
         offer = spare[sites] * split[:, col] * (

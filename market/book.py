@@ -361,10 +361,12 @@ class ContractBook:
         mw: Any = 0.0,
         signed_month: Any = None,
         site_capacity_h100e: Any = None,
+        term_index: Any = None,
     ) -> Int64Array:
         """Sign a batch of contracts (arguments broadcast together) and return their ids.
 
-        ``terms`` is one ``ContractTerms`` for all or one per contract; ``usd_per_h100e_month``
+        ``terms`` is one ``ContractTerms`` for all or one per contract, or with ``term_index``
+        a table of terms and the index of each contract's terms in it; ``usd_per_h100e_month``
         (e.g. a market-cleared price per contract) overrides the terms' price. Months may be
         indices or labels; ``signed_month`` defaults to ``start_month``. With
         ``site_capacity_h100e`` (online H100e available to lease, indexed by site) the batch is
@@ -372,9 +374,20 @@ class ContractBook:
         capacity in any month the new contracts are live. Raises ValueError naming the field and
         index of any invalid input.
         """
-        if isinstance(terms, ContractTerms):
+        if term_index is not None:
+            # a table of terms and an index into it per contract (no object per contract)
+            term_list = list(terms)
+            term_idx = np.asarray(term_index)
+            if not term_list or not all(isinstance(t, ContractTerms) for t in term_list):
+                raise ValueError("sign: with term_index, terms must be a sequence of "
+                                 "ContractTerms")
+            if term_idx.size and (not np.issubdtype(term_idx.dtype, np.integer)
+                                  or term_idx.min() < 0 or term_idx.max() >= len(term_list)):
+                raise ValueError(f"sign: term_index must index the {len(term_list)} terms, "
+                                 f"got {term_index!r}")
+        elif isinstance(terms, ContractTerms):
             term_list = [terms]
-            term_idx: Any = 0
+            term_idx = 0
         else:
             given = list(terms)
             if not given or not all(isinstance(t, ContractTerms) for t in given):
@@ -454,7 +467,11 @@ class ContractBook:
         if site_capacity_h100e is not None:
             self._check_capacity(site_a, qty, start_a, end_a, site_capacity_h100e)
 
-        codes = np.array([self._template_code(t.name) for t in term_list], dtype=np.int64)
+        # template codes in order of first use in this batch
+        used, first = np.unique(np.broadcast_to(tix, (n,)), return_index=True)
+        codes = np.zeros(len(term_list), dtype=np.int64)
+        for t in used[np.argsort(first, kind="stable")]:
+            codes[t] = self._template_code(term_list[t].name)
         self._grow(n)
         rows = slice(self._n, self._n + n)
         values: dict[str, npt.NDArray[Any]] = {

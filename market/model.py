@@ -213,9 +213,14 @@ class ComputeMarket(mesa.Model):
             [self.products.term_column(lab.cfg.tenor_months) for lab in self.labs], dtype=np.int64)
         self._ask_depth = np.zeros(len(term_tenors))
         self._bid_depth = np.zeros(len(term_tenors))
-        # each seller's template at each term tenor (one object per pair, shared by contracts)
-        self._lease_terms = [[self.market_cfg.terms(s.cfg.lease_template).with_tenor(int(t))
-                              for t in term_tenors] for s in self.sellers]
+        # the distinct (template, tenor) terms sellers lease on, and per seller and term
+        # column the index of its terms there: contracts are signed by index, not per object
+        table: dict = {}
+        self._lease_term_index = np.array(
+            [[table.setdefault(self.market_cfg.terms(s.cfg.lease_template).with_tenor(int(t)),
+                               len(table)) for t in term_tenors] for s in self.sellers],
+            dtype=np.int64).reshape(len(self.sellers), len(term_tenors))
+        self._lease_term_table = list(table)
         self._h100e_per_mw_by_gen = np.array([g.h100e_per_mw for g in gens])
 
         self.book = ContractBook()

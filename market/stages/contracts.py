@@ -211,26 +211,28 @@ def sign_pairs(model: ComputeMarket, result, pairs, orders, *, start: int) -> No
     price = (result.price[orders.product[pairs.buy]] if result.paid is None
              else result.paid[pairs.buy])
     product = orders.product[pairs.sell]
-    row = model.party_table.row
-    terms = [model._lease_terms[row[s]][p] for s, p in zip(seller, product, strict=True)]
+    terms = model._lease_term_index[model.party_table.row[seller], product]
     sign(model, orders.who[pairs.buy], seller, orders.site[pairs.sell], pairs.quantity,
-         price, terms, start=start)
+         price, model._lease_term_table, start=start, term_index=terms)
 
 
 def sign(model: ComputeMarket, buyer, seller, site, h100e, price, terms, *, start: int,
-         mw=None, check: bool = True) -> None:
-    """Sign a batch of contracts; the book refuses any that would over-commit a site."""
+         mw=None, check: bool = True, term_index=None) -> None:
+    """Sign a batch of contracts (on ``terms``, or on ``terms[term_index]`` per contract);
+    the book refuses any that would over-commit a site."""
     if mw is None:
         mw = h100e / model._h100e_per_mw_by_gen[model.sites.gen[site]]
     model.book.sign(buyer, seller, site, h100e, start_month=start, terms=terms,
                     usd_per_h100e_month=price, mw=mw, signed_month=model.month,
-                    site_capacity_h100e=model.sites.online_h100e() if check else None)
+                    site_capacity_h100e=model.sites.online_h100e() if check else None,
+                    term_index=term_index)
     # one event per buyer and month (the contracts table holds each contract)
     buyers, first, count = np.unique(buyer, return_index=True, return_counts=True)
     volume = np.bincount(np.searchsorted(buyers, buyer), weights=h100e)
     spend = np.bincount(np.searchsorted(buyers, buyer), weights=h100e * price)
     for b, i, c, q, usd in zip(buyers, first, count, volume, spend, strict=True):
-        name = terms.name if isinstance(terms, ContractTerms) else terms[i].name
+        name = (terms.name if isinstance(terms, ContractTerms)
+                else terms[i if term_index is None else term_index[i]].name)
         model._event("contracts_signed", model.parties[b].name,
                      counterparty=model.parties[seller[i]].name if c == 1 else f"{c} sellers",
                      h100e=float(q), detail=f"{name}: {c} contract(s) at "

@@ -276,6 +276,8 @@ class ContractBook:
         # so rows dropped by expire() never come back.
         self._open = np.zeros(0, dtype=np.int64)
         self._floor_month: int | None = None
+        # live ids per month, until the next change of who is live (a sign or an end moved)
+        self._live_cache: dict[int, Int64Array] = {}
         self.paid_by_buyers_usd = 0.0
         self.received_by_sellers_usd = 0.0
         self.paid_by_sellers_usd = 0.0
@@ -493,6 +495,7 @@ class ContractBook:
         ids = np.arange(self._n, self._n + n, dtype=np.int64)
         self._n += n
         self._open = np.concatenate([self._open, ids])
+        self._live_cache.clear()
         return ids
 
     def _check_capacity(
@@ -566,11 +569,21 @@ class ContractBook:
     def live_ids(self, month: Any) -> Int64Array:
         """Sorted ids of the contracts live at ``month`` (``live(month)`` as ids)."""
         m = as_month(month)
-        ids = self.open_ids(m)
-        return ids[(self._col("start_month")[ids] <= m) & (m < self._col("ended_month")[ids])]
+        if not isinstance(m, int):
+            raise ValueError(f"live_ids: month must be one month, got {month!r}")
+        live = self._live_cache.get(m)
+        if live is None:
+            ids = self.open_ids(m)
+            live = ids[(self._col("start_month")[ids] <= m) & (m < self._col("ended_month")[ids])]
+            live.flags.writeable = False
+            self._live_cache[m] = live
+        return live
 
     def live(self, month: Any) -> BoolArray:
         """Contracts live at ``month``: ``start_month <= month < ended_month``."""
+        m = as_month(month)
+        if not isinstance(m, int):  # a month per contract
+            return (self._col("start_month") <= m) & (m < self._col("ended_month"))
         mask = np.zeros(self._n, dtype=np.bool_)
         mask[self.live_ids(month)] = True
         return mask
@@ -710,6 +723,7 @@ class ContractBook:
         accepted &= days >= 0
         hit = ids[accepted]
         ended_month[hit] = new_end[accepted]
+        self._live_cache.clear()
         self._col("end_reason")[hit] = reason
         self._col("notice_month")[hit] = month
         result_end = np.where(accepted, new_end, current)
@@ -799,6 +813,7 @@ class ContractBook:
         hit = rows[np.isin(self._col(column)[rows], parties) & ~self._col("ended")[rows]
                    & (ended_month[rows] > m)]
         ended_month[hit] = np.maximum(m, self._col("start_month")[hit])
+        self._live_cache.clear()
         self._col("end_reason")[hit] = reason
         self._col("ended")[hit] = True
         return hit

@@ -25,7 +25,7 @@ import pandas as pd
 
 from market import exact, kinds, metrics
 from market.agents import Lab, Seller
-from market.agents.lab import LAB_STATE, demand_shock
+from market.agents.lab import LAB_STATE, BidCurves, demand_shock
 from market.book import ContractBook
 from market.calendar import month_index, month_start
 from market.config import WorldConfig
@@ -211,6 +211,8 @@ class ComputeMarket(mesa.Model):
         sells spot only)."""
         self._lab_term_column = np.array(
             [self.products.term_column(lab.cfg.tenor_months) for lab in self.labs], dtype=np.int64)
+        self._bid_curves = BidCurves(self.labs)
+        """The labs' value curves and strategies, for their bids."""
         self._ask_depth = np.zeros(len(term_tenors))
         self._bid_depth = np.zeros(len(term_tenors))
         # the distinct (template, tenor) terms sellers lease on, and per seller and term

@@ -218,9 +218,11 @@ class ComputeMarket(mesa.Model):
         # the distinct (template, tenor) terms sellers lease on, and per seller and term
         # column the index of its terms there: contracts are signed by index, not per object
         table: dict = {}
+        by_template = {name: [table.setdefault(self.market_cfg.terms(name).with_tenor(int(t)),
+                                               len(table)) for t in term_tenors]
+                       for name in dict.fromkeys(s.cfg.lease_template for s in self.sellers)}
         self._lease_term_index = np.array(
-            [[table.setdefault(self.market_cfg.terms(s.cfg.lease_template).with_tenor(int(t)),
-                               len(table)) for t in term_tenors] for s in self.sellers],
+            [by_template[s.cfg.lease_template] for s in self.sellers],
             dtype=np.int64).reshape(len(self.sellers), len(term_tenors))
         self._lease_term_table = list(table)
         self._h100e_per_mw_by_gen = np.array([g.h100e_per_mw for g in gens])

@@ -22,17 +22,33 @@ if TYPE_CHECKING:
 
 
 def preload(model: ComputeMarket) -> None:
-    for c in model.world.contracts:
-        terms = model.market_cfg.terms(c.template)
-        price = (c.usd_per_month / c.h100e if c.usd_per_month is not None
-                 else terms.usd_per_h100e_month)
-        site = model.sites.names.index(c.site)
-        sign(model, np.array([model.by_name[c.buyer].party]),
-             np.array([model.by_name[c.seller].party]), np.array([site]),
-             np.array([c.h100e]), np.array([price]), terms,
-             start=month_index(c.start), mw=np.array([c.mw]), check=False)
+    """Sign the world's preloaded contracts in one batch (no capacity check), with the events
+    of one signing each, in the order the world lists them."""
+    given = model.world.contracts
+    if not given:
+        return
+    table: dict[ContractTerms, int] = {}
+    term_index = np.array([table.setdefault(model.market_cfg.terms(c.template), len(table))
+                           for c in given], dtype=np.int64)
+    terms = list(table)
+    h100e = np.array([c.h100e for c in given], dtype=float)
+    price = np.array([c.usd_per_month / c.h100e if c.usd_per_month is not None
+                      else terms[t].usd_per_h100e_month for c, t in zip(given, term_index,
+                                                                       strict=True)])
+    site_of = {name: i for i, name in enumerate(model.sites.names)}
+    model.book.sign(np.array([model.by_name[c.buyer].party for c in given]),
+                    np.array([model.by_name[c.seller].party for c in given]),
+                    np.array([site_of[c.site] for c in given]), h100e,
+                    start_month=np.array([month_index(c.start) for c in given]), terms=terms,
+                    usd_per_h100e_month=price, mw=np.array([c.mw for c in given], dtype=float),
+                    signed_month=model.month, term_index=term_index)
+    spend = h100e * price
+    for c, t, q, usd, p in zip(given, term_index, h100e, spend, price, strict=True):
+        model._event("contracts_signed", c.buyer, counterparty=c.seller, h100e=float(q),
+                     detail=f"{terms[t].name}: 1 contract(s) at ${usd / q:,.0f}/H100e-month "
+                     "on average")
         model._event("contract_preloaded", c.buyer, counterparty=c.seller, h100e=c.h100e,
-                     detail=f"{c.template} at ${price:,.0f}/H100e-month")
+                     detail=f"{c.template} at ${p:,.0f}/H100e-month")
 
 
 def expire(model: ComputeMarket) -> None:

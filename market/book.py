@@ -270,9 +270,14 @@ class ContractBook:
         }
         self.template_names: list[str] = []
         self._template_codes: dict[str, int] = {}
-        # reusable work arrays for the monthly hot path (bill, expire): at 1e5 rows a fresh
-        # temporary costs more in page faults than the arithmetic on it
-        self._work: dict[str, npt.NDArray[Any]] = {}
+        # the open index: sorted ids of every contract with ended_month > _floor_month (and
+        # maybe some that end earlier), so that queries at months >= _floor_month scale with
+        # the contracts still open, not with all ever signed. An end month only moves earlier,
+        # so rows dropped by expire() never come back.
+        self._open = np.zeros(0, dtype=np.int64)
+        self._floor_month: int | None = None
+        # live ids per month, until the next change of who is live (a sign or an end moved)
+        self._live_cache: dict[int, Int64Array] = {}
         self.paid_by_buyers_usd = 0.0
         self.received_by_sellers_usd = 0.0
         self.paid_by_sellers_usd = 0.0
@@ -304,14 +309,6 @@ class ContractBook:
     def _col(self, name: str) -> npt.NDArray[Any]:
         """Writable view of the live rows of a column (internal)."""
         return self._cols[name][: self._n]
-
-    def _scratch(self, name: str, dtype: type) -> npt.NDArray[Any]:
-        """A reusable work array of ``len(self)`` rows (contents undefined)."""
-        size = len(self._cols["buyer"])
-        buf = self._work.get(name)
-        if buf is None or len(buf) != size:
-            buf = self._work[name] = np.empty(size, dtype=dtype)
-        return buf[: self._n]
 
     def _grow(self, extra: int) -> None:
         need = self._n + extra
@@ -361,10 +358,12 @@ class ContractBook:
         mw: Any = 0.0,
         signed_month: Any = None,
         site_capacity_h100e: Any = None,
+        term_index: Any = None,
     ) -> Int64Array:
         """Sign a batch of contracts (arguments broadcast together) and return their ids.
 
-        ``terms`` is one ``ContractTerms`` for all or one per contract; ``usd_per_h100e_month``
+        ``terms`` is one ``ContractTerms`` for all or one per contract, or with ``term_index``
+        a table of terms and the index of each contract's terms in it; ``usd_per_h100e_month``
         (e.g. a market-cleared price per contract) overrides the terms' price. Months may be
         indices or labels; ``signed_month`` defaults to ``start_month``. With
         ``site_capacity_h100e`` (online H100e available to lease, indexed by site) the batch is
@@ -372,9 +371,20 @@ class ContractBook:
         capacity in any month the new contracts are live. Raises ValueError naming the field and
         index of any invalid input.
         """
-        if isinstance(terms, ContractTerms):
+        if term_index is not None:
+            # a table of terms and an index into it per contract (no object per contract)
+            term_list = list(terms)
+            term_idx = np.asarray(term_index)
+            if not term_list or not all(isinstance(t, ContractTerms) for t in term_list):
+                raise ValueError("sign: with term_index, terms must be a sequence of "
+                                 "ContractTerms")
+            if term_idx.size and (not np.issubdtype(term_idx.dtype, np.integer)
+                                  or term_idx.min() < 0 or term_idx.max() >= len(term_list)):
+                raise ValueError(f"sign: term_index must index the {len(term_list)} terms, "
+                                 f"got {term_index!r}")
+        elif isinstance(terms, ContractTerms):
             term_list = [terms]
-            term_idx: Any = 0
+            term_idx = 0
         else:
             given = list(terms)
             if not given or not all(isinstance(t, ContractTerms) for t in given):
@@ -454,7 +464,11 @@ class ContractBook:
         if site_capacity_h100e is not None:
             self._check_capacity(site_a, qty, start_a, end_a, site_capacity_h100e)
 
-        codes = np.array([self._template_code(t.name) for t in term_list], dtype=np.int64)
+        # template codes in order of first use in this batch
+        used, first = np.unique(np.broadcast_to(tix, (n,)), return_index=True)
+        codes = np.zeros(len(term_list), dtype=np.int64)
+        for t in used[np.argsort(first, kind="stable")]:
+            codes[t] = self._template_code(term_list[t].name)
         self._grow(n)
         rows = slice(self._n, self._n + n)
         values: dict[str, npt.NDArray[Any]] = {
@@ -480,6 +494,8 @@ class ContractBook:
             self._cols[name][rows] = arr
         ids = np.arange(self._n, self._n + n, dtype=np.int64)
         self._n += n
+        self._open = np.concatenate([self._open, ids])
+        self._live_cache.clear()
         return ids
 
     def _check_capacity(
@@ -542,10 +558,35 @@ class ContractBook:
             )
 
     # --- state queries -----------------------------------------------------------------------
+    def open_ids(self, month: Any) -> Int64Array:
+        """Sorted ids of every contract that may be live at ``month`` or later (a superset:
+        the open index when ``month`` is not before the last expiry, else every id)."""
+        m = as_month(month)
+        if self._floor_month is None or m < self._floor_month:
+            return np.arange(self._n, dtype=np.int64)
+        return self._open
+
+    def live_ids(self, month: Any) -> Int64Array:
+        """Sorted ids of the contracts live at ``month`` (``live(month)`` as ids)."""
+        m = as_month(month)
+        if not isinstance(m, int):
+            raise ValueError(f"live_ids: month must be one month, got {month!r}")
+        live = self._live_cache.get(m)
+        if live is None:
+            ids = self.open_ids(m)
+            live = ids[(self._col("start_month")[ids] <= m) & (m < self._col("ended_month")[ids])]
+            live.flags.writeable = False
+            self._live_cache[m] = live
+        return live
+
     def live(self, month: Any) -> BoolArray:
         """Contracts live at ``month``: ``start_month <= month < ended_month``."""
         m = as_month(month)
-        return (self._col("start_month") <= m) & (m < self._col("ended_month"))
+        if not isinstance(m, int):  # a month per contract
+            return (self._col("start_month") <= m) & (m < self._col("ended_month"))
+        mask = np.zeros(self._n, dtype=np.bool_)
+        mask[self.live_ids(month)] = True
+        return mask
 
     def delivered_share(self, month: Any, site_online_h100e: Any) -> FloatArray:
         """Share of each contract's H100e its site delivers at ``month`` (0 where not live).
@@ -560,7 +601,10 @@ class ContractBook:
             share = np.where(committed > 0, np.minimum(online / committed, 1.0), 1.0)
         # a site short by rounding only (MW x GPUs per MW x H100e per GPU) delivers in full
         share = np.where(share >= 1.0 - DELIVERY_TOLERANCE, 1.0, share)
-        return np.where(self.live(month), share[self._col("site")], 0.0)
+        out = np.zeros(self._n)
+        ids = self.live_ids(month)
+        out[ids] = share[self._col("site")[ids]]
+        return out
 
     def ramping(self, month: Any, delivered_share: Any = None) -> BoolArray:
         """Live contracts billed at the ramp discount at ``month``: within their ramp months and
@@ -596,7 +640,7 @@ class ContractBook:
         """H100e under live contracts at ``month``, summed per site, seller or buyer index."""
         if by not in ("site", "seller", "buyer"):
             raise ValueError(f"committed_h100e: by must be 'site', 'seller' or 'buyer', got {by!r}")
-        live = self.live(month)
+        live = self.live_ids(month)
         index = self._col(by)[live]
         out = np.bincount(index, weights=self._col("h100e")[live], minlength=n or 0)
         if n is not None and len(out) > n:
@@ -629,13 +673,10 @@ class ContractBook:
                 i = int(np.flatnonzero(~((share >= 0) & (share <= 1)))[0])
                 raise ValueError(f"bill: {name}[{i}] = {share[i]} must be in [0, 1]")
             shares[name] = share
-        # At 1e5+ rows this is memory-bound: find the due rows with reused work arrays, then
-        # compute the fee on those rows only.
+        # only the open rows can be due; compute the fee on the due rows only
         next_bill = self._col("next_bill_month")
-        due = np.less_equal(next_bill, m, out=self._scratch("due", np.bool_))
-        test = self._scratch("test", np.bool_)
-        np.logical_and(due, np.greater(self._col("ended_month"), m, out=test), out=due)
-        ids = np.flatnonzero(due)
+        rows = self.open_ids(m)  # a row not open has ended_month <= m: nothing due
+        ids = rows[(next_bill[rows] <= m) & (self._col("ended_month")[rows] > m)]
         delivered = shares["delivered_share"][ids] if "delivered_share" in shares else 1.0
         usd = bill_usd(
             self._col("fee_usd_month").take(ids),
@@ -678,6 +719,7 @@ class ContractBook:
         accepted &= days >= 0
         hit = ids[accepted]
         ended_month[hit] = new_end[accepted]
+        self._live_cache.clear()
         self._col("end_reason")[hit] = reason
         self._col("notice_month")[hit] = month
         result_end = np.where(accepted, new_end, current)
@@ -746,12 +788,15 @@ class ContractBook:
         """
         m = as_month(month)
         ended = self._col("ended")
-        due = np.less_equal(self._col("ended_month"), m, out=self._scratch("due", np.bool_))
-        np.greater(due, ended, out=due)  # due and not yet ended
-        idx = np.flatnonzero(due)
+        rows = self.open_ids(m)  # rows not open have ended_month <= the last expiry: ended
+        ended_month = self._col("ended_month")[rows]
+        idx = rows[(ended_month <= m) & ~ended[rows]]
         ended[idx] = True
         reason = self._col("end_reason")
         reason[idx] = np.where(reason[idx] == LIVE, EXPIRED, reason[idx])
+        if self._floor_month is None or m >= self._floor_month:
+            self._open = rows[ended_month > m]
+            self._floor_month = m
         return idx
 
     def _default(self, column: str, party: Any, month: Any, reason: int) -> Int64Array:
@@ -760,10 +805,11 @@ class ContractBook:
         if not np.issubdtype(parties.dtype, np.integer):
             raise ValueError(f"default: {column} must be integer agent indices, got {party!r}")
         ended_month = self._col("ended_month")
-        hit = np.flatnonzero(
-            np.isin(self._col(column), parties) & ~self._col("ended") & (ended_month > m)
-        )
+        rows = self.open_ids(m)
+        hit = rows[np.isin(self._col(column)[rows], parties) & ~self._col("ended")[rows]
+                   & (ended_month[rows] > m)]
         ended_month[hit] = np.maximum(m, self._col("start_month")[hit])
+        self._live_cache.clear()
         self._col("end_reason")[hit] = reason
         self._col("ended")[hit] = True
         return hit

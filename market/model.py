@@ -25,7 +25,7 @@ import pandas as pd
 
 from market import exact, kinds, metrics
 from market.agents import Lab, Seller
-from market.agents.lab import LAB_STATE, demand_shock
+from market.agents.lab import LAB_STATE, BidCurves, demand_shock
 from market.book import ContractBook
 from market.calendar import month_index, month_start
 from market.config import WorldConfig
@@ -211,11 +211,20 @@ class ComputeMarket(mesa.Model):
         sells spot only)."""
         self._lab_term_column = np.array(
             [self.products.term_column(lab.cfg.tenor_months) for lab in self.labs], dtype=np.int64)
+        self._bid_curves = BidCurves(self.labs)
+        """The labs' value curves and strategies, for their bids."""
         self._ask_depth = np.zeros(len(term_tenors))
         self._bid_depth = np.zeros(len(term_tenors))
-        # each seller's template at each term tenor (one object per pair, shared by contracts)
-        self._lease_terms = [[self.market_cfg.terms(s.cfg.lease_template).with_tenor(int(t))
-                              for t in term_tenors] for s in self.sellers]
+        # the distinct (template, tenor) terms sellers lease on, and per seller and term
+        # column the index of its terms there: contracts are signed by index, not per object
+        table: dict = {}
+        by_template = {name: [table.setdefault(self.market_cfg.terms(name).with_tenor(int(t)),
+                                               len(table)) for t in term_tenors]
+                       for name in dict.fromkeys(s.cfg.lease_template for s in self.sellers)}
+        self._lease_term_index = np.array(
+            [by_template[s.cfg.lease_template] for s in self.sellers],
+            dtype=np.int64).reshape(len(self.sellers), len(term_tenors))
+        self._lease_term_table = list(table)
         self._h100e_per_mw_by_gen = np.array([g.h100e_per_mw for g in gens])
 
         self.book = ContractBook()

@@ -639,6 +639,12 @@ class Harness:
         assert book.compensation_usd.tolist() == pytest.approx([c.compensation for c in refs])
         assert book.seller_exit_fee_usd.tolist() == pytest.approx([c.seller_fee for c in refs])
         assert book.last_billed_month.tolist() == [c.last_billed for c in refs]
+        # the open index and the per-month cache of live ids answer as a scan of every
+        # contract would, for months before the last expiry too
+        for m in range(self.month - 3, self.month + 10):
+            live = [i for i, c in enumerate(refs) if c.start <= m < c.ended_month]
+            assert book.live_ids(m).tolist() == live
+            assert np.flatnonzero(book.live(m)).tolist() == live
         for m in range(self.month, self.month + 10):
             assert (book.committed_h100e(m, n=len(CAPACITY)) <= np.asarray(CAPACITY)).all()
 

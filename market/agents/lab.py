@@ -187,27 +187,38 @@ CURVE_PARAMS = ("usd_per_served_h100e_month", "growth_premium",
                 "training_value_usd_per_h100e_month", "value_decay")
 
 
-def lab_bids(labs: list[Lab], held_h100e: np.ndarray, target_h100e: np.ndarray,
-             inference_h100e: np.ndarray, reference: np.ndarray, budget_usd: np.ndarray,
-             tranches: int = 3, value_scale: float = 1.0
+class BidCurves:
+    """What shapes the labs' bids, read once from their configs: the value-curve parameters
+    (``CURVE_PARAMS``, each an array over the labs, as a column) and each lab's strategy."""
+
+    def __init__(self, labs: list[Lab]) -> None:
+        self.n = len(labs)
+        self.params = {f: np.array([getattr(lab.cfg, f) for lab in labs], dtype=float)[:, None]
+                       for f in CURVE_PARAMS}
+        self.strategy_names = np.array([lab.strategy.name for lab in labs])
+
+
+def lab_bids(labs: BidCurves, alive: np.ndarray, held_h100e: np.ndarray,
+             target_h100e: np.ndarray, inference_h100e: np.ndarray, reference: np.ndarray,
+             budget_usd: np.ndarray, tranches: int = 3, value_scale: float = 1.0
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bids of all labs at once: (lab position, quantity, limit price) per non-empty step.
 
+    ``labs`` holds the labs' curves, ``alive`` whether each has not defaulted;
     ``held_h100e``, ``target_h100e`` (inference plus training need), ``inference_h100e``,
-    ``reference`` and ``budget_usd`` are arrays over ``labs``. With ``tranches`` = 3 the curve
+    ``reference`` and ``budget_usd`` are arrays over the labs. With ``tranches`` = 3 the curve
     goes on past the need by ``OPPORTUNISTIC_SHARE`` (term markets stop at the need). Each lab's
     registered strategy turns values into limits; the budget then drops the lowest steps.
     ``value_scale`` scales every value (a term block's months are worth less when prices are
     expected to fall over its tenor).
     """
-    if not labs:
+    if not labs.n:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     target = np.asarray(target_h100e, dtype=float)
     inference = np.asarray(inference_h100e, dtype=float)
     top = target * (1.0 + OPPORTUNISTIC_SHARE) if tranches >= 3 else target
     mid, qty = curve_steps(held_h100e, top)
-    p = {f: np.array([getattr(lab.cfg, f) for lab in labs], dtype=float)[:, None]
-         for f in CURVE_PARAMS}
+    p = labs.params
     values = marginal_value(mid, inference[:, None], target[:, None],
                             p["usd_per_served_h100e_month"], p["growth_premium"],
                             p["training_value_usd_per_h100e_month"], p["value_decay"]
@@ -217,15 +228,14 @@ def lab_bids(labs: list[Lab], held_h100e: np.ndarray, target_h100e: np.ndarray,
         # a term block serves the need months ahead and could be bought on spot instead
         tranche = np.full_like(tranche, TERM)
     limits = np.empty_like(values)
-    names = np.array([lab.strategy.name for lab in labs])
+    names = labs.strategy_names
     ref = np.broadcast_to(np.asarray(reference, dtype=float)[:, None], values.shape)
     for name in np.unique(names):
         rows = names == name
         limits[rows] = strategy(str(name)).bid(values[rows], tranche[rows], ref[rows])
     qty = budget_keep(limits, qty, budget_usd)
-    alive = ~np.array([lab.defaulted for lab in labs])
-    keep = (qty > 0) & alive[:, None]
-    pos = np.broadcast_to(np.arange(len(labs))[:, None], qty.shape)
+    keep = (qty > 0) & np.asarray(alive, dtype=bool)[:, None]
+    pos = np.broadcast_to(np.arange(labs.n)[:, None], qty.shape)
     return pos[keep], qty[keep], limits[keep]
 
 

@@ -98,8 +98,8 @@ def clear_term(model: ComputeMarket) -> None:
     for col, p in enumerate(terms):
         # a block's months are worth what spot is expected to cost over its tenor
         scale = float(expected_price(1.0, 1.0, PRICE_DECLINE_PER_YEAR, tenors[p]))
-        pos, q, lim = lab_bids(model.labs, held_next, target, inference,
-                               np.full(n_labs, model.spot_index * scale), budget,
+        pos, q, lim = lab_bids(model._bid_curves, ~model.defaulted[buyers], held_next, target,
+                               inference, np.full(n_labs, model.spot_index * scale), budget,
                                tranches=2, value_scale=scale)
         q = q * weights[pos, col]
         parts.append((np.full(pos.size, p), np.ones(pos.size, np.int64), lim, q, pos, -1))
@@ -136,7 +136,8 @@ def clear_spot(model: ComputeMarket) -> None:
     held = queries.delivered_h100e(model)[model.party_table.buyers] + queries.outside(model)[0]
     need, inference, budget = queries.lab_arrays(model, 0)
     sp = model.products.spot_id
-    pos, q, lim = lab_bids(model.labs, held, need, inference,
+    pos, q, lim = lab_bids(model._bid_curves, ~model.defaulted[model.party_table.buyers],
+                           held, need, inference,
                            np.full(n_labs, model.spot_index), budget)
     opex, levelized = queries.site_costs(model)
     sites = np.flatnonzero(spare > 0)

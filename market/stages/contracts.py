@@ -22,17 +22,33 @@ if TYPE_CHECKING:
 
 
 def preload(model: ComputeMarket) -> None:
-    for c in model.world.contracts:
-        terms = model.market_cfg.terms(c.template)
-        price = (c.usd_per_month / c.h100e if c.usd_per_month is not None
-                 else terms.usd_per_h100e_month)
-        site = model.sites.names.index(c.site)
-        sign(model, np.array([model.by_name[c.buyer].party]),
-             np.array([model.by_name[c.seller].party]), np.array([site]),
-             np.array([c.h100e]), np.array([price]), terms,
-             start=month_index(c.start), mw=np.array([c.mw]), check=False)
+    """Sign the world's preloaded contracts in one batch (no capacity check), with the events
+    of one signing each, in the order the world lists them."""
+    given = model.world.contracts
+    if not given:
+        return
+    table: dict[ContractTerms, int] = {}
+    term_index = np.array([table.setdefault(model.market_cfg.terms(c.template), len(table))
+                           for c in given], dtype=np.int64)
+    terms = list(table)
+    h100e = np.array([c.h100e for c in given], dtype=float)
+    price = np.array([c.usd_per_month / c.h100e if c.usd_per_month is not None
+                      else terms[t].usd_per_h100e_month for c, t in zip(given, term_index,
+                                                                       strict=True)])
+    site_of = {name: i for i, name in enumerate(model.sites.names)}
+    model.book.sign(np.array([model.by_name[c.buyer].party for c in given]),
+                    np.array([model.by_name[c.seller].party for c in given]),
+                    np.array([site_of[c.site] for c in given]), h100e,
+                    start_month=np.array([month_index(c.start) for c in given]), terms=terms,
+                    usd_per_h100e_month=price, mw=np.array([c.mw for c in given], dtype=float),
+                    signed_month=model.month, term_index=term_index)
+    spend = h100e * price
+    for c, t, q, usd, p in zip(given, term_index, h100e, spend, price, strict=True):
+        model._event("contracts_signed", c.buyer, counterparty=c.seller, h100e=float(q),
+                     detail=f"{terms[t].name}: 1 contract(s) at ${usd / q:,.0f}/H100e-month "
+                     "on average")
         model._event("contract_preloaded", c.buyer, counterparty=c.seller, h100e=c.h100e,
-                     detail=f"{c.template} at ${price:,.0f}/H100e-month")
+                     detail=f"{c.template} at ${p:,.0f}/H100e-month")
 
 
 def expire(model: ComputeMarket) -> None:
@@ -66,8 +82,8 @@ def recallable(model: ComputeMarket, seller: Seller) -> np.ndarray:
     """Ids of the seller's leases it may still recall (live or not yet started)."""
     if model._recall_cache_month != model.month:
         b = model.book
-        ids = np.flatnonzero((b.live(model.month) | (b.start_month > model.month))
-                             & b.has_recall & (b.notice_month < 0))
+        ids = open_unnoticed(model)
+        ids = ids[b.has_recall[ids]]
         ids = ids[np.argsort(b.seller[ids], kind="stable")]
         model._recall_cache = (ids, b.seller[ids])
         model._recall_cache_month = model.month
@@ -112,35 +128,52 @@ def recall(model: ComputeMarket, seller: Seller, *, h100e: float | None = None, 
     return exact.total(model.book.h100e[take])
 
 
+def open_unnoticed(model: ComputeMarket) -> np.ndarray:
+    """Ids of the contracts live this month or not yet started, with no notice given."""
+    b = model.book
+    ids = b.open_ids(model.month)
+    ended, start = b.ended_month[ids], b.start_month[ids]
+    keep = (((start <= model.month) & (model.month < ended)) | (start > model.month))
+    return ids[keep & (b.notice_month[ids] < 0)]
+
+
+def streak(months: np.ndarray, n: int, live: np.ndarray, signal: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Count the months in a row ``signal`` has held on each of the ``live`` contracts
+    (a contract is live over one run of months, so the others need no update); return
+    ``months`` (one count per contract, grown by doubling to ``n`` or more) and the counts of
+    ``live``."""
+    if months.size < n:
+        months = np.concatenate([months, np.zeros(max(n, 2 * months.size) - months.size,
+                                                  np.int64)])
+    months[live] = np.where(signal, months[live] + 1, 0)
+    return months, months[live]
+
+
 def seller_exits(model: ComputeMarket) -> None:
     """Sellers give notice on leases that spot, net of their exit fee, has paid more than
     the lease by their exit premium (``opportunism``) for ``exit_patience_months``."""
     b = model.book
-    n = len(b)
-    if model._rich_months.size < n:
-        model._rich_months = np.concatenate(
-            [model._rich_months, np.zeros(n - model._rich_months.size, np.int64)])
-    if not n:
+    if not len(b):
         return
-    days = np.maximum(b.seller_notice_days, 0)
-    freed = b.ended_month - notice_end_month(month_start(model.month), days)
-    candidates = (b.live(model.month) & (b.seller_notice_days >= 0) & (b.notice_month < 0)
-                  & ~model.defaulted[b.seller])
-    signal = candidates & seller_exit_signal(b.usd_per_h100e_month, model.spot_index,
-                                             model.party_table.exit_premium[b.seller],
-                                             b.seller_exit_fee_months, freed)
-    model._rich_months = np.where(signal, model._rich_months + 1, 0)
-    exits = signal & (model._rich_months
-                      >= model.party_table.exit_patience_months[b.seller])
-    notice(model, np.flatnonzero(exits), "seller", "opportunity")
+    ids = b.live_ids(model.month)
+    seller = b.seller[ids]
+    days = np.maximum(b.seller_notice_days[ids], 0)
+    freed = b.ended_month[ids] - notice_end_month(month_start(model.month), days)
+    candidates = ((b.seller_notice_days[ids] >= 0) & (b.notice_month[ids] < 0)
+                  & ~model.defaulted[seller])
+    signal = candidates & seller_exit_signal(b.usd_per_h100e_month[ids], model.spot_index,
+                                             model.party_table.exit_premium[seller],
+                                             b.seller_exit_fee_months[ids], freed)
+    model._rich_months, rich = streak(model._rich_months, len(b), ids, signal)
+    exits = signal & (rich >= model.party_table.exit_patience_months[seller])
+    notice(model, ids[exits], "seller", "opportunity")
 
 
 def seller_exit(model: ComputeMarket, seller: Seller) -> None:
     b = model.book
-    ids = np.flatnonzero((b.live(model.month) | (b.start_month > model.month))
-                         & (b.seller[: len(b)] == seller.party)
-                         & (b.notice_month[: len(b)] < 0))
-    notice(model, ids, "seller", "seller_exit_shock")
+    ids = open_unnoticed(model)
+    notice(model, ids[b.seller[ids] == seller.party], "seller", "seller_exit_shock")
 
 
 def notice(model: ComputeMarket, ids: np.ndarray, by: str, reason: str) -> None:
@@ -164,33 +197,31 @@ def lab_exits(model: ComputeMarket) -> None:
     most expensive one when their cash runway is short, or (``surplus_exits``) capacity they
     have held beyond their need for too long."""
     b = model.book
-    n = len(b)
-    if model._expensive_months.size < n:
-        model._expensive_months = np.concatenate(
-            [model._expensive_months, np.zeros(n - model._expensive_months.size, np.int64)])
-    if not n or not model.labs:
+    if not len(b) or not model.labs:
         return
     parties = model.party_table
-    candidates = (b.live(model.month) & (b.buyer_notice_days >= 0) & (b.notice_month < 0)
-                  & parties.is_buyer(b.buyer))
-    signal = candidates & exit_signal(b.usd_per_h100e_month, model.spot_index,
-                                      parties.exit_premium[b.buyer])
-    model._expensive_months = np.where(signal, model._expensive_months + 1, 0)
-    exits = signal & (model._expensive_months >= parties.exit_patience_months[b.buyer])
+    ids = b.live_ids(model.month)
+    buyer, price = b.buyer[ids], b.usd_per_h100e_month[ids]
+    candidates = ((b.buyer_notice_days[ids] >= 0) & (b.notice_month[ids] < 0)
+                  & parties.is_buyer(buyer))
+    signal = candidates & exit_signal(price, model.spot_index, parties.exit_premium[buyer])
+    model._expensive_months, expensive = streak(model._expensive_months, len(b), ids, signal)
+    exits = signal & (expensive >= parties.exit_patience_months[buyer])
     spend = queries.committed_usd_by_party(model)[parties.buyers]
     revenue = np.array([lab.revenue_usd for lab in model.labs])
     floor = parties.runway_floor_months[parties.buyers]
     short = (spend > 0) & (model.cash[parties.buyers] < floor * (spend - revenue))
     short &= ~model.defaulted[parties.buyers]
     for lab in parties.buyers[short]:
-        mine = np.flatnonzero(candidates & (b.buyer == lab))
+        mine = np.flatnonzero(candidates & (buyer == lab))
         if mine.size:
-            exits[mine[np.argmax(b.usd_per_h100e_month[mine])]] = True
-    notice(model, np.flatnonzero(exits), "buyer", "price_or_runway")
+            exits[mine[np.argmax(price[mine])]] = True
+    notice(model, ids[exits], "buyer", "price_or_runway")
     # capacity held under contract beyond the need (after outside compute), for too long
     labs = parties.buyers
     need = model.lab_state["inference_h100e"] * (1.0 + parties.training_share[labs])
-    leaving = b.live(model.month) & (b.notice_month >= 0)  # notice given, not yet ended
+    live = b.live_ids(model.month)
+    leaving = live[b.notice_month[live] >= 0]  # notice given, not yet ended
     pending = np.bincount(b.buyer[leaving], weights=b.h100e[leaving],
                           minlength=len(model.parties))
     surplus = np.zeros(len(model.parties))
@@ -199,10 +230,10 @@ def lab_exits(model: ComputeMarket) -> None:
     surplus = np.where(model.defaulted, 0.0, surplus)
     model._surplus_months = np.where(surplus > 0, model._surplus_months + 1, 0)
     patient = model._surplus_months >= parties.exit_patience_months
-    shed = surplus_exits(b.buyer, b.usd_per_h100e_month, b.h100e,
-                         candidates & (b.notice_month < 0) & patient[b.buyer],
+    shed = surplus_exits(buyer, price, b.h100e[ids],
+                         candidates & (b.notice_month[ids] < 0) & patient[buyer],
                          np.where(patient, surplus, 0.0))
-    notice(model, np.flatnonzero(shed), "buyer", "surplus")
+    notice(model, ids[shed], "buyer", "surplus")
 
 
 def sign_pairs(model: ComputeMarket, result, pairs, orders, *, start: int) -> None:
@@ -211,26 +242,28 @@ def sign_pairs(model: ComputeMarket, result, pairs, orders, *, start: int) -> No
     price = (result.price[orders.product[pairs.buy]] if result.paid is None
              else result.paid[pairs.buy])
     product = orders.product[pairs.sell]
-    row = model.party_table.row
-    terms = [model._lease_terms[row[s]][p] for s, p in zip(seller, product, strict=True)]
+    terms = model._lease_term_index[model.party_table.row[seller], product]
     sign(model, orders.who[pairs.buy], seller, orders.site[pairs.sell], pairs.quantity,
-         price, terms, start=start)
+         price, model._lease_term_table, start=start, term_index=terms)
 
 
 def sign(model: ComputeMarket, buyer, seller, site, h100e, price, terms, *, start: int,
-         mw=None, check: bool = True) -> None:
-    """Sign a batch of contracts; the book refuses any that would over-commit a site."""
+         mw=None, check: bool = True, term_index=None) -> None:
+    """Sign a batch of contracts (on ``terms``, or on ``terms[term_index]`` per contract);
+    the book refuses any that would over-commit a site."""
     if mw is None:
         mw = h100e / model._h100e_per_mw_by_gen[model.sites.gen[site]]
     model.book.sign(buyer, seller, site, h100e, start_month=start, terms=terms,
                     usd_per_h100e_month=price, mw=mw, signed_month=model.month,
-                    site_capacity_h100e=model.sites.online_h100e() if check else None)
+                    site_capacity_h100e=model.sites.online_h100e() if check else None,
+                    term_index=term_index)
     # one event per buyer and month (the contracts table holds each contract)
     buyers, first, count = np.unique(buyer, return_index=True, return_counts=True)
     volume = np.bincount(np.searchsorted(buyers, buyer), weights=h100e)
     spend = np.bincount(np.searchsorted(buyers, buyer), weights=h100e * price)
     for b, i, c, q, usd in zip(buyers, first, count, volume, spend, strict=True):
-        name = terms.name if isinstance(terms, ContractTerms) else terms[i].name
+        name = (terms.name if isinstance(terms, ContractTerms)
+                else terms[i if term_index is None else term_index[i]].name)
         model._event("contracts_signed", model.parties[b].name,
                      counterparty=model.parties[seller[i]].name if c == 1 else f"{c} sellers",
                      h100e=float(q), detail=f"{name}: {c} contract(s) at "

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def committed_usd_by_party(model: ComputeMarket) -> np.ndarray:
     """Full monthly fees of each buyer's live contracts this month."""
     b = model.book
-    live = b.live(model.month)
+    live = b.live_ids(model.month)
     return np.bincount(b.buyer[live], weights=b.h100e[live] * b.usd_per_h100e_month[live],
                        minlength=len(model.parties))
 
@@ -36,8 +36,10 @@ def spare_by_site(model: ComputeMarket, month: int, reserve: np.ndarray, until: 
     committed = model.book.committed_h100e(month, by="site", n=n_sites)
     if until is not None:
         b = model.book
-        later = np.unique(b.start_month[(b.start_month > month) & (b.start_month < until)
-                                        & (b.ended_month > b.start_month)])
+        rows = b.open_ids(month)
+        start = b.start_month[rows]
+        later = np.unique(start[(start > month) & (start < until)
+                                & (b.ended_month[rows] > start)])
         for m in later:  # the few months at which pre-signed contracts begin
             committed = np.maximum(committed,
                                    model.book.committed_h100e(int(m), by="site", n=n_sites))
@@ -60,7 +62,8 @@ def delivered_h100e(model: ComputeMarket) -> np.ndarray:
     share its site has online, ``ContractBook.delivered_share``)."""
     b = model.book
     model._delivered = b.delivered_share(model.month, model.sites.online_h100e())
-    return np.bincount(b.buyer, weights=b.h100e * model._delivered,
+    live = b.live_ids(model.month)  # the others deliver nothing
+    return np.bincount(b.buyer[live], weights=b.h100e[live] * model._delivered[live],
                        minlength=len(model.parties))
 
 
@@ -109,8 +112,9 @@ def backlog_usd(model: ComputeMarket) -> np.ndarray:
     n = len(b)
     if not n:
         return np.zeros(len(model.parties))
-    start = np.maximum(b.start_month, model.month)
-    months = np.maximum(b.ended_month - start, 0)
-    return np.bincount(b.seller, weights=b.fee_usd_month * months,
+    rows = b.open_ids(model.month)  # the others have ended
+    start = np.maximum(b.start_month[rows], model.month)
+    months = np.maximum(b.ended_month[rows] - start, 0)
+    return np.bincount(b.seller[rows], weights=b.fee_usd_month[rows] * months,
                        minlength=len(model.parties))
 

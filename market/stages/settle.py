@@ -139,13 +139,13 @@ def default_seller(model: ComputeMarket, seller: Seller) -> None:
     model._event("seller_default", seller.name, detail=f"cash ${model.cash[seller.party]:,.0f}")
     mine = np.flatnonzero((model.sites.owner == seller.party)
                           & np.isin(model.sites.status, [ONLINE, CONSTRUCTION, AWAITING]))
-    others = [s for s in model.sellers if not s.defaulted]
-    if not mine.size or not others:
+    others = model._seller_party[~model.defaulted[model._seller_party]]
+    if not mine.size or not others.size:
         return
     remaining = np.clip((model.sites.retire_month[mine] - model.month)
                         / model.costs.life_months, 0.0, 1.0)
     value = exact.dot(model.sites.capex_usd[mine], remaining) * SITE_SALE_DISCOUNT
-    buyer = max(others, key=lambda s: model.cash[s.party])
+    buyer = model.parties[others[np.argmax(model.cash[others])]]  # the first of the richest
     if model.cash[buyer.party] < value:
         model.sites.status[mine] = 4  # RETIRED: taken offline
         model._event("sites_offline", seller.name, h100e=exact.total(model.sites.h100e[mine]))

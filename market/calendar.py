@@ -11,6 +11,7 @@ is the contract's exclusive end, so the month before it is the last one billed.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, datetime
 from typing import Any
@@ -83,6 +84,12 @@ def to_date(value: Any) -> np.datetime64 | npt.NDArray[np.datetime64]:
     return _scalar_to_day(value)
 
 
+@functools.lru_cache(maxsize=4096)
+def _month_of_text(text: str) -> int:
+    """Month index of a 'YYYY-MM[-DD]' string (cached: scenario files repeat their dates)."""
+    return int(_parse_day(text).astype("datetime64[M]").astype(np.int64)) + _EPOCH_MONTH
+
+
 def month_index(value: Any) -> IntOrArray:
     """Month index ``year * 12 + month - 1`` of a date-like value ("2026-05", "2026-05-01", a date).
 
@@ -90,6 +97,8 @@ def month_index(value: Any) -> IntOrArray:
     """
     if isinstance(value, (bool, int, np.integer)):
         raise TypeError(f"month_index: {value!r} is not a date; pass 'YYYY-MM' or a date")
+    if isinstance(value, str):
+        return _month_of_text(value)
     day = to_date(value)
     months = day.astype("datetime64[M]").astype(np.int64) + _EPOCH_MONTH
     return int(months) if np.ndim(months) == 0 else months

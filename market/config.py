@@ -16,8 +16,9 @@ import math
 import numbers
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from market import kinds
 from market.calendar import month_index, month_label
@@ -510,33 +511,35 @@ def scaled(world: WorldConfig, copies: int) -> WorldConfig:
 def _check_references(world: WorldConfig) -> None:
     """Names that point elsewhere (regions, labs, sellers, sites, generations, strategies)
     must exist; the error suggests the nearest one."""
-    regions = [r.name for r in world.regions]
-    labs = [x.name for x in world.labs]
+    regions = {r.name: r for r in world.regions}
+    labs = {x.name: x for x in world.labs}
     sellers = {s.name: s for s in world.sellers}
-    gens = list(generations())
+    gens = generations()
 
-    def need(value: str, options: list[str], path: str, what: str) -> None:
+    def need(value: str, options: Mapping[str, Any], path: str, what: str) -> None:
+        """``options``: a mapping keyed by the known names (membership in constant time)."""
         if value not in options:
-            raise ValueError(f"{path} = {value!r}: unknown {what}{near_hint(value, options)} "
-                                f"(known: {', '.join(options) or 'none'})")
+            known = list(options)
+            raise ValueError(f"{path} = {value!r}: unknown {what}{near_hint(value, known)} "
+                             f"(known: {', '.join(known) or 'none'})")
 
     for lab in world.labs:
-        need(lab.strategy, list(STRATEGIES), f"labs.{lab.name}.strategy", "strategy")
+        need(lab.strategy, STRATEGIES, f"labs.{lab.name}.strategy", "strategy")
     for s in world.sellers:
         need(s.region, regions, f"sellers.{s.name}.region", "region")
-        need(s.strategy, list(STRATEGIES), f"sellers.{s.name}.strategy", "strategy")
+        need(s.strategy, STRATEGIES, f"sellers.{s.name}.strategy", "strategy")
         for site in s.sites:
             where = f"sellers.{s.name}.sites.{site.name}"
             need(site.region, regions, f"{where}.region", "region")
             need(site.generation, gens, f"{where}.generation", "GPU generation")
     for i, c in enumerate(world.contracts):
         need(c.buyer, labs, f"contracts[{i}].buyer", "lab")
-        need(c.seller, list(sellers), f"contracts[{i}].seller", "seller")
-        need(c.site, [x.name for x in sellers[c.seller].sites], f"contracts[{i}].site",
+        need(c.seller, sellers, f"contracts[{i}].seller", "seller")
+        need(c.site, {x.name: x for x in sellers[c.seller].sites}, f"contracts[{i}].site",
              f"site of seller {c.seller}")
     for i, sh in enumerate(world.shocks):
         if sh.kind in ("recall", "seller_exit"):  # an investor_appetite shock names no seller
-            need(sh.seller, list(sellers), f"shocks[{i}].seller", "seller")
+            need(sh.seller, sellers, f"shocks[{i}].seller", "seller")
 
 
 def _check_dates_and_sizes(world: WorldConfig) -> None:

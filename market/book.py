@@ -278,6 +278,8 @@ class ContractBook:
         self._floor_month: int | None = None
         # live ids per month, until the next change of who is live (a sign or an end moved)
         self._live_cache: dict[int, Int64Array] = {}
+        # committed H100e per (month, by, n) until the next such change
+        self._committed_cache: dict[tuple[int, str, int | None], FloatArray] = {}
         self.paid_by_buyers_usd = 0.0
         self.received_by_sellers_usd = 0.0
         self.paid_by_sellers_usd = 0.0
@@ -318,9 +320,15 @@ class ContractBook:
         while size < need:
             size *= 2
         for name, (dtype, init, _) in _FIELDS.items():
-            grown = np.full(size, init, dtype=dtype)
+            # zeros come from fresh (lazily mapped) pages: the tail costs nothing until used
+            grown = np.zeros(size, dtype=dtype) if init == 0 else np.full(size, init, dtype)
             grown[: self._n] = self._cols[name][: self._n]
             self._cols[name] = grown
+
+    def _changed(self) -> None:
+        """Who is live has changed (a sign or an end moved): drop the per-month caches."""
+        self._live_cache.clear()
+        self._committed_cache.clear()
 
     def _template_code(self, name: str) -> int:
         if name not in self._template_codes:
@@ -495,7 +503,7 @@ class ContractBook:
         ids = np.arange(self._n, self._n + n, dtype=np.int64)
         self._n += n
         self._open = np.concatenate([self._open, ids])
-        self._live_cache.clear()
+        self._changed()
         return ids
 
     def _check_capacity(
@@ -640,12 +648,17 @@ class ContractBook:
         """H100e under live contracts at ``month``, summed per site, seller or buyer index."""
         if by not in ("site", "seller", "buyer"):
             raise ValueError(f"committed_h100e: by must be 'site', 'seller' or 'buyer', got {by!r}")
-        live = self.live_ids(month)
-        index = self._col(by)[live]
-        out = np.bincount(index, weights=self._col("h100e")[live], minlength=n or 0)
-        if n is not None and len(out) > n:
-            raise ValueError(f"committed_h100e: a {by} index is >= n={n}")
-        return out
+        m = as_month(month)
+        key = (m, by, n) if isinstance(m, int) else None  # live_ids refuses the others
+        out = self._committed_cache.get(key)
+        if out is None:
+            live = self.live_ids(month)
+            index = self._col(by)[live]
+            out = np.bincount(index, weights=self._col("h100e")[live], minlength=n or 0)
+            if n is not None and len(out) > n:
+                raise ValueError(f"committed_h100e: a {by} index is >= n={n}")
+            self._committed_cache[key] = out
+        return out.copy()
 
     def held_h100e(self, month: Any, n_buyers: int | None = None) -> FloatArray:
         """H100e held per buyer at ``month`` (``committed_h100e(month, by="buyer")``)."""
@@ -719,7 +732,7 @@ class ContractBook:
         accepted &= days >= 0
         hit = ids[accepted]
         ended_month[hit] = new_end[accepted]
-        self._live_cache.clear()
+        self._changed()
         self._col("end_reason")[hit] = reason
         self._col("notice_month")[hit] = month
         result_end = np.where(accepted, new_end, current)
@@ -809,7 +822,7 @@ class ContractBook:
         hit = rows[np.isin(self._col(column)[rows], parties) & ~self._col("ended")[rows]
                    & (ended_month[rows] > m)]
         ended_month[hit] = np.maximum(m, self._col("start_month")[hit])
-        self._live_cache.clear()
+        self._changed()
         self._col("end_reason")[hit] = reason
         self._col("ended")[hit] = True
         return hit

@@ -96,6 +96,13 @@ def headline_metric(model: ComputeMarket, name: str) -> float:
     return cached[1][name]
 
 
+def _tiled_categorical(names: np.ndarray, steps: int) -> pd.Categorical:
+    """``names`` repeated ``steps`` times as a categorical with sorted categories (what
+    ``astype("category")`` gives), built from codes: no string per row."""
+    categories, codes = np.unique(names, return_inverse=True)
+    return pd.Categorical.from_codes(np.tile(codes, steps), categories=pd.Index(categories))
+
+
 class ComputeMarket(mesa.Model):
     """Labs, owners, hyperscalers and neoclouds trading H100e-months month by month.
 
@@ -407,8 +414,8 @@ class ComputeMarket(mesa.Model):
         cols = {k: np.concatenate([c[k] for c in self._agent_cols])
                 for k in self._agent_cols[0]}
         df = pd.DataFrame({"month": cols.pop("month"),
-                           "agent": np.tile(self._agent_names, steps),
-                           "kind": np.tile(self._agent_kinds, steps), **cols})
+                           "agent": _tiled_categorical(self._agent_names, steps),
+                           "kind": _tiled_categorical(self._agent_kinds, steps), **cols})
         df["month"] = self._months_to_timestamps(df["month"])
         return self._tidy(df)
 

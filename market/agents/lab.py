@@ -147,7 +147,12 @@ def marginal_value(q_h100e, inference_h100e, need_h100e, usd_per_served, growth_
                                                                 0.0, 1.0))
     top = np.minimum(training_value, usd_per_served)
     beyond = np.maximum(q_h100e - inference_h100e, 0.0) / training
-    return np.where(q_h100e < inference_h100e, serving, top * exact.exp(-value_decay * beyond))
+    exponent = np.broadcast_to(-value_decay * beyond, np.broadcast(serving, beyond).shape)
+    # exp only where the training curve is read and its exponent is not 0 (exp(0) = 1)
+    decay = np.ones(exponent.shape)
+    tail = (q_h100e >= inference_h100e) & (exponent != 0.0)
+    decay[tail] = exact.exp(exponent[tail])
+    return np.where(q_h100e < inference_h100e, serving, top * decay)
 
 
 def curve_steps(held_h100e, top_h100e, steps: int = CURVE_STEPS):

@@ -633,13 +633,16 @@ class ContractBook:
                        **{clause: self._col(clause) for clause in BILLED_CLAUSES})
         return np.where(self.live(m), fee, 0.0)
 
-    def recall_order(self, ids: Any) -> Int64Array:
+    def recall_order(self, ids: Any, by_seller: bool = False) -> Int64Array:
         """``ids`` in the order their seller recalls them: the terms' ``recall_priority`` first,
         then the shortest recall notice, the soonest scheduled end (the least term given up),
-        the newest signing, and the id (stable)."""
+        the newest signing, and the id (stable). With ``by_seller``, the ids of many sellers
+        grouped by seller index, each group in that order."""
         idx = self._ids(ids, "recall_order")
         keys = (idx, -self._col("signed_month")[idx], self._col("end_month")[idx],
                 self._col("recall_notice_days")[idx], self._col("recall_priority")[idx])
+        if by_seller:
+            keys += (self._col("seller")[idx],)
         return idx[np.lexsort(keys)]
 
     def committed_h100e(

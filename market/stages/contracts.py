@@ -71,9 +71,7 @@ def decide_notices(model: ComputeMarket) -> None:
     owners = [s for s in model.sellers if s.recalls_for_own_need and not s.defaulted]
     if owners:
         short = owner_shortfall_h100e(model)
-        for owner in owners:
-            if short[owner.party] > 0:
-                recall(model, owner, h100e=float(short[owner.party]), reason="own_need")
+        recall_own_need(model, [o for o in owners if short[o.party] > 0], short)
     seller_exits(model)
     lab_exits(model)
 
@@ -114,18 +112,42 @@ def recall(model: ComputeMarket, seller: Seller, *, h100e: float | None = None, 
     ids = recallable(model, seller)
     if not ids.size:
         return 0.0
-    ids = model.book.recall_order(ids)
+    return _recall_first(model, seller, model.book.recall_order(ids), h100e, share, reason)
+
+
+def recall_own_need(model: ComputeMarket, owners: list[Seller], short_h100e: np.ndarray) -> None:
+    """Each of ``owners`` recalls leases until its shortfall (``short_h100e``, per party) is
+    covered, as ``recall`` does, with the leases of all of them ordered in one sort."""
+    if not owners:
+        return
+    recallable(model, owners[0])  # fills the month's cache
+    b = model.book
+    ids = model._recall_cache[0]
+    ids = b.recall_order(ids[b.notice_month[ids] < 0], by_seller=True)
+    seller = b.seller[ids]
+    for owner in owners:
+        lo, hi = np.searchsorted(seller, [owner.party, owner.party + 1])
+        if hi > lo:
+            _recall_first(model, owner, ids[lo:hi], float(short_h100e[owner.party]), 1.0,
+                          "own_need")
+
+
+def _recall_first(model: ComputeMarket, seller: Seller, ids: np.ndarray, h100e: float | None,
+                  share: float, reason: str) -> float:
+    """Recall the first of ``ids`` (in recall order) until ``h100e`` (or ``share`` of them)
+    is covered; return the H100e recalled."""
     qty = model.book.h100e[ids]
     want = share * exact.total(qty) if h100e is None else h100e
     take = ids[np.concatenate([[True], np.cumsum(qty)[:-1] < want])] if want > 0 else ids[:0]
     if not take.size:
         return 0.0
     model._apply(model.book.recall(take, model.month).transfers)
-    for cid in take:
-        model._event("recall_notice", seller.name, contract=int(cid),
-                     counterparty=model.parties[model.book.buyer[cid]].name,
-                     h100e=float(model.book.h100e[cid]), detail=reason)
-    return exact.total(model.book.h100e[take])
+    taken = qty[:take.size]
+    for cid, buyer, h100e_taken in zip(take.tolist(), model.book.buyer[take].tolist(),
+                                       taken.tolist(), strict=True):
+        model._event("recall_notice", seller.name, contract=cid,
+                     counterparty=model.parties[buyer].name, h100e=h100e_taken, detail=reason)
+    return exact.total(taken)
 
 
 def open_unnoticed(model: ComputeMarket) -> np.ndarray:

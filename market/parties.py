@@ -86,12 +86,18 @@ COLUMNS = (
     _seller("markup", np.float64, "share", "spot ask over cost"),
     _seller("hurdle_rate", np.float64, "share", "return over levelized cost that a build needs"),
     _seller("lead_time_months", np.int64, "months", "construction time once permitted"),
+    _seller("build_site_mw", np.float64, "MW", "facility power of each site it starts"),
     _seller("presale_ratio", np.float64, "share", "share of capacity under term contract before a "
             "new build"),
     _seller("debt_to_backlog", np.float64, "share", "debt lenders finance against the contracted "
             "backlog's revenue"),
     _seller("default_patience_months", np.int64, "months", "months of negative cash before "
             "default"),
+    _seller("interest_per_year", np.float64, "per year", "interest rate on its debt"),
+    _seller("debt_usd", np.float64, "USD", "debt outstanding now (from its config at the "
+            "start); grows with each build it borrows for, falls with each payment"),
+    Column("debt_payment_usd", np.float64, "USD per month", "monthly payment of its amortizing "
+           "loans (set by the seller from its debt)"),
 )
 """Every column, declared once: its unit and where its values come from."""
 

@@ -31,3 +31,15 @@ class Party(mesa.Agent):
     @defaulted.setter
     def defaulted(self, value: bool) -> None:
         self.model.party_table.defaulted[self.party] = value
+
+
+def row_property(column: str, doc: str) -> property:
+    """A party attribute stored in its row of the party table's ``column`` (a float)."""
+
+    def get(self: Party) -> float:
+        return float(getattr(self.model.party_table, column)[self.party])
+
+    def set(self: Party, value: float) -> None:
+        getattr(self.model.party_table, column)[self.party] = value
+
+    return property(get, set, doc=doc)

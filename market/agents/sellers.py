@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market import exact, kinds
-from market.agents.party import Party
+from market.agents.party import Party, row_property
 from market.config import SellerConfig
 from market.strategies import strategy
 
@@ -136,6 +136,9 @@ class Seller(Party):
     and may exit leases opportunistically."""
     borrows_to_build = False
     """Whether new sites are financed by debt against its backlog (else paid from cash)."""
+    debt_usd = row_property("debt_usd", "Debt outstanding (USD), from its row.")
+    debt_payment_usd = row_property("debt_payment_usd", "Monthly loan payment (USD per month), "
+                                    "from its row.")
 
     @property
     def own_need_h100e(self) -> float:
@@ -174,7 +177,6 @@ class Seller(Party):
         self.kind = cfg.kind
         self.party = party
         self.strategy = strategy(cfg.strategy)
-        self.debt_usd = cfg.debt_usd
         self.debt_payment_usd = amortizing_payment(cfg.debt_usd, cfg.interest_per_year,
                                                    NEOCLOUD_LOAN_MONTHS)
         self.capex_year = -1

@@ -40,19 +40,21 @@ def invest(model: ComputeMarket) -> None:
     sellers = t.sellers
     invests = should_invest(forward, utilization[sellers], levelized, t.hurdle_rate[sellers])
     room = debt_room(queries.backlog_usd(model)[sellers], t.debt_to_backlog[sellers],
-                     np.array([s.debt_usd for s in model.sellers]))
+                     t.debt_usd[sellers])
     wants = build_signal(t.kind[sellers], invests, queries.reserves(model, margin=True)[sellers],
                          online[sellers], backlog[sellers], t.presale_ratio[sellers])
     wants &= ~model.defaulted[sellers]
+    # what a site costs each seller, and whether its debt room or cash covers it
+    capex_usd = t.build_site_mw[sellers] * gen.h100e_per_mw * gen.capex_usd_per_h100e
+    borrows = np.array([s.borrows_to_build for s in model.sellers], dtype=bool)
+    wants &= np.where(borrows, capex_usd <= room, capex_usd <= model.cash[sellers])
     new_sites = []
     for j in np.flatnonzero(wants):
         seller = model.sellers[j]
         i = seller.party
         cfg = seller.cfg
-        capex = cfg.build_site_mw * gen.h100e_per_mw * gen.capex_usd_per_h100e
-        affordable = (capex <= room[j] if seller.borrows_to_build
-                      else capex <= model.cash[i])
-        if capex > seller.capex_room_usd(m // 12) or not affordable:
+        capex = float(capex_usd[j])
+        if capex > seller.capex_room_usd(m // 12):
             continue
         seller.capex_this_year_usd += capex
         name = f"{seller.name}-build-{m // 12}-{m % 12 + 1:02d}"

@@ -117,19 +117,42 @@ def recall(model: ComputeMarket, seller: Seller, *, h100e: float | None = None, 
 
 def recall_own_need(model: ComputeMarket, owners: list[Seller], short_h100e: np.ndarray) -> None:
     """Each of ``owners`` recalls leases until its shortfall (``short_h100e``, per party) is
-    covered, as ``recall`` does, with the leases of all of them ordered in one sort."""
+    covered, as ``recall`` does, for all of them in one batch: one sort, one recall."""
     if not owners:
         return
     recallable(model, owners[0])  # fills the month's cache
     b = model.book
-    ids = model._recall_cache[0]
+    ids, seller = model._recall_cache
+    party = np.array([o.party for o in owners])
+    lo, hi = np.searchsorted(seller, party), np.searchsorted(seller, party + 1)
+    ids = np.concatenate([ids[a:z] for a, z in zip(lo.tolist(), hi.tolist(), strict=True)])
     ids = b.recall_order(ids[b.notice_month[ids] < 0], by_seller=True)
     seller = b.seller[ids]
-    for owner in owners:
-        lo, hi = np.searchsorted(seller, [owner.party, owner.party + 1])
-        if hi > lo:
-            _recall_first(model, owner, ids[lo:hi], float(short_h100e[owner.party]), 1.0,
-                          "own_need")
+    qty = b.h100e[ids]
+    takes, names = [], []
+    for owner, p in zip(owners, party.tolist(), strict=True):
+        a, z = np.searchsorted(seller, [p, p + 1])
+        if z > a:
+            # the first leases in recall order until the shortfall is covered
+            covered = np.cumsum(qty[a:z])[:-1] < short_h100e[p]
+            n = 1 + int(np.count_nonzero(covered)) if short_h100e[p] > 0 else 0
+            takes.append(ids[a:a + n])
+            names += [owner.name] * n
+    if not takes:
+        return
+    take = np.concatenate(takes)
+    transfers = b.recall(take, model.month).transfers
+    if np.intersect1d(transfers.payer, transfers.payee).size:
+        # a party pays and is paid: keep each owner's money moves in turn
+        for t in takes:
+            mine = np.isin(transfers.contract, t)
+            model._pay(transfers.payer[mine], transfers.payee[mine], transfers.usd[mine])
+    else:
+        model._apply(transfers)
+    for name, cid, buyer, h100e in zip(names, take.tolist(), b.buyer[take].tolist(),
+                                       b.h100e[take].tolist(), strict=True):
+        model._event("recall_notice", name, contract=cid,
+                     counterparty=model.parties[buyer].name, h100e=h100e, detail="own_need")
 
 
 def _recall_first(model: ComputeMarket, seller: Seller, ids: np.ndarray, h100e: float | None,

@@ -207,6 +207,16 @@ class NoticeResult:
     transfers: Transfers
 
 
+def coded_categorical(index: npt.NDArray[np.integer], labels: Sequence[str]) -> pd.Categorical:
+    """``labels[index]`` as a categorical of the labels used, sorted (what
+    ``astype("category")`` makes of the strings), built from the codes: no string per row."""
+    used = np.unique(index)
+    categories, code = np.unique(np.asarray(labels, dtype=object)[used].astype(str),
+                                 return_inverse=True)
+    return pd.Categorical.from_codes(code[np.searchsorted(used, index)],
+                                     categories=pd.Index(categories))
+
+
 def _column_property(name: str, doc: str) -> property:
     def get(self: ContractBook) -> npt.NDArray[Any]:
         view = self._cols[name][: self._n].view()
@@ -547,7 +557,8 @@ class ContractBook:
 
         s_old, q_old = self._col("site"), self._col("h100e")
         a_old, b_old = self._col("start_month"), self._col("ended_month")
-        keep = np.flatnonzero((b_old > m0) & (a_old < m1))
+        rows = self.open_ids(m0)  # the others ended by m0
+        keep = rows[(b_old[rows] > m0) & (a_old[rows] < m1)]
         pos = np.searchsorted(touched, s_old[keep])
         hit = pos < n_sites
         hit[hit] = touched[pos[hit]] == s_old[keep][hit]
@@ -862,7 +873,8 @@ class ContractBook:
         agent_names: Sequence[str] | None = None,
         site_names: Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        """One row per contract with its whole life; dates are month-start Timestamps."""
+        """One row per contract with its whole life; dates are month-start Timestamps, names
+        (given ``agent_names`` and ``site_names``), templates and end reasons categorical."""
 
         def when(col: str) -> pd.DatetimeIndex:
             months = self._col(col)
@@ -872,13 +884,12 @@ class ContractBook:
 
         def named(col: str, names: Sequence[str] | None) -> Any:
             index = self._col(col)
-            return index.copy() if names is None else np.asarray(names, dtype=object)[index]
+            return index.copy() if names is None else coded_categorical(index, names)
 
-        templates = np.asarray(self.template_names + [""], dtype=object)
         return pd.DataFrame(
             {
                 "id": self.id,
-                "template": templates[self._col("template")],
+                "template": coded_categorical(self._col("template"), self.template_names + [""]),
                 "buyer": named("buyer", agent_names),
                 "seller": named("seller", agent_names),
                 "site": named("site", site_names),
@@ -893,7 +904,7 @@ class ContractBook:
                 "scheduled_end": when("end_month"),
                 "end": when("ended_month"),
                 "ended": self._col("ended").copy(),
-                "end_reason": np.asarray(END_REASONS, dtype=object)[self._col("end_reason")],
+                "end_reason": coded_categorical(self._col("end_reason"), END_REASONS),
                 "notice": when("notice_month"),
                 "billed_usd": self._col("billed_usd").copy(),
                 "exit_fee_usd": self._col("exit_fee_usd").copy(),

@@ -26,7 +26,7 @@ import pandas as pd
 from market import exact, kinds, metrics
 from market.agents import Lab, Seller
 from market.agents.lab import LAB_STATE, BidCurves, demand_shock
-from market.book import ContractBook
+from market.book import ContractBook, coded_categorical
 from market.calendar import month_index, month_start
 from market.config import WorldConfig
 from market.hardware import (
@@ -94,13 +94,6 @@ def headline_metric(model: ComputeMarket, name: str) -> float:
         model._headline_cache = cached
         model._frames_handoff = (model.month, frames)  # the next frames() call takes them
     return cached[1][name]
-
-
-def _tiled_categorical(names: np.ndarray, steps: int) -> pd.Categorical:
-    """``names`` repeated ``steps`` times as a categorical with sorted categories (what
-    ``astype("category")`` gives), built from codes: no string per row."""
-    categories, codes = np.unique(names, return_inverse=True)
-    return pd.Categorical.from_codes(np.tile(codes, steps), categories=pd.Index(categories))
 
 
 class ComputeMarket(mesa.Model):
@@ -413,9 +406,10 @@ class ComputeMarket(mesa.Model):
         steps = len(self._agent_cols)
         cols = {k: np.concatenate([c[k] for c in self._agent_cols])
                 for k in self._agent_cols[0]}
+        party = np.tile(np.arange(len(self.parties)), steps)
         df = pd.DataFrame({"month": cols.pop("month"),
-                           "agent": _tiled_categorical(self._agent_names, steps),
-                           "kind": _tiled_categorical(self._agent_kinds, steps), **cols})
+                           "agent": coded_categorical(party, self._agent_names),
+                           "kind": coded_categorical(party, self._agent_kinds), **cols})
         df["month"] = self._months_to_timestamps(df["month"])
         return self._tidy(df)
 

@@ -559,9 +559,12 @@ class ContractBook:
         a_old, b_old = self._col("start_month"), self._col("ended_month")
         rows = self.open_ids(m0)  # the others ended by m0
         keep = rows[(b_old[rows] > m0) & (a_old[rows] < m1)]
-        pos = np.searchsorted(touched, s_old[keep])
-        hit = pos < n_sites
-        hit[hit] = touched[pos[hit]] == s_old[keep][hit]
+        # each site's place among the touched ones (-1: untouched), by lookup
+        place = np.full(max(int(touched[-1]), int(s_old[keep].max(initial=0))) + 1, -1,
+                        dtype=np.int64)
+        place[touched] = np.arange(n_sites)
+        pos = place[s_old[keep]]
+        hit = pos >= 0
         keep, pos = keep[hit], pos[hit]
         old = profile(pos, q_old[keep], a_old[keep], b_old[keep])
         new = profile(np.searchsorted(touched, site), qty, start, end)

@@ -306,11 +306,17 @@ def sign(model: ComputeMarket, buyer, seller, site, h100e, price, terms, *, star
     buyers, first, count = np.unique(buyer, return_index=True, return_counts=True)
     volume = np.bincount(np.searchsorted(buyers, buyer), weights=h100e)
     spend = np.bincount(np.searchsorted(buyers, buyer), weights=h100e * price)
-    for b, i, c, q, usd in zip(buyers, first, count, volume, spend, strict=True):
-        name = (terms.name if isinstance(terms, ContractTerms)
-                else terms[i if term_index is None else term_index[i]].name)
-        model._event("contracts_signed", model.parties[b].name,
-                     counterparty=model.parties[seller[i]].name if c == 1 else f"{c} sellers",
-                     h100e=float(q), detail=f"{name}: {c} contract(s) at "
+    if isinstance(terms, ContractTerms):
+        names = [terms.name] * buyers.size
+    else:
+        names = [terms[t].name for t in (first if term_index is None
+                                         else np.asarray(term_index)[first]).tolist()]
+    parties = model.parties
+    for b, s, name, c, q, usd in zip(buyers.tolist(), np.asarray(seller)[first].tolist(), names,
+                                     count.tolist(), volume.tolist(), spend.tolist(),
+                                     strict=True):
+        model._event("contracts_signed", parties[b].name,
+                     counterparty=parties[s].name if c == 1 else f"{c} sellers",
+                     h100e=q, detail=f"{name}: {c} contract(s) at "
                      f"${usd / q:,.0f}/H100e-month on average")
 

@@ -204,13 +204,17 @@ class ComputeMarket(mesa.Model):
         self.products = ProductTable.for_market(world.market, world.regions)
         """Products traded, with their price indices."""
         term_tenors = self.products.tenor_months[self.products.term_ids]
-        self._seller_term_column = np.array([self.products.term_column(
-            self.market_cfg.terms(s.cfg.lease_template).tenor_months) for s in self.sellers],
-            dtype=np.int64)
+        template_column = {name: self.products.term_column(self.market_cfg.terms(name)
+                                                           .tenor_months)
+                           for name in {s.cfg.lease_template for s in self.sellers}}
+        self._seller_term_column = np.array([template_column[s.cfg.lease_template]
+                                             for s in self.sellers], dtype=np.int64)
         """Per seller: the term product of its template's tenor, as a term column (-1: it
         sells spot only)."""
-        self._lab_term_column = np.array(
-            [self.products.term_column(lab.cfg.tenor_months) for lab in self.labs], dtype=np.int64)
+        tenor_column = {t: self.products.term_column(t)
+                        for t in {lab.cfg.tenor_months for lab in self.labs}}
+        self._lab_term_column = np.array([tenor_column[lab.cfg.tenor_months]
+                                          for lab in self.labs], dtype=np.int64)
         self._bid_curves = BidCurves(self.labs)
         """The labs' value curves and strategies, for their bids."""
         self._ask_depth = np.zeros(len(term_tenors))

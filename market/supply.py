@@ -73,24 +73,30 @@ class Sites:
         """Append many sites at once (keyword sets of ``add``)."""
         if not sites:
             return
-        cols: dict[str, list] = {field: [] for field in self._FIELDS}
-        for s in sites:
-            gen: Generation = s["gen"]
-            h100e = s["mw"] * gen.h100e_per_mw
-            row = {
-                "owner": s["owner"], "region": s["region"], "gen": GEN_NAMES.index(gen.name),
-                "status": s["status"], "mw": s["mw"], "h100e": h100e,
-                "capex_usd": h100e * gen.capex_usd_per_h100e, "ready_month": s["ready_month"],
-                "online_month": s["online_month"],
-                "retire_month": (s["online_month"] + s["life_months"] if s["status"] == ONLINE
-                                 else 10**9),
-                "cancel": s.get("cancel", False), "exogenous": s.get("exogenous", False),
-                "ramp_months": s.get("ramp_months", 0),
-                "delivered": 1.0 if s["status"] == ONLINE else 0.0,
-            }
-            for field in self._FIELDS:
-                cols[field].append(row[field])
-            self.names.append(s["name"])
+
+        def column(field: str, default=None) -> list:
+            return [site.get(field, default) for site in sites]
+
+        gens = column("gen")
+        status = np.array(column("status"), dtype=np.int64)
+        online = np.array(column("online_month"), dtype=np.int64)
+        mw = np.array(column("mw"), dtype=np.float64)
+        h100e = mw * np.array([g.h100e_per_mw for g in gens])
+        gen_index = {name: i for i, name in enumerate(GEN_NAMES)}
+        cols = {
+            "owner": column("owner"), "region": column("region"),
+            "gen": [gen_index[g.name] for g in gens], "status": status, "mw": mw,
+            "h100e": h100e,
+            "capex_usd": h100e * np.array([g.capex_usd_per_h100e for g in gens]),
+            "ready_month": column("ready_month"), "online_month": online,
+            "retire_month": np.where(status == ONLINE,
+                                     online + np.array(column("life_months"), dtype=np.int64),
+                                     10**9),
+            "cancel": column("cancel", False), "exogenous": column("exogenous", False),
+            "ramp_months": column("ramp_months", 0),
+            "delivered": np.where(status == ONLINE, 1.0, 0.0),
+        }
+        self.names.extend(column("name"))
         for field, dtype in self._FIELDS.items():
             setattr(self, field, np.concatenate([getattr(self, field),
                                                  np.asarray(cols[field], dtype=dtype)]))

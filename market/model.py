@@ -424,7 +424,12 @@ class ComputeMarket(mesa.Model):
 
     def events_frame(self) -> pd.DataFrame:
         """Notices, recalls, defaults, site events and signings, in order."""
-        df = pd.DataFrame(self._events, columns=list(self.EVENT_COLUMNS))
+        if self._events:  # by column: names straight to categoricals, no string column first
+            df = pd.DataFrame({name: pd.Categorical(values) if name in CATEGORICAL_COLUMNS
+                               else list(values) for name, values in
+                               zip(self.EVENT_COLUMNS, zip(*self._events), strict=True)})
+        else:
+            df = pd.DataFrame(self._events, columns=list(self.EVENT_COLUMNS))
         if not df.empty:
             df["month"] = self._months_to_timestamps(df["month"])
         return self._tidy(df)

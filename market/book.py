@@ -290,6 +290,9 @@ class ContractBook:
         self._live_cache: dict[int, Int64Array] = {}
         # committed H100e per (month, by, n) until the next such change
         self._committed_cache: dict[tuple[int, str, int | None], FloatArray] = {}
+        self.version = 0
+        """Counts the changes of who is live and until when (signs, notices, recalls,
+        defaults): equal versions, equal live sets."""
         self.paid_by_buyers_usd = 0.0
         self.received_by_sellers_usd = 0.0
         self.paid_by_sellers_usd = 0.0
@@ -337,6 +340,7 @@ class ContractBook:
 
     def _changed(self) -> None:
         """Who is live has changed (a sign or an end moved): drop the per-month caches."""
+        self.version += 1
         self._live_cache.clear()
         self._committed_cache.clear()
 

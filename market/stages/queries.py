@@ -61,10 +61,19 @@ def delivered_h100e(model: ComputeMarket) -> np.ndarray:
     """Per party: H100e its live contracts deliver this month (contracted H100e times the
     share its site has online, ``ContractBook.delivered_share``)."""
     b = model.book
-    model._delivered = b.delivered_share(model.month, model.sites.online_h100e())
+    online = model.sites.online_h100e()
+    cached = model.__dict__.get("_delivered_cache")
+    if (cached is not None and cached[0] == (model.month, b.version)
+            and np.array_equal(cached[1], online)):
+        model._delivered = cached[2]
+        return cached[3].copy()
+    model._delivered = b.delivered_share(model.month, online)
     live = b.live_ids(model.month)  # the others deliver nothing
-    return np.bincount(b.buyer[live], weights=b.h100e[live] * model._delivered[live],
-                       minlength=len(model.parties))
+    out = np.bincount(b.buyer[live], weights=b.h100e[live] * model._delivered[live],
+                      minlength=len(model.parties))
+    # the same month, book and sites deliver the same: kept for the next call
+    model._delivered_cache = ((model.month, b.version), online, model._delivered, out)
+    return out.copy()
 
 
 def reserves(model: ComputeMarket, margin: bool) -> np.ndarray:

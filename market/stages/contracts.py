@@ -253,14 +253,18 @@ def lab_exits(model: ComputeMarket) -> None:
     model._expensive_months, expensive = streak(model._expensive_months, len(b), ids, signal)
     exits = signal & (expensive >= parties.exit_patience_months[buyer])
     spend = queries.committed_usd_by_party(model)[parties.buyers]
-    revenue = np.array([lab.revenue_usd for lab in model.labs])
+    revenue = model.lab_state["revenue_usd"][parties.buyers]  # as Lab.revenue_usd reads it
     floor = parties.runway_floor_months[parties.buyers]
     short = (spend > 0) & (model.cash[parties.buyers] < floor * (spend - revenue))
     short &= ~model.defaulted[parties.buyers]
-    for lab in parties.buyers[short]:
-        mine = np.flatnonzero(candidates & (buyer == lab))
-        if mine.size:
-            exits[mine[np.argmax(price[mine])]] = True
+    # a short lab exits its dearest candidate (the first of equal prices)
+    is_short = np.zeros(len(model.parties), dtype=bool)
+    is_short[parties.buyers[short]] = True
+    mine = np.flatnonzero(candidates & is_short[buyer])
+    if mine.size:
+        mine = mine[np.lexsort((mine, -price[mine], buyer[mine]))]
+        first = np.concatenate([[True], buyer[mine][1:] != buyer[mine][:-1]])
+        exits[mine[first]] = True
     notice(model, ids[exits], "buyer", "price_or_runway")
     # capacity held under contract beyond the need (after outside compute), for too long
     labs = parties.buyers

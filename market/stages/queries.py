@@ -83,10 +83,16 @@ def reserves(model: ComputeMarket, margin: bool) -> np.ndarray:
 
 
 def lab_growth(model: ComputeMarket) -> np.ndarray:
-    """This month's demand growth rate of every lab."""
-    p, labs = model.party_table, model.party_table.buyers
-    return growth_rate(p.growth_per_month[labs], p.growth_halflife_months[labs],
-                       model.months_elapsed)
+    """This month's demand growth rate of every lab (computed once a month: it depends on
+    the month and the labs' fixed parameters only)."""
+    cached = model.__dict__.get("_lab_growth")
+    if cached is None or cached[0] != model.month:
+        p, labs = model.party_table, model.party_table.buyers
+        cached = (model.month, growth_rate(p.growth_per_month[labs],
+                                           p.growth_halflife_months[labs], model.months_elapsed))
+        cached[1].flags.writeable = False
+        model._lab_growth = cached
+    return cached[1]
 
 
 def outside(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:

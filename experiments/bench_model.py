@@ -7,6 +7,7 @@ process's peak resident set (``resource.getrusage``), measured in a fresh subpro
     python experiments/bench_model.py            # 12 .. 10,000 agents, 120 months at 10,000
     python experiments/bench_model.py --quick    # 12 and 100 agents only
     python experiments/bench_model.py --build    # validate and build a 20,000-lab world
+    python experiments/bench_model.py --concurrent  # two 10,000-agent runs at once vs one
     python experiments/bench_model.py --against ../other-checkout [--rounds 5] [--tree PATH]
 
 ``--against PATH`` compares this checkout with another source tree side by side: each size
@@ -30,6 +31,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +94,19 @@ def build_timing(labs: int = BUILD_LABS) -> bool:
     return verdict == "PASS"
 
 
+def concurrency(copies: int = 833, months: int = 48) -> float:
+    """Run seconds of two runs at once over one run alone (10,000 agents x 48 months): near
+    1 when a step keeps to one core (no BLAS or OpenMP thread pool woken) and two cores are
+    free."""
+    alone = measure(copies, months)["run_s"]
+    with ThreadPoolExecutor(2) as pool:
+        pair = [r["run_s"] for r in pool.map(lambda _: measure(copies, months), range(2))]
+    ratio = (pair[0] + pair[1]) / 2 / alone
+    print(f"{copies * 12:,} agents x {months} months: alone {alone:.2f} s, two at once "
+          f"{pair[0]:.2f} s and {pair[1]:.2f} s: {ratio:.2f}x ({os.cpu_count()} CPUs)")
+    return ratio
+
+
 def measure(copies: int, months: int, tree: Path | None = None) -> dict:
     """Run one size in a fresh interpreter so peak memory is that run's own; with ``tree``,
     import the model from that source tree (one BLAS/OpenMP thread)."""
@@ -134,6 +149,8 @@ def against(this: Path, other: Path, sizes: list[tuple[int, int]], rounds: int) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="12 and 100 agents only")
+    parser.add_argument("--concurrent", action="store_true",
+                        help="only time two 10,000-agent runs at once against one alone")
     parser.add_argument("--build", action="store_true",
                         help=f"only validate and build a {BUILD_LABS:,}-lab world")
     parser.add_argument("--against", type=Path, metavar="PATH",
@@ -153,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         return against(args.tree, args.against, sizes, args.rounds)
     if args.build:
         return 0 if build_timing() else 1
+    if args.concurrent:
+        concurrency()
+        return 0
     sizes = [(1, 48), (8, 48)] if args.quick else [(1, 48), (8, 48), (83, 48), (833, 120)]
     rows = []
     start = time.perf_counter()

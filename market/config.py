@@ -364,6 +364,11 @@ class MarketConfig:
     (cal:dem.spend_ratio); shocks of kind investor_appetite move it."""
     raise_interval_months: float = 9.0
     """Mean months between a lab's funding rounds (the chance of a round is drawn monthly)."""
+    appetite_volatility_per_month: float = 0.0
+    """Monthly log-sd of the funding climate: investor appetite wanders around its level as a
+    mean-reverting random walk (0: a fixed appetite, moved only by shocks)."""
+    appetite_halflife_months: float = 12.0
+    """Months for half of a deviation of the funding climate from its level to fade."""
     term_overrides: tuple[ContractTerms, ...] = ()
     """Replacement terms for named templates (contract-design experiments)."""
 
@@ -378,9 +383,11 @@ class MarketConfig:
         _check(0 < self.price_memory <= 1, "market.price_memory", self.price_memory,
                "must lie in (0, 1]")
         _nonneg(self, "market", "initial_spot_usd_per_h100e_month", "term_discount_per_year",
-                "scarcity_markup", "investor_appetite")
+                "scarcity_markup", "investor_appetite", "appetite_volatility_per_month")
         _check(self.raise_interval_months >= 1, "market.raise_interval_months",
                self.raise_interval_months, "must be >= 1")
+        _check(self.appetite_halflife_months > 0, "market.appetite_halflife_months",
+               self.appetite_halflife_months, "must be > 0")
         _check(self.term_discount_per_year * max(self.term_tenors_months) / 12 < 1,
                "market.term_discount_per_year", self.term_discount_per_year,
                "must leave a positive price at the longest tenor")

@@ -25,7 +25,7 @@ import pandas as pd
 
 from market import exact, kinds, metrics
 from market.agents import Lab, Seller
-from market.agents.lab import LAB_STATE, BidCurves, demand_shock
+from market.agents.lab import LAB_STATE, BidCurves, demand_shock, funding_climate
 from market.book import ContractBook
 from market.calendar import month_index, month_start
 from market.config import WorldConfig
@@ -171,8 +171,17 @@ class ComputeMarket(mesa.Model):
         # labs enter with their revenue run rate (it sets their first budget and funding)
         self.lab_state["revenue_usd"] = (self.lab_state["inference_h100e"]
                                          * t.usd_per_served_h100e_month[t.buyers])
-        self.appetite = world.market.investor_appetite
-        """Investor appetite now (the scenario's, moved by investor_appetite shocks)."""
+        self.appetite_level = world.market.investor_appetite
+        """Investor appetite's level: the scenario's, moved by investor_appetite shocks."""
+        mk = world.market
+        # the funding climate starts from its stationary spread: one draw before the first month
+        self.climate, factor = funding_climate(
+            0.0, mk.appetite_halflife_months, mk.appetite_volatility_per_month,
+            float(self.rng.standard_normal()), start=True)
+        """Log deviation of investor appetite from its level (the funding climate)."""
+        self._climate_factor = factor
+        self.appetite = self.appetite_level * factor
+        """Investor appetite now: its level times the funding climate."""
         self._scarcity = {"spot": np.zeros(len(self.sellers)),
                           "term": np.zeros(len(self.sellers))}
         funding = [(lab.party, m, usd) for lab in self.labs for m, usd in lab.funding.items()]

@@ -506,6 +506,49 @@ def test_investor_appetite_shock_stops_rounds(world):
         assert late.empty, late
 
 
+def test_funding_climate_reverts_by_its_halflife_and_keeps_mean_appetite():
+    """Analytic properties of the funding climate: without draws a deviation halves in one
+    half-life; a long run of the walk keeps mean appetite at its level (factor mean 1, within
+    3 standard errors) and a log-sd of volatility / sqrt(1 - rho^2)."""
+    from market.agents.lab import funding_climate
+
+    dev = 0.4
+    for _ in range(12):
+        dev, _factor = funding_climate(dev, 12.0, 0.1, 0.0)
+    assert dev == pytest.approx(0.2, rel=1e-12)
+    rng = np.random.default_rng(7)
+    draws = rng.standard_normal(200_000)
+    dev, factor = funding_climate(0.0, 12.0, 0.1, draws[0], start=True)
+    devs, factors = [dev], [factor]
+    for z in draws[1:]:
+        dev, factor = funding_climate(dev, 12.0, 0.1, z)
+        devs.append(dev)
+        factors.append(factor)
+    rho = 0.5 ** (1 / 12)
+    sd = 0.1 / math.sqrt(1 - rho**2)
+    assert np.std(devs) == pytest.approx(sd, rel=0.05)
+    # samples are autocorrelated: the effective count is n (1 - rho) / (1 + rho)
+    n_eff = len(factors) * (1 - rho) / (1 + rho)
+    assert abs(np.mean(factors) - 1.0) < 3 * np.std(factors) / math.sqrt(n_eff)
+
+
+def test_funding_climate_moves_appetite_and_rounds_in_every_month(world):
+    """With a volatile climate, appetite differs across seeds from the first month and funding
+    differs from a fixed climate's; at volatility 0 appetite stays at its level."""
+    calm = ComputeMarket(replace(world, months=12), rng=0)
+    assert calm.appetite == world.market.investor_appetite
+    windy = replace(world, months=12, market=replace(
+        world.market, appetite_volatility_per_month=0.2, appetite_halflife_months=6.0))
+    first = {seed: ComputeMarket(windy, rng=seed).appetite for seed in SEEDS}
+    assert len(set(first.values())) == len(SEEDS)
+    model = ComputeMarket(windy, rng=0)
+    path = []
+    for _ in range(12):
+        model.step()
+        path.append(model.appetite)
+    assert len(set(path)) == 12 and all(a > 0 for a in path)
+
+
 def test_no_two_labs_share_a_limit_price(world, monkeypatch):
     """Bids come from each lab's own continuous curve: over the first year no limit price of
     one lab equals another lab's in the same market and product (no wall, no tie to pro-rate)."""

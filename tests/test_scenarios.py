@@ -308,6 +308,10 @@ def variant(tmp_path: Path, body: str) -> Path:
     ("[labs.frontier_a]\ntenor_months = 24\n",
      ["labs.frontier_a.tenor_months = 24", "term tenors"]),
     ("start = \"2026-13\"\n", ["start = '2026-13'", "not a month"]),
+    ("[market]\nappetite_volatility_per_month = -0.1\n",
+     ["market.appetite_volatility_per_month = -0.1", ">= 0"]),
+    ("[market]\nappetite_halflife_months = 0\n",
+     ["market.appetite_halflife_months = 0", "> 0"]),
 ])
 def test_bad_file_names_file_key_and_value(tmp_path, body, expected):
     path = variant(tmp_path, body)

@@ -415,7 +415,12 @@ def test_a_tenant_gives_notice_on_capacity_it_does_not_need(world):
         assert shed["month"].min() >= pd.Timestamp("2026-10-01")
         # once the notices take effect it holds less, still about its need (which drifts)
         tenant = model.agents_frame().query("agent == 'frontier_a'").set_index("month")
-        after = tenant.loc[tenant.index >= shed["month"].max() + pd.DateOffset(months=4)]
+        # until the owner recalls any of the tenant's contracts (its own rule, not this one)
+        c = model.contracts_frame().query("buyer == 'frontier_a'")
+        recalled = c.loc[c["end_reason"] == "recall", "end"]
+        until = recalled.min() if len(recalled) else tenant.index.max() + pd.DateOffset(months=1)
+        after = tenant.loc[(tenant.index >= shed["month"].max() + pd.DateOffset(months=4))
+                           & (tenant.index < until)]
         assert len(after) >= 6
         held_before = tenant["contracted_h100e"].max()
         assert (after["contracted_h100e"] <= held_before - shed["h100e"].sum() + 1e-6).all()

@@ -471,7 +471,8 @@ def test_scaled_world_replicates_agents(world):
 def test_funding_follows_revenue_and_growth():
     from market.agents.lab import funding_per_year, funding_rounds
 
-    usd = funding_per_year(np.array([1e9, 1e9, 2e9]), np.array([0.05, 0.0, 0.05]), 1.5)
+    usd = funding_per_year(np.array([1e9, 1e9, 2e9]), np.array([1.05**12 - 1, 0.0, 1.05**12 - 1]),
+                           1.5)
     assert usd[0] == pytest.approx(1.5 * 12e9 * (1.05**12 - 1))
     assert usd[1] == 0.0                     # no growth, nothing to finance
     assert usd[2] == pytest.approx(2 * usd[0])
@@ -509,6 +510,34 @@ def test_investor_appetite_shock_stops_rounds(world):
         late = events[(events["event"] == "funding")
                       & (events["month"] >= pd.Timestamp("2026-07-01"))]
         assert late.empty, late
+
+
+def test_growth_ahead_follows_the_decaying_path():
+    """Without decay the factor is (1 + g)^n; with a half-life it is the product of the
+    month-by-month rates, so a lab does not extrapolate today's growth rate a year out."""
+    from market.agents.lab import growth_ahead
+
+    assert growth_ahead(np.array([0.05]), np.array([1e300]), 0, 12)[0] == pytest.approx(
+        1.05**12, rel=1e-12)
+    got = growth_ahead(np.array([0.36, 0.0]), np.array([6.0, 6.0]), 3, 4)
+    expected = math.prod(1 + 0.36 * 0.5 ** ((3 + k) / 6) for k in range(4))
+    assert got[0] == pytest.approx(expected, rel=1e-12) and got[1] == 1.0
+    assert growth_ahead(np.array([0.2]), np.array([6.0]), 0, 0)[0] == 1.0
+
+
+def test_term_targets_cover_the_outside_compute_and_a_share_of_the_rest():
+    """A lab aims to hold under term contracts the compute it runs outside this market plus its
+    term share of the rest; with no outside compute that is the term share of its need."""
+    from market.stages.auction import term_targets
+
+    need, inference = np.array([300.0, 300.0, 300.0]), np.array([100.0, 100.0, 100.0])
+    target, boundary, outside = term_targets(need, inference, np.array([0.0, 0.5, 0.2]),
+                                             np.array([0.8, 0.8, 0.5]))
+    np.testing.assert_allclose(outside, [0.0, 150.0, 60.0])
+    np.testing.assert_allclose(target, [240.0, 150.0 + 0.8 * 150.0, 60.0 + 0.5 * 240.0])
+    # serving boundary: scaled with the share where the inference reaches past the outside
+    # compute, unchanged where the outside compute covers it all
+    np.testing.assert_allclose(boundary, [80.0, 100.0, 60.0 + 0.5 * 40.0])
 
 
 def test_funding_climate_reverts_by_its_halflife_and_keeps_mean_appetite():

@@ -64,6 +64,19 @@ def regional_columns(model: ComputeMarket, sites: np.ndarray,
     return preferred, allowed
 
 
+def term_targets(need_h100e, inference_h100e, outside_share, term_share):
+    """What labs aim to hold under term contracts at the forecast horizon (arrays over labs):
+    the compute they will run outside this market (``outside_share`` of the need then), plus
+    ``term_share`` of the rest. Returns the target, the inference boundary of the value curve
+    (its part in this market scaled alike) and the outside compute then; with no outside
+    compute the target is ``term_share`` x need and the boundary ``term_share`` x inference."""
+    outside = outside_share * need_h100e
+    target = outside + term_share * (need_h100e - outside)
+    inference = np.where(inference_h100e > outside,
+                         outside + term_share * (inference_h100e - outside), inference_h100e)
+    return target, inference, outside
+
+
 class Orders(NamedTuple):
     """One market's order book as arrays (``site`` is -1 for bids)."""
 
@@ -89,10 +102,12 @@ def clear_term(model: ComputeMarket) -> None:
                                   until=nxt + int(tenors[terms].max()))
     n_labs = len(model.labs)
     buyers = model.party_table.buyers
+    need, inference, budget = queries.lab_arrays(model, FORECAST_MONTHS)
+    target, inference, outside = term_targets(
+        need, inference, model.party_table.outside_share[buyers],
+        np.array([lab.cfg.term_share for lab in model.labs]))
     held_next = (model.book.committed_h100e(nxt, by="buyer", n=len(model.parties))[buyers]
-                 + queries.outside(model)[0])
-    share = np.array([lab.cfg.term_share for lab in model.labs])
-    target, inference, budget = queries.lab_arrays(model, FORECAST_MONTHS, share)
+                 + outside)
     weights = tenor_weights(model._ask_depth, model._lab_term_column)
     parts = []
     for col, p in enumerate(terms):

@@ -10,7 +10,6 @@ import numpy as np
 from market import exact
 from market.agents.lab import (
     demand_shock,
-    funding_per_year,
     funding_rounds,
     next_inference_need,
     serve,
@@ -94,7 +93,7 @@ def raise_funding(model: ComputeMarket) -> None:
     seeds stay aligned across scenarios."""
     buyers = model.party_table.buyers
     usd = funding_rounds(
-        funding_per_year(model.lab_state["revenue_usd"], queries.lab_growth(model), model.appetite),
+        queries.funding_offered(model),
         model.world.market.raise_interval_months, model.cash[buyers],
         np.maximum(model._paid[buyers] - model.lab_state["revenue_usd"], 0.0),
         model.rng.random(buyers.size), model.rng.standard_normal(buyers.size))

@@ -174,10 +174,13 @@ class ComputeMarket(mesa.Model):
         self.appetite_level = world.market.investor_appetite
         """Investor appetite's level: the scenario's, moved by investor_appetite shocks."""
         mk = world.market
+        self.climate_rng = self.rng.spawn(1)[0]
+        """The funding climate's own stream (a child of the model's RNG): turning the climate on
+        or off leaves every other draw of a seed as it was."""
         # the funding climate starts from its stationary spread: one draw before the first month
         self.climate, factor = funding_climate(
             0.0, mk.appetite_halflife_months, mk.appetite_volatility_per_month,
-            float(self.rng.standard_normal()), start=True)
+            float(self.climate_rng.standard_normal()), start=True)
         """Log deviation of investor appetite from its level (the funding climate)."""
         self._climate_factor = factor
         self.appetite = self.appetite_level * factor

@@ -512,27 +512,15 @@ def test_investor_appetite_shock_stops_rounds(world):
         assert late.empty, late
 
 
-def test_growth_ahead_follows_the_decaying_path():
-    """Without decay the factor is (1 + g)^n; with a half-life it is the product of the
-    month-by-month rates, so a lab does not extrapolate today's growth rate a year out."""
-    from market.agents.lab import growth_ahead
-
-    assert growth_ahead(np.array([0.05]), np.array([1e300]), 0, 12)[0] == pytest.approx(
-        1.05**12, rel=1e-12)
-    got = growth_ahead(np.array([0.36, 0.0]), np.array([6.0, 6.0]), 3, 4)
-    expected = math.prod(1 + 0.36 * 0.5 ** ((3 + k) / 6) for k in range(4))
-    assert got[0] == pytest.approx(expected, rel=1e-12) and got[1] == 1.0
-    assert growth_ahead(np.array([0.2]), np.array([6.0]), 0, 0)[0] == 1.0
-
-
 def test_term_targets_cover_the_outside_compute_and_a_share_of_the_rest():
     """A lab aims to hold under term contracts the compute it runs outside this market plus its
     term share of the rest; with no outside compute that is the term share of its need."""
     from market.stages.auction import term_targets
 
     need, inference = np.array([300.0, 300.0, 300.0]), np.array([100.0, 100.0, 100.0])
-    target, boundary, outside = term_targets(need, inference, np.array([0.0, 0.5, 0.2]),
-                                             np.array([0.8, 0.8, 0.5]))
+    share = np.array([0.8, 0.8, 0.5])
+    target, boundary, outside = term_targets(need, inference, need * share, inference * share,
+                                             np.array([0.0, 0.5, 0.2]), share)
     np.testing.assert_allclose(outside, [0.0, 150.0, 60.0])
     np.testing.assert_allclose(target, [240.0, 150.0 + 0.8 * 150.0, 60.0 + 0.5 * 240.0])
     # serving boundary: scaled with the share where the inference reaches past the outside

@@ -44,16 +44,6 @@ def growth_rate(initial_per_month, halflife_months, months_elapsed):
     return initial_per_month * exact.power(0.5, np.divide(months_elapsed, halflife_months))
 
 
-def growth_ahead(initial_per_month, halflife_months, months_elapsed, months_ahead: int):
-    """Factor by which demand grows over the next ``months_ahead`` months along its decaying
-    path (arrays over labs): what a lab expects, shocks aside."""
-    factor = np.ones(np.shape(initial_per_month))
-    for k in range(months_ahead):
-        factor = factor * (1.0 + growth_rate(initial_per_month, halflife_months,
-                                             months_elapsed + k))
-    return factor
-
-
 def next_inference_need(need_h100e, unmet_inference_h100e, growth, churn):
     """Next month's inference need: churned customers leave, the rest grows."""
     return np.maximum(0.0, need_h100e - churn * unmet_inference_h100e) * (1.0 + growth)
@@ -122,8 +112,8 @@ RAISE_RUNWAY_MONTHS = 6.0
 
 
 def funding_per_year(revenue_usd_month, annual_growth, appetite):
-    """Funding investors offer a lab per year: ``appetite`` x its annual revenue x the growth it
-    expects over the next year (``growth_ahead`` - 1; they finance growth; cal:dem.spend_ratio)."""
+    """Funding investors offer a lab per year: ``appetite`` x its annual revenue x its annual
+    growth rate (they finance growth; cal:dem.spend_ratio)."""
     return (appetite * 12.0 * np.asarray(revenue_usd_month)
             * np.maximum(np.asarray(annual_growth, dtype=float), 0.0))
 

@@ -87,12 +87,12 @@ def calendar(model: ComputeMarket) -> None:
 
 
 def climate(model: ComputeMarket) -> None:
-    """The funding climate moves on (one draw a month; the first month's is drawn at set-up)
-    and sets investor appetite: its level times the climate's factor."""
+    """The funding climate moves on (one draw a month from its own stream; the first month's
+    is drawn at set-up) and sets investor appetite: its level times the climate's factor."""
     if model.month != model.start_month:
         mk = model.world.market
         model.climate, factor = funding_climate(
             model.climate, mk.appetite_halflife_months, mk.appetite_volatility_per_month,
-            float(model.rng.standard_normal()))
+            float(model.climate_rng.standard_normal()))
         model._climate_factor = factor
     model.appetite = model.appetite_level * model._climate_factor

@@ -11,7 +11,6 @@ from market import exact
 from market.agents.lab import (
     budget_usd_per_month,
     funding_per_year,
-    growth_ahead,
     growth_rate,
     outside_h100e,
 )
@@ -86,18 +85,10 @@ def lab_growth(model: ComputeMarket) -> np.ndarray:
                        model.months_elapsed)
 
 
-def lab_growth_ahead(model: ComputeMarket, months_ahead: int) -> np.ndarray:
-    """Factor by which every lab expects its demand to grow over the next ``months_ahead``
-    months (its growth decays as it goes)."""
-    p, labs = model.party_table, model.party_table.buyers
-    return growth_ahead(p.growth_per_month[labs], p.growth_halflife_months[labs],
-                        model.months_elapsed, months_ahead)
-
-
 def funding_offered(model: ComputeMarket) -> np.ndarray:
     """Funding investors offer each lab per year at today's appetite (``funding_per_year``)."""
-    return funding_per_year(model.lab_state["revenue_usd"], lab_growth_ahead(model, 12) - 1.0,
-                            model.appetite)
+    annual_growth = exact.power(1.0 + lab_growth(model), 12) - 1.0
+    return funding_per_year(model.lab_state["revenue_usd"], annual_growth, model.appetite)
 
 
 def outside(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +101,7 @@ def outside(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
 
 def lab_arrays(model: ComputeMarket, months_ahead: int, share: np.ndarray | float = 1.0):
     """Targets, inference needs and budgets of all labs, ``months_ahead`` forward."""
-    grow = lab_growth_ahead(model, months_ahead)
+    grow = exact.power(1.0 + lab_growth(model), months_ahead)
     inference = model.lab_state["inference_h100e"] * grow * share
     need = inference * (1.0 + model.party_table.training_share[model.party_table.buyers])
     buyers = model.party_table.buyers

@@ -77,10 +77,10 @@ CATEGORICAL_COLUMNS = frozenset({"product", "agent", "kind", "template", "buyer"
 """Name and kind columns of the output tables, stored as pandas categoricals."""
 
 
-def run_id(world: WorldConfig, rng: np.random.Generator) -> str:
+def run_id(world: WorldConfig, rng_state: dict) -> str:
     """A run's id: a hash of its whole configuration and the generator's state before the
-    first draw, so equal ids mean equal tables."""
-    text = repr((world, rng.bit_generator.state))
+    first draw (``bit_generator.state``), so equal ids mean equal tables."""
+    text = repr((world, rng_state))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -127,7 +127,7 @@ class ComputeMarket(mesa.Model):
         self.world = world
         self.seed: int | None = int(rng) if isinstance(rng, (int, np.integer)) else None
         """The integer seed of the run (``None`` when ``rng`` was a Generator or entropy)."""
-        self.run_id = run_id(world, self.rng)
+        self._rng_state_at_start = self.rng.bit_generator.state
         self.datacollector = mesa.DataCollector(model_reporters={
             name: functools.partial(headline_metric, name=name)
             for name in metrics.summary_keys(world.market.term_tenors_months)})
@@ -216,13 +216,16 @@ class ComputeMarket(mesa.Model):
         self.products = ProductTable.for_market(world.market, world.regions)
         """Products traded, with their price indices."""
         term_tenors = self.products.tenor_months[self.products.term_ids]
-        self._seller_term_column = np.array([self.products.term_column(
-            self.market_cfg.terms(s.cfg.lease_template).tenor_months) for s in self.sellers],
-            dtype=np.int64)
+        tenor_of = {name: self.market_cfg.terms(name).tenor_months
+                    for name in {s.cfg.lease_template for s in self.sellers}}
+        column = {t: self.products.term_column(t)  # one lookup per distinct tenor
+                  for t in {*tenor_of.values(), *(lab.cfg.tenor_months for lab in self.labs)}}
+        self._seller_term_column = np.array(
+            [column[tenor_of[s.cfg.lease_template]] for s in self.sellers], dtype=np.int64)
         """Per seller: the term product of its template's tenor, as a term column (-1: it
         sells spot only)."""
-        self._lab_term_column = np.array(
-            [self.products.term_column(lab.cfg.tenor_months) for lab in self.labs], dtype=np.int64)
+        self._lab_term_column = np.array([column[lab.cfg.tenor_months] for lab in self.labs],
+                                         dtype=np.int64)
         self._bid_curves = BidCurves(self.labs)
         """The labs' value curves and strategies, for their bids."""
         self._ask_depth = np.zeros(len(term_tenors))
@@ -401,6 +404,12 @@ class ComputeMarket(mesa.Model):
                     out.append(row)
             return out[start % n if n else 0:]
         raise ValueError(f"unknown table {table!r}; valid: market, agents, events")
+
+    @functools.cached_property
+    def run_id(self) -> str:
+        """The run's id (``run_id``): hashed when first asked for, from the configuration and
+        the generator's state before the first draw."""
+        return run_id(self.world, self._rng_state_at_start)
 
     def market_frame(self) -> pd.DataFrame:
         """Step x product: price, volume and depth; prices per H100e-month and per hour."""

@@ -232,6 +232,9 @@ class SellerConfig:
     """Neoclouds: lenders finance debt up to this share of the contracted backlog's revenue."""
     default_patience_months: int = 3
     """Months of negative cash before default (neoclouds)."""
+    payout_above_months: float = 0.0
+    """Cash it keeps, in months of opex and debt service; each month it pays out the rest to
+    its owners (0: keeps all its cash)."""
     opportunism: float = 0.0
     """Exit premium: the seller gives notice on a lease once spot, net of the seller's exit fee
     spread over the months the notice frees, has stayed this share above the lease's price for
@@ -248,7 +251,7 @@ class SellerConfig:
                f"must be one of {', '.join(kinds.names('seller'))}")
         _nonneg(self, p, "cash_usd", "own_need_h100e", "own_need_volatility", "reserve_margin",
                 "markup", "hurdle_rate", "build_site_mw", "capex_budget_usd_per_year", "debt_usd",
-                "interest_per_year", "debt_to_backlog")
+                "interest_per_year", "debt_to_backlog", "payout_above_months")
         _check(self.lead_time_months >= 0, f"{p}.lead_time_months", self.lead_time_months,
                "must be >= 0")
         _check(0 <= self.presale_ratio <= 1, f"{p}.presale_ratio", self.presale_ratio,

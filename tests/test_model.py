@@ -528,6 +528,31 @@ def test_term_targets_cover_the_outside_compute_and_a_share_of_the_rest():
     np.testing.assert_allclose(boundary, [80.0, 100.0, 60.0 + 0.5 * 40.0])
 
 
+def test_payout_is_cash_above_the_buffer():
+    from market.agents.sellers import payout_usd
+
+    got = payout_usd(np.array([10.0, 10.0, 3.0, 10.0]), np.array([1.0, 1.0, 1.0, 1.0]),
+                     np.array([6.0, 0.0, 6.0, 12.0]))
+    np.testing.assert_array_equal(got, [4.0, 0.0, 0.0, 0.0])
+
+
+def test_neoclouds_pay_out_cash_above_half_a_year_without_touching_the_market(world):
+    """The default's neoclouds keep six months of opex and debt service and pay out the rest:
+    their cash ends far below what the same run without payouts piles up, the money leaves as
+    "payout", and nothing else moves (payouts feed no decision while cash stays positive)."""
+    keep = replace(world, months=24, sellers=tuple(replace(s, payout_above_months=0.0)
+                                                   for s in world.sellers))
+    paid = replace(world, months=24)
+    assert {s.payout_above_months for s in world.sellers if s.kind == "neocloud"} == {6.0}
+    a, b = ComputeMarket(paid, rng=0).run(), ComputeMarket(keep, rng=0).run()
+    assert a.external_usd["payout"] < -1e9 and b.external_usd.get("payout", 0.0) == 0.0
+    for s in world.sellers:
+        if s.kind == "neocloud":
+            assert a.cash[a.by_name[s.name].party] < 0.5 * b.cash[b.by_name[s.name].party]
+    pd.testing.assert_frame_equal(a.market_frame().drop(columns="run_id"),
+                                  b.market_frame().drop(columns="run_id"))
+
+
 def test_funding_climate_reverts_by_its_halflife_and_keeps_mean_appetite():
     """Analytic properties of the funding climate: without draws a deviation halves in one
     half-life; a long run of the walk keeps mean appetite at its level (factor mean 1, within

@@ -312,6 +312,8 @@ def variant(tmp_path: Path, body: str) -> Path:
      ["market.appetite_volatility_per_month = -0.1", ">= 0"]),
     ("[market]\nappetite_halflife_months = 0\n",
      ["market.appetite_halflife_months = 0", "> 0"]),
+    ("[sellers.neocloud_1]\npayout_above_months = -1\n",
+     ["sellers.neocloud_1.payout_above_months = -1", ">= 0"]),
 ])
 def test_bad_file_names_file_key_and_value(tmp_path, body, expected):
     path = variant(tmp_path, body)

@@ -39,6 +39,15 @@ def _check(cond: bool, where: str, value: object, why: str) -> None:
         raise ValueError(f"{where} = {value!r}: {why}")
 
 
+def _monthly_rate(obj: object, prefix: str, *names: str, low: float = 0.0) -> None:
+    """Monthly log growth rates and volatilities that enter an exponential: finite, in
+    [``low``, 1] (1 is an e-fold a month; far beyond it the arithmetic overflows)."""
+    for n in names:
+        v = getattr(obj, n)
+        _check(isinstance(v, (int, float)) and math.isfinite(v) and low <= v <= 1, f"{prefix}.{n}",
+               v, f"must be a monthly rate in [{low:g}, 1]")
+
+
 def _nonneg(obj: object, prefix: str, *names: str) -> None:
     for n in names:
         v = getattr(obj, n)
@@ -249,7 +258,9 @@ class SellerConfig:
         p = f"sellers.{self.name}"
         _check(self.kind in kinds.names("seller"), f"{p}.kind", self.kind,
                f"must be one of {', '.join(kinds.names('seller'))}")
-        _nonneg(self, p, "cash_usd", "own_need_h100e", "own_need_volatility", "reserve_margin",
+        _monthly_rate(self, p, "own_need_volatility")
+        _monthly_rate(self, p, "own_need_growth_per_month", low=-1.0)
+        _nonneg(self, p, "cash_usd", "own_need_h100e", "reserve_margin",
                 "markup", "hurdle_rate", "build_site_mw", "capex_budget_usd_per_year", "debt_usd",
                 "interest_per_year", "debt_to_backlog", "payout_above_months")
         _check(self.lead_time_months >= 0, f"{p}.lead_time_months", self.lead_time_months,
@@ -386,7 +397,8 @@ class MarketConfig:
         _check(0 < self.price_memory <= 1, "market.price_memory", self.price_memory,
                "must lie in (0, 1]")
         _nonneg(self, "market", "initial_spot_usd_per_h100e_month", "term_discount_per_year",
-                "scarcity_markup", "investor_appetite", "appetite_volatility_per_month")
+                "scarcity_markup", "investor_appetite")
+        _monthly_rate(self, "market", "appetite_volatility_per_month")
         _check(self.raise_interval_months >= 1, "market.raise_interval_months",
                self.raise_interval_months, "must be >= 1")
         _check(self.appetite_halflife_months > 0, "market.appetite_halflife_months",

@@ -92,6 +92,8 @@ COLUMNS = (
             "backlog's revenue"),
     _seller("default_patience_months", np.int64, "months", "months of negative cash before "
             "default"),
+    _seller("payout_above_months", np.float64, "months", "cash kept, in months of opex and debt "
+            "service; the rest is paid out"),
 )
 """Every column, declared once: its unit and where its values come from."""
 

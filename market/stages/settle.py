@@ -10,12 +10,11 @@ import numpy as np
 from market import exact
 from market.agents.lab import (
     demand_shock,
-    funding_per_year,
     funding_rounds,
     next_inference_need,
     serve,
 )
-from market.agents.sellers import internal_need_next
+from market.agents.sellers import internal_need_next, payout_usd
 from market.stages import queries
 from market.supply import AWAITING, CONSTRUCTION, ONLINE
 
@@ -68,12 +67,18 @@ def settle(model: ComputeMarket) -> None:
                           weights=online * model._capital_by_gen[model.sites.gen], minlength=n)
     parties = model._seller_party[~model.defaulted[model._seller_party]]
     model._external_many(parties, "opex", -opex[parties])
+    service = np.zeros(n)
     for seller in model.sellers:
         if seller.debt_usd > 0 and not seller.defaulted:
             interest = seller.debt_usd * seller.cfg.interest_per_year / 12.0
             payment = min(seller.debt_payment_usd, seller.debt_usd + interest)
             seller.debt_usd -= payment - interest
             model._external(seller.party, "debt_service", -payment)
+            service[seller.party] = payment
+    payout = payout_usd(model.cash[parties], opex[parties] + service[parties],
+                        model.party_table.payout_above_months[parties])
+    if payout.any():
+        model._external_many(parties, "payout", -payout)
     model.seller_revenue[parties] = model._received[parties]
     model.seller_cost[parties] = opex[parties] + capital[parties]
     defaults(model)
@@ -94,7 +99,7 @@ def raise_funding(model: ComputeMarket) -> None:
     seeds stay aligned across scenarios."""
     buyers = model.party_table.buyers
     usd = funding_rounds(
-        funding_per_year(model.lab_state["revenue_usd"], queries.lab_growth(model), model.appetite),
+        queries.funding_offered(model),
         model.world.market.raise_interval_months, model.cash[buyers],
         np.maximum(model._paid[buyers] - model.lab_state["revenue_usd"], 0.0),
         model.rng.random(buyers.size), model.rng.standard_normal(buyers.size))

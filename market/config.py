@@ -39,6 +39,15 @@ def _check(cond: bool, where: str, value: object, why: str) -> None:
         raise ValueError(f"{where} = {value!r}: {why}")
 
 
+def _monthly_rate(obj: object, prefix: str, *names: str, low: float = 0.0) -> None:
+    """Monthly log growth rates and volatilities that enter an exponential: finite, in
+    [``low``, 1] (1 is an e-fold a month; far beyond it the arithmetic overflows)."""
+    for n in names:
+        v = getattr(obj, n)
+        _check(isinstance(v, (int, float)) and math.isfinite(v) and low <= v <= 1, f"{prefix}.{n}",
+               v, f"must be a monthly rate in [{low:g}, 1]")
+
+
 def _nonneg(obj: object, prefix: str, *names: str) -> None:
     for n in names:
         v = getattr(obj, n)
@@ -232,6 +241,9 @@ class SellerConfig:
     """Neoclouds: lenders finance debt up to this share of the contracted backlog's revenue."""
     default_patience_months: int = 3
     """Months of negative cash before default (neoclouds)."""
+    payout_above_months: float = 0.0
+    """Cash it keeps, in months of opex and debt service; each month it pays out the rest to
+    its owners (0: keeps all its cash)."""
     opportunism: float = 0.0
     """Exit premium: the seller gives notice on a lease once spot, net of the seller's exit fee
     spread over the months the notice frees, has stayed this share above the lease's price for
@@ -246,9 +258,11 @@ class SellerConfig:
         p = f"sellers.{self.name}"
         _check(self.kind in kinds.names("seller"), f"{p}.kind", self.kind,
                f"must be one of {', '.join(kinds.names('seller'))}")
-        _nonneg(self, p, "cash_usd", "own_need_h100e", "own_need_volatility", "reserve_margin",
+        _monthly_rate(self, p, "own_need_volatility")
+        _monthly_rate(self, p, "own_need_growth_per_month", low=-1.0)
+        _nonneg(self, p, "cash_usd", "own_need_h100e", "reserve_margin",
                 "markup", "hurdle_rate", "build_site_mw", "capex_budget_usd_per_year", "debt_usd",
-                "interest_per_year", "debt_to_backlog")
+                "interest_per_year", "debt_to_backlog", "payout_above_months")
         _check(self.lead_time_months >= 0, f"{p}.lead_time_months", self.lead_time_months,
                "must be >= 0")
         _check(0 <= self.presale_ratio <= 1, f"{p}.presale_ratio", self.presale_ratio,
@@ -364,6 +378,11 @@ class MarketConfig:
     (cal:dem.spend_ratio); shocks of kind investor_appetite move it."""
     raise_interval_months: float = 9.0
     """Mean months between a lab's funding rounds (the chance of a round is drawn monthly)."""
+    appetite_volatility_per_month: float = 0.0
+    """Monthly log-sd of the funding climate: investor appetite wanders around its level as a
+    mean-reverting random walk (0: a fixed appetite, moved only by shocks)."""
+    appetite_halflife_months: float = 12.0
+    """Months for half of a deviation of the funding climate from its level to fade."""
     term_overrides: tuple[ContractTerms, ...] = ()
     """Replacement terms for named templates (contract-design experiments)."""
 
@@ -379,8 +398,11 @@ class MarketConfig:
                "must lie in (0, 1]")
         _nonneg(self, "market", "initial_spot_usd_per_h100e_month", "term_discount_per_year",
                 "scarcity_markup", "investor_appetite")
+        _monthly_rate(self, "market", "appetite_volatility_per_month")
         _check(self.raise_interval_months >= 1, "market.raise_interval_months",
                self.raise_interval_months, "must be >= 1")
+        _check(self.appetite_halflife_months > 0, "market.appetite_halflife_months",
+               self.appetite_halflife_months, "must be > 0")
         _check(self.term_discount_per_year * max(self.term_tenors_months) / 12 < 1,
                "market.term_discount_per_year", self.term_discount_per_year,
                "must leave a positive price at the longest tenor")

@@ -25,7 +25,7 @@ import pandas as pd
 
 from market import exact, kinds, metrics
 from market.agents import Lab, Seller
-from market.agents.lab import LAB_STATE, BidCurves, demand_shock
+from market.agents.lab import LAB_STATE, BidCurves, demand_shock, funding_climate
 from market.book import ContractBook, coded_categorical
 from market.calendar import month_index, month_start
 from market.config import WorldConfig
@@ -77,10 +77,10 @@ CATEGORICAL_COLUMNS = frozenset({"product", "agent", "kind", "template", "buyer"
 """Name and kind columns of the output tables, stored as pandas categoricals."""
 
 
-def run_id(world: WorldConfig, rng: np.random.Generator) -> str:
+def run_id(world: WorldConfig, rng_state: dict) -> str:
     """A run's id: a hash of its whole configuration and the generator's state before the
-    first draw, so equal ids mean equal tables."""
-    text = repr((world, rng.bit_generator.state))
+    first draw (``bit_generator.state``), so equal ids mean equal tables."""
+    text = repr((world, rng_state))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -127,7 +127,7 @@ class ComputeMarket(mesa.Model):
         self.world = world
         self.seed: int | None = int(rng) if isinstance(rng, (int, np.integer)) else None
         """The integer seed of the run (``None`` when ``rng`` was a Generator or entropy)."""
-        self.run_id = run_id(world, self.rng)
+        self._rng_state_at_start = self.rng.bit_generator.state
         self.datacollector = mesa.DataCollector(model_reporters={
             name: functools.partial(headline_metric, name=name)
             for name in metrics.summary_keys(world.market.term_tenors_months)})
@@ -171,8 +171,20 @@ class ComputeMarket(mesa.Model):
         # labs enter with their revenue run rate (it sets their first budget and funding)
         self.lab_state["revenue_usd"] = (self.lab_state["inference_h100e"]
                                          * t.usd_per_served_h100e_month[t.buyers])
-        self.appetite = world.market.investor_appetite
-        """Investor appetite now (the scenario's, moved by investor_appetite shocks)."""
+        self.appetite_level = world.market.investor_appetite
+        """Investor appetite's level: the scenario's, moved by investor_appetite shocks."""
+        mk = world.market
+        self.climate_rng = self.rng.spawn(1)[0]
+        """The funding climate's own stream (a child of the model's RNG): turning the climate on
+        or off leaves every other draw of a seed as it was."""
+        # the funding climate starts from its stationary spread: one draw before the first month
+        self.climate, factor = funding_climate(
+            0.0, mk.appetite_halflife_months, mk.appetite_volatility_per_month,
+            float(self.climate_rng.standard_normal()), start=True)
+        """Log deviation of investor appetite from its level (the funding climate)."""
+        self._climate_factor = factor
+        self.appetite = self.appetite_level * factor
+        """Investor appetite now: its level times the funding climate."""
         self._scarcity = {"spot": np.zeros(len(self.sellers)),
                           "term": np.zeros(len(self.sellers))}
         funding = [(lab.party, m, usd) for lab in self.labs for m, usd in lab.funding.items()]
@@ -204,17 +216,16 @@ class ComputeMarket(mesa.Model):
         self.products = ProductTable.for_market(world.market, world.regions)
         """Products traded, with their price indices."""
         term_tenors = self.products.tenor_months[self.products.term_ids]
-        template_column = {name: self.products.term_column(self.market_cfg.terms(name)
-                                                           .tenor_months)
-                           for name in {s.cfg.lease_template for s in self.sellers}}
-        self._seller_term_column = np.array([template_column[s.cfg.lease_template]
-                                             for s in self.sellers], dtype=np.int64)
+        tenor_of = {name: self.market_cfg.terms(name).tenor_months
+                    for name in {s.cfg.lease_template for s in self.sellers}}
+        column = {t: self.products.term_column(t)  # one lookup per distinct tenor
+                  for t in {*tenor_of.values(), *(lab.cfg.tenor_months for lab in self.labs)}}
+        self._seller_term_column = np.array(
+            [column[tenor_of[s.cfg.lease_template]] for s in self.sellers], dtype=np.int64)
         """Per seller: the term product of its template's tenor, as a term column (-1: it
         sells spot only)."""
-        tenor_column = {t: self.products.term_column(t)
-                        for t in {lab.cfg.tenor_months for lab in self.labs}}
-        self._lab_term_column = np.array([tenor_column[lab.cfg.tenor_months]
-                                          for lab in self.labs], dtype=np.int64)
+        self._lab_term_column = np.array([column[lab.cfg.tenor_months] for lab in self.labs],
+                                         dtype=np.int64)
         self._bid_curves = BidCurves(self.labs)
         """The labs' value curves and strategies, for their bids."""
         self._ask_depth = np.zeros(len(term_tenors))
@@ -393,6 +404,12 @@ class ComputeMarket(mesa.Model):
                     out.append(row)
             return out[start % n if n else 0:]
         raise ValueError(f"unknown table {table!r}; valid: market, agents, events")
+
+    @functools.cached_property
+    def run_id(self) -> str:
+        """The run's id (``run_id``): hashed when first asked for, from the configuration and
+        the generator's state before the first draw."""
+        return run_id(self.world, self._rng_state_at_start)
 
     def market_frame(self) -> pd.DataFrame:
         """Step x product: price, volume and depth; prices per H100e-month and per hour."""

@@ -98,6 +98,8 @@ COLUMNS = (
             "start); grows with each build it borrows for, falls with each payment"),
     Column("debt_payment_usd", np.float64, "USD per month", "monthly payment of its amortizing "
            "loans (set by the seller from its debt)"),
+    _seller("payout_above_months", np.float64, "months", "cash kept, in months of opex and debt "
+            "service; the rest is paid out"),
 )
 """Every column, declared once: its unit and where its values come from."""
 

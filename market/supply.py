@@ -30,6 +30,7 @@ PERMITTING, CONSTRUCTION, AWAITING, ONLINE, RETIRED, CANCELLED, SCHEDULED, FAILE
 STATUS_NAMES = ("permitting", "construction", "awaiting_power", "online", "retired",
                 "cancelled", "scheduled", "failed")
 GEN_NAMES: tuple[str, ...] = tuple(generations())
+GEN_INDEX = {name: i for i, name in enumerate(GEN_NAMES)}
 
 
 @dataclass(frozen=True)
@@ -70,36 +71,34 @@ class Sites:
         return len(self.names) - 1
 
     def extend(self, sites: list[dict]) -> None:
-        """Append many sites at once (keyword sets of ``add``)."""
+        """Append many sites at once (keyword sets of ``add``), column by column."""
         if not sites:
             return
 
-        def column(field: str, default=None) -> list:
-            return [site.get(field, default) for site in sites]
+        def column(key: str, dtype, default=None) -> np.ndarray:
+            return np.array([s.get(key, default) for s in sites], dtype=dtype)
 
-        gens = column("gen")
-        status = np.array(column("status"), dtype=np.int64)
-        online = np.array(column("online_month"), dtype=np.int64)
-        mw = np.array(column("mw"), dtype=np.float64)
-        h100e = mw * np.array([g.h100e_per_mw for g in gens])
-        gen_index = {name: i for i, name in enumerate(GEN_NAMES)}
+        gens = [s["gen"] for s in sites]
+        status = column("status", np.int64)
+        online = column("online_month", np.int64)
+        h100e = column("mw", np.float64) * np.array([g.h100e_per_mw for g in gens])
         cols = {
-            "owner": column("owner"), "region": column("region"),
-            "gen": [gen_index[g.name] for g in gens], "status": status, "mw": mw,
-            "h100e": h100e,
+            "owner": column("owner", np.int64), "region": column("region", np.int64),
+            "gen": np.array([GEN_INDEX[g.name] for g in gens], dtype=np.int64),
+            "status": status, "mw": column("mw", np.float64), "h100e": h100e,
             "capex_usd": h100e * np.array([g.capex_usd_per_h100e for g in gens]),
-            "ready_month": column("ready_month"), "online_month": online,
+            "ready_month": column("ready_month", np.int64), "online_month": online,
             "retire_month": np.where(status == ONLINE,
-                                     online + np.array(column("life_months"), dtype=np.int64),
-                                     10**9),
-            "cancel": column("cancel", False), "exogenous": column("exogenous", False),
-            "ramp_months": column("ramp_months", 0),
+                                     online + column("life_months", np.int64), 10**9),
+            "cancel": column("cancel", np.bool_, False),
+            "exogenous": column("exogenous", np.bool_, False),
+            "ramp_months": column("ramp_months", np.int64, 0),
             "delivered": np.where(status == ONLINE, 1.0, 0.0),
         }
-        self.names.extend(column("name"))
+        self.names.extend(s["name"] for s in sites)
         for field, dtype in self._FIELDS.items():
             setattr(self, field, np.concatenate([getattr(self, field),
-                                                 np.asarray(cols[field], dtype=dtype)]))
+                                                 cols[field].astype(dtype, copy=False)]))
 
     def online_h100e(self) -> np.ndarray:
         """Capacity per site now: its delivered H100e where online, else 0."""

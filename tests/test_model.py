@@ -415,7 +415,12 @@ def test_a_tenant_gives_notice_on_capacity_it_does_not_need(world):
         assert shed["month"].min() >= pd.Timestamp("2026-10-01")
         # once the notices take effect it holds less, still about its need (which drifts)
         tenant = model.agents_frame().query("agent == 'frontier_a'").set_index("month")
-        after = tenant.loc[tenant.index >= shed["month"].max() + pd.DateOffset(months=4)]
+        # until the owner recalls any of the tenant's contracts (its own rule, not this one)
+        c = model.contracts_frame().query("buyer == 'frontier_a'")
+        recalled = c.loc[c["end_reason"] == "recall", "end"]
+        until = recalled.min() if len(recalled) else tenant.index.max() + pd.DateOffset(months=1)
+        after = tenant.loc[(tenant.index >= shed["month"].max() + pd.DateOffset(months=4))
+                           & (tenant.index < until)]
         assert len(after) >= 6
         held_before = tenant["contracted_h100e"].max()
         assert (after["contracted_h100e"] <= held_before - shed["h100e"].sum() + 1e-6).all()
@@ -466,7 +471,8 @@ def test_scaled_world_replicates_agents(world):
 def test_funding_follows_revenue_and_growth():
     from market.agents.lab import funding_per_year, funding_rounds
 
-    usd = funding_per_year(np.array([1e9, 1e9, 2e9]), np.array([0.05, 0.0, 0.05]), 1.5)
+    usd = funding_per_year(np.array([1e9, 1e9, 2e9]), np.array([1.05**12 - 1, 0.0, 1.05**12 - 1]),
+                           1.5)
     assert usd[0] == pytest.approx(1.5 * 12e9 * (1.05**12 - 1))
     assert usd[1] == 0.0                     # no growth, nothing to finance
     assert usd[2] == pytest.approx(2 * usd[0])
@@ -504,6 +510,90 @@ def test_investor_appetite_shock_stops_rounds(world):
         late = events[(events["event"] == "funding")
                       & (events["month"] >= pd.Timestamp("2026-07-01"))]
         assert late.empty, late
+
+
+def test_term_targets_cover_the_outside_compute_and_a_share_of_the_rest():
+    """A lab aims to hold under term contracts the compute it runs outside this market plus its
+    term share of the rest; with no outside compute that is the term share of its need."""
+    from market.stages.auction import term_targets
+
+    need, inference = np.array([300.0, 300.0, 300.0]), np.array([100.0, 100.0, 100.0])
+    share = np.array([0.8, 0.8, 0.5])
+    target, boundary, outside = term_targets(need, inference, need * share, inference * share,
+                                             np.array([0.0, 0.5, 0.2]), share)
+    np.testing.assert_allclose(outside, [0.0, 150.0, 60.0])
+    np.testing.assert_allclose(target, [240.0, 150.0 + 0.8 * 150.0, 60.0 + 0.5 * 240.0])
+    # serving boundary: scaled with the share where the inference reaches past the outside
+    # compute, unchanged where the outside compute covers it all
+    np.testing.assert_allclose(boundary, [80.0, 100.0, 60.0 + 0.5 * 40.0])
+
+
+def test_payout_is_cash_above_the_buffer():
+    from market.agents.sellers import payout_usd
+
+    got = payout_usd(np.array([10.0, 10.0, 3.0, 10.0]), np.array([1.0, 1.0, 1.0, 1.0]),
+                     np.array([6.0, 0.0, 6.0, 12.0]))
+    np.testing.assert_array_equal(got, [4.0, 0.0, 0.0, 0.0])
+
+
+def test_neoclouds_pay_out_cash_above_half_a_year_without_touching_the_market(world):
+    """The default's neoclouds keep six months of opex and debt service and pay out the rest:
+    their cash ends far below what the same run without payouts piles up, the money leaves as
+    "payout", and nothing else moves (payouts feed no decision while cash stays positive)."""
+    keep = replace(world, months=24, sellers=tuple(replace(s, payout_above_months=0.0)
+                                                   for s in world.sellers))
+    paid = replace(world, months=24)
+    assert {s.payout_above_months for s in world.sellers if s.kind == "neocloud"} == {6.0}
+    a, b = ComputeMarket(paid, rng=0).run(), ComputeMarket(keep, rng=0).run()
+    assert a.external_usd["payout"] < -1e9 and b.external_usd.get("payout", 0.0) == 0.0
+    for s in world.sellers:
+        if s.kind == "neocloud":
+            assert a.cash[a.by_name[s.name].party] < 0.5 * b.cash[b.by_name[s.name].party]
+    pd.testing.assert_frame_equal(a.market_frame().drop(columns="run_id"),
+                                  b.market_frame().drop(columns="run_id"))
+
+
+def test_funding_climate_reverts_by_its_halflife_and_keeps_mean_appetite():
+    """Analytic properties of the funding climate: without draws a deviation halves in one
+    half-life; a long run of the walk keeps mean appetite at its level (factor mean 1, within
+    3 standard errors) and a log-sd of volatility / sqrt(1 - rho^2)."""
+    from market.agents.lab import funding_climate
+
+    dev = 0.4
+    for _ in range(12):
+        dev, _factor = funding_climate(dev, 12.0, 0.1, 0.0)
+    assert dev == pytest.approx(0.2, rel=1e-12)
+    rng = np.random.default_rng(7)
+    draws = rng.standard_normal(200_000)
+    dev, factor = funding_climate(0.0, 12.0, 0.1, draws[0], start=True)
+    devs, factors = [dev], [factor]
+    for z in draws[1:]:
+        dev, factor = funding_climate(dev, 12.0, 0.1, z)
+        devs.append(dev)
+        factors.append(factor)
+    rho = 0.5 ** (1 / 12)
+    sd = 0.1 / math.sqrt(1 - rho**2)
+    assert np.std(devs) == pytest.approx(sd, rel=0.05)
+    # samples are autocorrelated: the effective count is n (1 - rho) / (1 + rho)
+    n_eff = len(factors) * (1 - rho) / (1 + rho)
+    assert abs(np.mean(factors) - 1.0) < 3 * np.std(factors) / math.sqrt(n_eff)
+
+
+def test_funding_climate_moves_appetite_and_rounds_in_every_month(world):
+    """With a volatile climate, appetite differs across seeds from the first month and funding
+    differs from a fixed climate's; at volatility 0 appetite stays at its level."""
+    calm = ComputeMarket(replace(world, months=12), rng=0)
+    assert calm.appetite == world.market.investor_appetite
+    windy = replace(world, months=12, market=replace(
+        world.market, appetite_volatility_per_month=0.2, appetite_halflife_months=6.0))
+    first = {seed: ComputeMarket(windy, rng=seed).appetite for seed in SEEDS}
+    assert len(set(first.values())) == len(SEEDS)
+    model = ComputeMarket(windy, rng=0)
+    path = []
+    for _ in range(12):
+        model.step()
+        path.append(model.appetite)
+    assert len(set(path)) == 12 and all(a > 0 for a in path)
 
 
 def test_no_two_labs_share_a_limit_price(world, monkeypatch):

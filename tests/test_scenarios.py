@@ -308,6 +308,16 @@ def variant(tmp_path: Path, body: str) -> Path:
     ("[labs.frontier_a]\ntenor_months = 24\n",
      ["labs.frontier_a.tenor_months = 24", "term tenors"]),
     ("start = \"2026-13\"\n", ["start = '2026-13'", "not a month"]),
+    ("[market]\nappetite_volatility_per_month = -0.1\n",
+     ["market.appetite_volatility_per_month = -0.1", "monthly rate in [0, 1]"]),
+    ("[sellers.colossus_owner]\nown_need_growth_per_month = 1e6\n",
+     ["sellers.colossus_owner.own_need_growth_per_month = 1000000.0", "monthly rate in [-1, 1]"]),
+    ("[sellers.hyperscaler_2]\nown_need_volatility = 3.0\n",
+     ["sellers.hyperscaler_2.own_need_volatility = 3.0", "monthly rate in [0, 1]"]),
+    ("[market]\nappetite_halflife_months = 0\n",
+     ["market.appetite_halflife_months = 0", "> 0"]),
+    ("[sellers.neocloud_1]\npayout_above_months = -1\n",
+     ["sellers.neocloud_1.payout_above_months = -1", ">= 0"]),
 ])
 def test_bad_file_names_file_key_and_value(tmp_path, body, expected):
     path = variant(tmp_path, body)

@@ -17,6 +17,7 @@ revenue and spend are the whole lab's, its bids here only the rest.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -110,11 +111,23 @@ RAISE_RUNWAY_MONTHS = 6.0
 """A lab goes to investors at once when its cash covers fewer months of burn than this."""
 
 
-def funding_per_year(revenue_usd_month, growth_per_month, appetite):
+def funding_per_year(revenue_usd_month, annual_growth, appetite):
     """Funding investors offer a lab per year: ``appetite`` x its annual revenue x its annual
     growth rate (they finance growth; cal:dem.spend_ratio)."""
-    annual_growth = exact.power(1.0 + np.asarray(growth_per_month, dtype=float), 12) - 1.0
-    return appetite * 12.0 * np.asarray(revenue_usd_month) * np.maximum(annual_growth, 0.0)
+    return (appetite * 12.0 * np.asarray(revenue_usd_month)
+            * np.maximum(np.asarray(annual_growth, dtype=float), 0.0))
+
+
+def funding_climate(deviation, halflife_months, volatility, draw, *, start: bool = False):
+    """Next month's funding climate: the log deviation of investor appetite from its level, a
+    mean-reverting random walk (``draw`` a standard normal from the model's RNG; at the
+    ``start`` it is drawn from the walk's stationary spread). Returns the new deviation and the
+    factor on appetite, exp(deviation - var / 2), whose stationary mean is 1."""
+    persistence = float(exact.power(0.5, 1.0 / halflife_months))
+    stationary_sd = volatility / math.sqrt(1.0 - persistence * persistence)
+    deviation = (stationary_sd * draw if start
+                 else persistence * deviation + volatility * draw)
+    return deviation, float(exact.exp(deviation - 0.5 * stationary_sd * stationary_sd))
 
 
 def funding_rounds(offered_per_year, interval_months, cash_usd, burn_usd_month, chance_draws,

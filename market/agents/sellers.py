@@ -118,6 +118,13 @@ def seller_exit_signal(price, spot_index, exit_premium, exit_fee_months, months_
             & (spot_index - fee_per_month > price * (1.0 + exit_premium)))
 
 
+def payout_usd(cash_usd, outgoings_usd_month, keep_months):
+    """What sellers pay out to their owners this month (arrays over sellers): cash above
+    ``keep_months`` of their monthly opex and debt service; none where ``keep_months`` is 0."""
+    excess = np.asarray(cash_usd) - keep_months * np.asarray(outgoings_usd_month)
+    return np.where((np.asarray(keep_months) > 0) & (excess > 0), excess, 0.0)
+
+
 def amortizing_payment(principal: float, rate_per_year: float, months: int) -> float:
     """Monthly payment of a loan repaid in equal instalments."""
     r = rate_per_year / 12.0

@@ -64,6 +64,21 @@ def regional_columns(model: ComputeMarket, sites: np.ndarray,
     return preferred, allowed
 
 
+def term_targets(need_h100e, inference_h100e, need_share_h100e, inference_share_h100e,
+                 outside_share, term_share):
+    """What labs aim to hold under term contracts at the forecast horizon (arrays over labs):
+    the compute they will run outside this market (``outside_share`` of the need then), plus
+    ``term_share`` of the rest. ``need_share_h100e`` and ``inference_share_h100e`` are the need
+    and inference already scaled by ``term_share``. Returns the target, the inference boundary
+    of the value curve (its part in this market scaled alike) and the outside compute then;
+    with no outside compute they are the scaled need and inference, bit for bit."""
+    outside = outside_share * need_h100e
+    target = outside + need_share_h100e * (1.0 - outside_share)
+    inference = np.where(inference_h100e > outside,
+                         outside + inference_share_h100e - term_share * outside, inference_h100e)
+    return target, inference, outside
+
+
 class Orders(NamedTuple):
     """One market's order book as arrays (``site`` is -1 for bids)."""
 
@@ -89,10 +104,13 @@ def clear_term(model: ComputeMarket) -> None:
                                   until=nxt + int(tenors[terms].max()))
     n_labs = len(model.labs)
     buyers = model.party_table.buyers
-    held_next = (model.book.committed_h100e(nxt, by="buyer", n=len(model.parties))[buyers]
-                 + queries.outside(model)[0])
     share = np.array([lab.cfg.term_share for lab in model.labs])
-    target, inference, budget = queries.lab_arrays(model, FORECAST_MONTHS, share)
+    need, inference, budget = queries.lab_arrays(model, FORECAST_MONTHS)
+    target, inference, outside = term_targets(
+        need, inference, *queries.lab_arrays(model, FORECAST_MONTHS, share)[:2],
+        model.party_table.outside_share[buyers], share)
+    held_next = (model.book.committed_h100e(nxt, by="buyer", n=len(model.parties))[buyers]
+                 + outside)
     weights = tenor_weights(model._ask_depth, model._lab_term_column)
     curve = bid_curve(model._bid_curves, held_next, target, inference, tranches=2)
     parts = []

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market.calendar import month_index
+from market.agents.lab import funding_climate
 from market.hardware import generation
 from market.stages import contracts
 from market.supply import CONSTRUCTION, ONLINE, PERMITTING, SCHEDULED
@@ -70,7 +71,7 @@ def calendar(model: ComputeMarket) -> None:
     model.online_by_party = model.sites.online_h100e_by_owner(len(model.parties))
     for shock in model._shocks.get(m, []):
         if shock.kind == "investor_appetite":
-            model.appetite *= shock.factor
+            model.appetite_level *= shock.factor
             model._event("investor_appetite", "market", detail=f"x{shock.factor:g}")
             continue
         seller = model.by_name[shock.seller]
@@ -82,4 +83,16 @@ def calendar(model: ComputeMarket) -> None:
             model.own_need_fixed[seller.party] += recalled
         elif shock.kind == "seller_exit":
             contracts.seller_exit(model, seller)
+    climate(model)
 
+
+def climate(model: ComputeMarket) -> None:
+    """The funding climate moves on (one draw a month from its own stream; the first month's
+    is drawn at set-up) and sets investor appetite: its level times the climate's factor."""
+    if model.month != model.start_month:
+        mk = model.world.market
+        model.climate, factor = funding_climate(
+            model.climate, mk.appetite_halflife_months, mk.appetite_volatility_per_month,
+            float(model.climate_rng.standard_normal()))
+        model._climate_factor = factor
+    model.appetite = model.appetite_level * model._climate_factor

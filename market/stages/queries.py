@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market import exact
-from market.agents.lab import budget_usd_per_month, funding_per_year, growth_rate, outside_h100e
+from market.agents.lab import (
+    budget_usd_per_month,
+    funding_per_year,
+    growth_rate,
+    outside_h100e,
+)
 
 if TYPE_CHECKING:
     from market.model import ComputeMarket
@@ -95,6 +100,12 @@ def lab_growth(model: ComputeMarket) -> np.ndarray:
     return cached[1]
 
 
+def funding_offered(model: ComputeMarket) -> np.ndarray:
+    """Funding investors offer each lab per year at today's appetite (``funding_per_year``)."""
+    annual_growth = exact.power(1.0 + lab_growth(model), 12) - 1.0
+    return funding_per_year(model.lab_state["revenue_usd"], annual_growth, model.appetite)
+
+
 def outside(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
     """H100e each lab runs outside this market this month, and what it costs (USD)."""
     p, labs = model.party_table, model.party_table.buyers
@@ -112,8 +123,7 @@ def lab_arrays(model: ComputeMarket, months_ahead: int, share: np.ndarray | floa
     upcoming = (model._funding_month > model.month) & (model._funding_month <= model.month + 12)
     funding = np.bincount(model.party_table.row[model._funding_lab[upcoming]],
                           weights=model._funding_usd[upcoming],
-                          minlength=buyers.size) + funding_per_year(
-        model.lab_state["revenue_usd"], lab_growth(model), model.appetite)
+                          minlength=buyers.size) + funding_offered(model)
     budget = (budget_usd_per_month(model.lab_state["revenue_usd"], model.cash[buyers],
                                    funding)
               - committed_usd_by_party(model)[buyers] - outside(model)[1])

@@ -10,12 +10,11 @@ import numpy as np
 from market import exact
 from market.agents.lab import (
     demand_shock,
-    funding_per_year,
     funding_rounds,
     next_inference_need,
     serve,
 )
-from market.agents.sellers import internal_need_next
+from market.agents.sellers import internal_need_next, payout_usd
 from market.stages import queries
 from market.supply import AWAITING, CONSTRUCTION, ONLINE
 
@@ -74,6 +73,12 @@ def settle(model: ComputeMarket) -> None:
     payment = np.minimum(t.debt_payment_usd[owing], t.debt_usd[owing] + interest)
     t.debt_usd[owing] -= payment - interest
     model._external_many(owing, "debt_service", -payment)
+    service = np.zeros(n)
+    service[owing] = payment
+    payout = payout_usd(model.cash[parties], opex[parties] + service[parties],
+                        model.party_table.payout_above_months[parties])
+    if payout.any():
+        model._external_many(parties, "payout", -payout)
     model.seller_revenue[parties] = model._received[parties]
     model.seller_cost[parties] = opex[parties] + capital[parties]
     defaults(model)
@@ -94,7 +99,7 @@ def raise_funding(model: ComputeMarket) -> None:
     seeds stay aligned across scenarios."""
     buyers = model.party_table.buyers
     usd = funding_rounds(
-        funding_per_year(model.lab_state["revenue_usd"], queries.lab_growth(model), model.appetite),
+        queries.funding_offered(model),
         model.world.market.raise_interval_months, model.cash[buyers],
         np.maximum(model._paid[buyers] - model.lab_state["revenue_usd"], 0.0),
         model.rng.random(buyers.size), model.rng.standard_normal(buyers.size))

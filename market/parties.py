@@ -94,6 +94,22 @@ COLUMNS = (
             "default"),
     _seller("payout_above_months", np.float64, "months", "cash kept, in months of opex and debt "
             "service; the rest is paid out"),
+    # state that moves month by month (starting from the config where one is named)
+    _buyer("inference_h100e", "H100e", "a lab's inference need this month (the scenario's level "
+           "times a starting draw, then grown by settlement)"),
+    Column("served_h100e", np.float64, "H100e", "capacity a lab used this month"),
+    Column("unmet_h100e", np.float64, "H100e", "a lab's need not served this month"),
+    Column("revenue_usd", np.float64, "USD", "a lab's customer revenue this month (sellers' "
+           "revenue is the model's seller_revenue)"),
+    Column("value_usd", np.float64, "USD", "a lab's revenue plus served training at its value"),
+    _seller("debt_usd", np.float64, "USD", "debt outstanding"),
+    Column("debt_payment_usd", np.float64, "USD per month", "instalment of a seller's "
+           "amortizing loans"),
+    Column("capex_year", np.int64, "", "the year capex_this_year_usd counts (-1: none yet)",
+           default=-1),
+    Column("capex_this_year_usd", np.float64, "USD", "capex a seller started this year"),
+    Column("negative_cash_months", np.int64, "months", "months in a row a seller's cash has "
+           "been negative"),
 )
 """Every column, declared once: its unit and where its values come from."""
 

@@ -40,7 +40,7 @@ def invest(model: ComputeMarket) -> None:
     sellers = t.sellers
     invests = should_invest(forward, utilization[sellers], levelized, t.hurdle_rate[sellers])
     room = debt_room(queries.backlog_usd(model)[sellers], t.debt_to_backlog[sellers],
-                     np.array([s.debt_usd for s in model.sellers]))
+                     t.debt_usd[sellers])
     wants = build_signal(t.kind[sellers], invests, queries.reserves(model, margin=True)[sellers],
                          online[sellers], backlog[sellers], t.presale_ratio[sellers])
     wants &= ~model.defaulted[sellers]
@@ -54,7 +54,7 @@ def invest(model: ComputeMarket) -> None:
                       else capex <= model.cash[i])
         if capex > seller.capex_room_usd(m // 12) or not affordable:
             continue
-        seller.capex_this_year_usd += capex
+        t.capex_this_year_usd[i] += capex
         name = f"{seller.name}-build-{m // 12}-{m % 12 + 1:02d}"
         ready, cancel = calendar.permit_draw(model, cfg.region)
         ready += calendar.delivery_delay(model)

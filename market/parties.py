@@ -53,8 +53,8 @@ def _seller(name: str, dtype: type, unit: str, doc: str) -> Column:
 COLUMNS = (
     Column("role", np.int8, "", "BUYER or SELLER"),
     _both("kind", np.str_, "", "the kind's registry name (market.kinds)"),
-    Column("row", np.int64, "", "place among the parties of the same role (the model's lab "
-           "state, the order of model.labs and model.sellers)"),
+    Column("row", np.int64, "", "place among the parties of the same role (the order of "
+           "model.labs and model.sellers and of per-role arrays such as bid curves)"),
     _both("cash_usd", np.float64, "USD", "cash now; money moves only through the model's _pay "
           "and _external"),
     Column("defaulted", np.bool_, "", "whether the party has defaulted"),

@@ -86,6 +86,9 @@ COLUMNS = (
     _seller("markup", np.float64, "share", "spot ask over cost"),
     _seller("hurdle_rate", np.float64, "share", "return over levelized cost that a build needs"),
     _seller("lead_time_months", np.int64, "months", "construction time once permitted"),
+    _seller("build_site_mw", np.float64, "MW", "size of a site it starts"),
+    _seller("capex_budget_usd_per_year", np.float64, "USD per year", "capex it may start in a "
+            "calendar year"),
     _seller("presale_ratio", np.float64, "share", "share of capacity under term contract before a "
             "new build"),
     _seller("debt_to_backlog", np.float64, "share", "debt lenders finance against the contracted "

@@ -200,13 +200,6 @@ class Seller(Party):
         """Whether it starts a site (arrays over its kind's sellers): the investment rule."""
         return invests
 
-    def capex_room_usd(self, year: int) -> float:
-        """Capex it may still start this calendar year."""
-        t = self.model.party_table
-        if year != t.capex_year[self.party]:
-            t.capex_year[self.party], t.capex_this_year_usd[self.party] = year, 0.0
-        return self.cfg.capex_budget_usd_per_year - float(t.capex_this_year_usd[self.party])
-
 
 class Owner(Seller):
     """Builds for its own models, leases the surplus, may recall it."""

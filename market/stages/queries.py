@@ -100,10 +100,10 @@ def outside(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
     return h100e, h100e * p.outside_usd_per_h100e_month[labs]
 
 
-def lab_arrays(model: ComputeMarket, months_ahead: int, share: np.ndarray | float = 1.0):
+def lab_arrays(model: ComputeMarket, months_ahead: int):
     """Targets, inference needs and budgets of all labs, ``months_ahead`` forward."""
     grow = exact.power(1.0 + lab_growth(model), months_ahead)
-    inference = model.party_table.inference_h100e[model.party_table.buyers] * grow * share
+    inference = model.party_table.inference_h100e[model.party_table.buyers] * grow
     need = inference * (1.0 + model.party_table.training_share[model.party_table.buyers])
     buyers = model.party_table.buyers
     upcoming = (model._funding_month > model.month) & (model._funding_month <= model.month + 12)

@@ -219,7 +219,7 @@ def lab_exits(model: ComputeMarket) -> None:
     notice(model, ids[exits], "buyer", "price_or_runway")
     # capacity held under contract beyond the need (after outside compute), for too long
     labs = parties.buyers
-    need = model.lab_state["inference_h100e"] * (1.0 + parties.training_share[labs])
+    need = parties.inference_h100e[labs] * (1.0 + parties.training_share[labs])
     live = b.live_ids(model.month)
     leaving = live[b.notice_month[live] >= 0]  # notice given, not yet ended
     pending = np.bincount(b.buyer[leaving], weights=b.h100e[leaving],

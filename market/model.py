@@ -25,7 +25,7 @@ import pandas as pd
 
 from market import exact, kinds, metrics
 from market.agents import Lab, Seller
-from market.agents.lab import LAB_STATE, BidCurves, demand_shock, funding_climate
+from market.agents.lab import BidCurves, demand_shock, funding_climate
 from market.book import ContractBook, coded_categorical
 from market.calendar import month_index, month_start
 from market.config import WorldConfig
@@ -161,16 +161,14 @@ class ComputeMarket(mesa.Model):
         self.unsold = {"spot": np.zeros(len(self.sellers)), "term": np.zeros(len(self.sellers))}
         self._seller_strategy = np.array([s.strategy.name for s in self.sellers])
         self._seller_party = t.sellers
-        self.negative_cash_months = np.zeros(len(self.sellers), dtype=np.int64)
         n_labs = len(self.labs)
-        self.lab_state = {name: np.zeros(n_labs) for name in LAB_STATE}
         # the starting level of demand is itself uncertain: one draw per lab
-        self.lab_state["inference_h100e"] = np.array([c.inference_h100e for c in world.labs]) * (
+        t.inference_h100e[t.buyers] = t.inference_h100e[t.buyers] * (
             1.0 + demand_shock(0.0, t.growth_volatility[t.buyers],
                                self.rng.standard_normal(n_labs)))
         # labs enter with their revenue run rate (it sets their first budget and funding)
-        self.lab_state["revenue_usd"] = (self.lab_state["inference_h100e"]
-                                         * t.usd_per_served_h100e_month[t.buyers])
+        t.revenue_usd[t.buyers] = t.inference_h100e[t.buyers] * t.usd_per_served_h100e_month[
+            t.buyers]
         self.appetite_level = world.market.investor_appetite
         """Investor appetite's level: the scenario's, moved by investor_appetite shocks."""
         mk = world.market

@@ -53,8 +53,8 @@ def _seller(name: str, dtype: type, unit: str, doc: str) -> Column:
 COLUMNS = (
     Column("role", np.int8, "", "BUYER or SELLER"),
     _both("kind", np.str_, "", "the kind's registry name (market.kinds)"),
-    Column("row", np.int64, "", "place among the parties of the same role (the model's lab "
-           "state, the order of model.labs and model.sellers)"),
+    Column("row", np.int64, "", "place among the parties of the same role (the order of "
+           "model.labs and model.sellers and of per-role arrays such as bid curves)"),
     _both("cash_usd", np.float64, "USD", "cash now; money moves only through the model's _pay "
           "and _external"),
     Column("defaulted", np.bool_, "", "whether the party has defaulted"),
@@ -86,20 +86,34 @@ COLUMNS = (
     _seller("markup", np.float64, "share", "spot ask over cost"),
     _seller("hurdle_rate", np.float64, "share", "return over levelized cost that a build needs"),
     _seller("lead_time_months", np.int64, "months", "construction time once permitted"),
-    _seller("build_site_mw", np.float64, "MW", "facility power of each site it starts"),
+    _seller("build_site_mw", np.float64, "MW", "size of a site it starts"),
+    _seller("capex_budget_usd_per_year", np.float64, "USD per year", "capex it may start in a "
+            "calendar year"),
     _seller("presale_ratio", np.float64, "share", "share of capacity under term contract before a "
             "new build"),
     _seller("debt_to_backlog", np.float64, "share", "debt lenders finance against the contracted "
             "backlog's revenue"),
     _seller("default_patience_months", np.int64, "months", "months of negative cash before "
             "default"),
-    _seller("interest_per_year", np.float64, "per year", "interest rate on its debt"),
-    _seller("debt_usd", np.float64, "USD", "debt outstanding now (from its config at the "
-            "start); grows with each build it borrows for, falls with each payment"),
-    Column("debt_payment_usd", np.float64, "USD per month", "monthly payment of its amortizing "
-           "loans (set by the seller from its debt)"),
     _seller("payout_above_months", np.float64, "months", "cash kept, in months of opex and debt "
             "service; the rest is paid out"),
+    _seller("interest_per_year", np.float64, "per year", "interest rate on a seller's debt"),
+    # state that moves month by month (starting from the config where one is named)
+    _buyer("inference_h100e", "H100e", "a lab's inference need this month (the scenario's level "
+           "times a starting draw, then grown by settlement)"),
+    Column("served_h100e", np.float64, "H100e", "capacity a lab used this month"),
+    Column("unmet_h100e", np.float64, "H100e", "a lab's need not served this month"),
+    Column("revenue_usd", np.float64, "USD", "a lab's customer revenue this month (sellers' "
+           "revenue is the model's seller_revenue)"),
+    Column("value_usd", np.float64, "USD", "a lab's revenue plus served training at its value"),
+    _seller("debt_usd", np.float64, "USD", "debt outstanding"),
+    Column("debt_payment_usd", np.float64, "USD per month", "instalment of a seller's "
+           "amortizing loans"),
+    Column("capex_year", np.int64, "", "the year capex_this_year_usd counts (-1: none yet)",
+           default=-1),
+    Column("capex_this_year_usd", np.float64, "USD", "capex a seller started this year"),
+    Column("negative_cash_months", np.int64, "months", "months in a row a seller's cash has "
+           "been negative"),
 )
 """Every column, declared once: its unit and where its values come from."""
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market import exact
-from market.agents.party import Party
+from market.agents.party import Party, row_value
 from market.calendar import month_index
 from market.config import LabConfig
 from market.strategies import GROWTH, MUST_SERVE, OPPORTUNISTIC, TERM, strategy
@@ -276,31 +276,16 @@ def exit_signal(price: np.ndarray, spot_index: float, exit_premium: np.ndarray) 
     return price > spot_index * (1.0 + exit_premium)
 
 
-def _state(name: str, doc: str) -> property:
-    """A lab attribute stored in the model's per-lab arrays (vectorized each step)."""
-
-    def get(self: Lab) -> float:
-        return float(self.model.lab_state[name][self.party])
-
-    def set(self: Lab, value: float) -> None:
-        self.model.lab_state[name][self.party] = value
-
-    return property(get, set, doc=doc)
-
-
-LAB_STATE = ("inference_h100e", "served_h100e", "unmet_h100e", "revenue_usd", "value_usd")
-
-
 class Lab(Party):
-    """A frontier or small lab. Its demand and money state live in the model's arrays so that
-    every lab is settled at once; the properties below read and write them."""
+    """A frontier or small lab. Its demand and money state are columns of the party table so
+    that every lab is settled at once; the properties below read and write its row."""
 
     model: ComputeMarket
-    inference_h100e = _state("inference_h100e", "Inference need this month (H100e).")
-    served_h100e = _state("served_h100e", "Capacity used this month (H100e).")
-    unmet_h100e = _state("unmet_h100e", "Need not served this month (H100e).")
-    revenue_usd = _state("revenue_usd", "Revenue this month (USD).")
-    value_usd = _state("value_usd", "Value of served compute this month (USD).")
+    inference_h100e = row_value("inference_h100e", "Inference need this month (H100e).")
+    served_h100e = row_value("served_h100e", "Capacity used this month (H100e).")
+    unmet_h100e = row_value("unmet_h100e", "Need not served this month (H100e).")
+    revenue_usd = row_value("revenue_usd", "Revenue this month (USD).")
+    value_usd = row_value("value_usd", "Value of served compute this month (USD).")
 
     def __init__(self, model: ComputeMarket, cfg: LabConfig, party: int) -> None:
         super().__init__(model)

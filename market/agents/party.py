@@ -11,6 +11,18 @@ if TYPE_CHECKING:
     from market.model import ComputeMarket
 
 
+def row_value(column: str, doc: str, kind: type = float) -> property:
+    """An agent attribute that is its row's value in the party table column ``column``."""
+
+    def get(self: Party):
+        return kind(getattr(self.model.party_table, column)[self.party])
+
+    def set(self: Party, value) -> None:
+        getattr(self.model.party_table, column)[self.party] = value
+
+    return property(get, set, doc=doc)
+
+
 class Party(mesa.Agent):
     """A lab or a seller; ``party`` is its row of ``model.party_table`` (cash, defaulted, its
     parameters) and its id in the book's buyer and seller columns."""
@@ -23,23 +35,5 @@ class Party(mesa.Agent):
         """Cash now (USD), from its row."""
         return float(self.model.party_table.cash_usd[self.party])
 
-    @property
-    def defaulted(self) -> bool:
-        """Whether it has defaulted (its contracts ended; a seller's sites sold or offline)."""
-        return bool(self.model.party_table.defaulted[self.party])
-
-    @defaulted.setter
-    def defaulted(self, value: bool) -> None:
-        self.model.party_table.defaulted[self.party] = value
-
-
-def row_property(column: str, doc: str) -> property:
-    """A party attribute stored in its row of the party table's ``column`` (a float)."""
-
-    def get(self: Party) -> float:
-        return float(getattr(self.model.party_table, column)[self.party])
-
-    def set(self: Party, value: float) -> None:
-        getattr(self.model.party_table, column)[self.party] = value
-
-    return property(get, set, doc=doc)
+    defaulted = row_value("defaulted", "Whether it has defaulted (its contracts ended; a "
+                          "seller's sites sold or offline).", bool)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market import exact, kinds
-from market.agents.party import Party, row_property
+from market.agents.party import Party, row_value
 from market.config import SellerConfig
 from market.strategies import strategy
 
@@ -143,9 +143,6 @@ class Seller(Party):
     and may exit leases opportunistically."""
     borrows_to_build = False
     """Whether new sites are financed by debt against its backlog (else paid from cash)."""
-    debt_usd = row_property("debt_usd", "Debt outstanding (USD), from its row.")
-    debt_payment_usd = row_property("debt_payment_usd", "Monthly loan payment (USD per month), "
-                                    "from its row.")
 
     @property
     def own_need_h100e(self) -> float:
@@ -156,10 +153,10 @@ class Seller(Party):
     def own_need_h100e(self, value: float) -> None:
         self.model.own_need[self.party] = value
 
-    @property
-    def negative_cash_months(self) -> int:
-        """Consecutive months with negative cash (default after ``default_patience_months``)."""
-        return int(self.model.negative_cash_months[self.model.party_table.row[self.party]])
+    negative_cash_months = row_value("negative_cash_months", "Consecutive months with negative "
+                                     "cash (default after ``default_patience_months``).", int)
+    debt_usd = row_value("debt_usd", "Debt outstanding (USD).")
+    debt_payment_usd = row_value("debt_payment_usd", "Monthly instalment of its loans (USD).")
 
     @property
     def unsold_share(self) -> dict[str, float]:
@@ -186,8 +183,6 @@ class Seller(Party):
         self.strategy = strategy(cfg.strategy)
         self.debt_payment_usd = amortizing_payment(cfg.debt_usd, cfg.interest_per_year,
                                                    NEOCLOUD_LOAN_MONTHS)
-        self.capex_year = -1
-        self.capex_this_year_usd = 0.0
 
     @staticmethod
     def spot_floor(opex: np.ndarray, levelized: np.ndarray, markup: np.ndarray) -> np.ndarray:
@@ -204,12 +199,6 @@ class Seller(Party):
                        presale_ratio: np.ndarray) -> np.ndarray:
         """Whether it starts a site (arrays over its kind's sellers): the investment rule."""
         return invests
-
-    def capex_room_usd(self, year: int) -> float:
-        """Capex it may still start this calendar year."""
-        if year != self.capex_year:
-            self.capex_year, self.capex_this_year_usd = year, 0.0
-        return self.cfg.capex_budget_usd_per_year - self.capex_this_year_usd
 
 
 class Owner(Seller):

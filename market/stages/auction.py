@@ -106,9 +106,10 @@ def clear_term(model: ComputeMarket) -> None:
     buyers = model.party_table.buyers
     share = np.array([lab.cfg.term_share for lab in model.labs])
     need, inference, budget = queries.lab_arrays(model, FORECAST_MONTHS)
+    inference_share = inference * share  # the part each lab wants under term contracts
     target, inference, outside = term_targets(
-        need, inference, *queries.lab_arrays(model, FORECAST_MONTHS, share)[:2],
-        model.party_table.outside_share[buyers], share)
+        need, inference, inference_share * (1.0 + model.party_table.training_share[buyers]),
+        inference_share, model.party_table.outside_share[buyers], share)
     held_next = (model.book.committed_h100e(nxt, by="buyer", n=len(model.parties))[buyers]
                  + outside)
     weights = tenor_weights(model._ask_depth, model._lab_term_column)

@@ -253,7 +253,7 @@ def lab_exits(model: ComputeMarket) -> None:
     model._expensive_months, expensive = streak(model._expensive_months, len(b), ids, signal)
     exits = signal & (expensive >= parties.exit_patience_months[buyer])
     spend = queries.committed_usd_by_party(model)[parties.buyers]
-    revenue = model.lab_state["revenue_usd"][parties.buyers]  # as Lab.revenue_usd reads it
+    revenue = parties.revenue_usd[parties.buyers]
     floor = parties.runway_floor_months[parties.buyers]
     short = (spend > 0) & (model.cash[parties.buyers] < floor * (spend - revenue))
     short &= ~model.defaulted[parties.buyers]
@@ -268,7 +268,7 @@ def lab_exits(model: ComputeMarket) -> None:
     notice(model, ids[exits], "buyer", "price_or_runway")
     # capacity held under contract beyond the need (after outside compute), for too long
     labs = parties.buyers
-    need = model.lab_state["inference_h100e"] * (1.0 + parties.training_share[labs])
+    need = parties.inference_h100e[labs] * (1.0 + parties.training_share[labs])
     live = b.live_ids(model.month)
     leaving = live[b.notice_month[live] >= 0]  # notice given, not yet ended
     pending = np.bincount(b.buyer[leaving], weights=b.h100e[leaving],

@@ -44,19 +44,22 @@ def invest(model: ComputeMarket) -> None:
     wants = build_signal(t.kind[sellers], invests, queries.reserves(model, margin=True)[sellers],
                          online[sellers], backlog[sellers], t.presale_ratio[sellers])
     wants &= ~model.defaulted[sellers]
-    # what a site costs each seller, and whether its debt room or cash covers it
-    capex_usd = t.build_site_mw[sellers] * gen.h100e_per_mw * gen.capex_usd_per_h100e
-    borrows = np.array([s.borrows_to_build for s in model.sellers], dtype=bool)
-    wants &= np.where(borrows, capex_usd <= room, capex_usd <= model.cash[sellers])
+    # within the year's capex budget, and affordable: from debt room or from cash
+    pos = np.flatnonzero(wants)
+    cand = sellers[pos]
+    t.capex_this_year_usd[cand] = np.where(t.capex_year[cand] == m // 12,
+                                           t.capex_this_year_usd[cand], 0.0)
+    t.capex_year[cand] = m // 12
+    capex = t.build_site_mw[cand] * gen.h100e_per_mw * gen.capex_usd_per_h100e
+    borrows = np.array([model.sellers[j].borrows_to_build for j in pos], dtype=bool)
+    builds = ((capex <= t.capex_budget_usd_per_year[cand] - t.capex_this_year_usd[cand])
+              & np.where(borrows, capex <= room[pos], capex <= model.cash[cand]))
     new_sites = []
-    for j in np.flatnonzero(wants):
+    for j, capex in zip(pos[builds], capex[builds].tolist(), strict=True):
         seller = model.sellers[j]
         i = seller.party
         cfg = seller.cfg
-        capex = float(capex_usd[j])
-        if capex > seller.capex_room_usd(m // 12):
-            continue
-        seller.capex_this_year_usd += capex
+        t.capex_this_year_usd[i] += capex
         name = f"{seller.name}-build-{m // 12}-{m % 12 + 1:02d}"
         ready, cancel = calendar.permit_draw(model, cfg.region)
         ready += calendar.delivery_delay(model)

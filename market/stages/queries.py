@@ -103,28 +103,29 @@ def lab_growth(model: ComputeMarket) -> np.ndarray:
 def funding_offered(model: ComputeMarket) -> np.ndarray:
     """Funding investors offer each lab per year at today's appetite (``funding_per_year``)."""
     annual_growth = exact.power(1.0 + lab_growth(model), 12) - 1.0
-    return funding_per_year(model.lab_state["revenue_usd"], annual_growth, model.appetite)
+    return funding_per_year(model.party_table.revenue_usd[model.party_table.buyers],
+                            annual_growth, model.appetite)
 
 
 def outside(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
     """H100e each lab runs outside this market this month, and what it costs (USD)."""
     p, labs = model.party_table, model.party_table.buyers
-    h100e = outside_h100e(model.lab_state["inference_h100e"], p.training_share[labs],
+    h100e = outside_h100e(p.inference_h100e[labs], p.training_share[labs],
                           p.outside_share[labs])
     return h100e, h100e * p.outside_usd_per_h100e_month[labs]
 
 
-def lab_arrays(model: ComputeMarket, months_ahead: int, share: np.ndarray | float = 1.0):
+def lab_arrays(model: ComputeMarket, months_ahead: int):
     """Targets, inference needs and budgets of all labs, ``months_ahead`` forward."""
     grow = exact.power(1.0 + lab_growth(model), months_ahead)
-    inference = model.lab_state["inference_h100e"] * grow * share
+    inference = model.party_table.inference_h100e[model.party_table.buyers] * grow
     need = inference * (1.0 + model.party_table.training_share[model.party_table.buyers])
     buyers = model.party_table.buyers
     upcoming = (model._funding_month > model.month) & (model._funding_month <= model.month + 12)
     funding = np.bincount(model.party_table.row[model._funding_lab[upcoming]],
                           weights=model._funding_usd[upcoming],
                           minlength=buyers.size) + funding_offered(model)
-    budget = (budget_usd_per_month(model.lab_state["revenue_usd"], model.cash[buyers],
+    budget = (budget_usd_per_month(model.party_table.revenue_usd[buyers], model.cash[buyers],
                                    funding)
               - committed_usd_by_party(model)[buyers] - outside(model)[1])
     return need, inference, budget

@@ -34,7 +34,7 @@ def settle(model: ComputeMarket) -> None:
     buyers = model.party_table.buyers
     outside, outside_usd = queries.outside(model)
     own = (queries.delivered_h100e(model) + model._spot_bought)[buyers]
-    state, param = model.lab_state, model.party_table
+    param = model.party_table
     own = np.where(model.defaulted[buyers], 0.0, own)
     outside = np.where(model.defaulted[buyers], 0.0, outside)
     held = own + outside
@@ -42,19 +42,21 @@ def settle(model: ComputeMarket) -> None:
         outside_usd = np.where(model.defaulted[buyers], 0.0, outside_usd)
         model._external_many(buyers, "outside_compute", -outside_usd)
         model._paid[buyers] += outside_usd
-    (state["served_h100e"], state["unmet_h100e"], state["revenue_usd"],
-     state["value_usd"]) = serve(held, state["inference_h100e"], param.training_share[buyers],
-                                 param.usd_per_served_h100e_month[buyers],
-                                 param.training_value_usd_per_h100e_month[buyers])
+    inference = param.inference_h100e[buyers]
+    served, unmet, revenue, value = serve(held, inference, param.training_share[buyers],
+                                          param.usd_per_served_h100e_month[buyers],
+                                          param.training_value_usd_per_h100e_month[buyers])
+    param.served_h100e[buyers], param.unmet_h100e[buyers] = served, unmet
+    param.revenue_usd[buyers], param.value_usd[buyers] = revenue, value
     # compute outside this market serves first; each lab uses the same share of all it
     # holds here (its demand may fall below it)
     used = np.ones(n)
     used[buyers] = np.where(own > 0, np.minimum(
-        np.maximum(state["served_h100e"] - outside, 0.0) / np.where(own > 0, own, 1.0),
+        np.maximum(served - outside, 0.0) / np.where(own > 0, own, 1.0),
         1.0), 1.0)
     model._apply(model.book.bill(m, used_share=used[model.book.buyer],
                                  delivered_share=model._delivered).transfers)
-    model._external_many(buyers, "customer_revenue", state["revenue_usd"])
+    model._external_many(buyers, "customer_revenue", revenue)
     due = model._funding_month == m
     model._external_many(model._funding_lab[due], "funding", model._funding_usd[due])
     for lab, usd in zip(model._funding_lab[due], model._funding_usd[due], strict=True):
@@ -82,11 +84,11 @@ def settle(model: ComputeMarket) -> None:
     model.seller_revenue[parties] = model._received[parties]
     model.seller_cost[parties] = opex[parties] + capital[parties]
     defaults(model)
-    unmet_inference = np.maximum(state["inference_h100e"] - state["served_h100e"], 0.0)
+    unmet_inference = np.maximum(inference - served, 0.0)
     growth = demand_shock(queries.lab_growth(model), param.growth_volatility[buyers],
                           model.rng.standard_normal(buyers.size))
-    state["inference_h100e"] = next_inference_need(
-        state["inference_h100e"], unmet_inference, growth, param.churn[buyers])
+    param.inference_h100e[buyers] = next_inference_need(
+        inference, unmet_inference, growth, param.churn[buyers])
     committed_out = model.book.committed_h100e(m, by="seller", n=n)
     model._own_need_now = model.own_need.copy()
     model._own_used = np.minimum(model._own_need_now, np.maximum(
@@ -101,7 +103,7 @@ def raise_funding(model: ComputeMarket) -> None:
     usd = funding_rounds(
         queries.funding_offered(model),
         model.world.market.raise_interval_months, model.cash[buyers],
-        np.maximum(model._paid[buyers] - model.lab_state["revenue_usd"], 0.0),
+        np.maximum(model._paid[buyers] - model.party_table.revenue_usd[buyers], 0.0),
         model.rng.random(buyers.size), model.rng.standard_normal(buyers.size))
     raise_now = np.flatnonzero((usd > 0) & ~model.defaulted[buyers])
     if not raise_now.size:
@@ -128,11 +130,12 @@ def defaults(model: ComputeMarket) -> None:
         model.defaulted[i] = True
         model.book.default_buyer(i, model.month + 1)
         model._event("lab_default", model.parties[i].name, detail=f"cash ${model.cash[i]:,.0f}")
-    parties = model._seller_party
+    t = model.party_table
+    parties = t.sellers
     negative = model.cash[parties] < 0
-    model.negative_cash_months = np.where(negative, model.negative_cash_months + 1, 0)
+    t.negative_cash_months[parties] = np.where(negative, t.negative_cash_months[parties] + 1, 0)
     due = (~model.defaulted[parties] & negative
-           & (model.negative_cash_months >= model.party_table.default_patience_months[parties]))
+           & (t.negative_cash_months[parties] >= t.default_patience_months[parties]))
     for j in np.flatnonzero(due):
         default_seller(model, model.sellers[j])
 

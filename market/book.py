@@ -207,6 +207,16 @@ class NoticeResult:
     transfers: Transfers
 
 
+def coded_categorical(index: npt.NDArray[np.integer], labels: Sequence[str]) -> pd.Categorical:
+    """``labels[index]`` as a categorical of the labels used, sorted (what
+    ``astype("category")`` makes of the strings), built from the codes: no string per row."""
+    used = np.unique(index)
+    categories, code = np.unique(np.asarray(labels, dtype=object)[used].astype(str),
+                                 return_inverse=True)
+    return pd.Categorical.from_codes(code[np.searchsorted(used, index)],
+                                     categories=pd.Index(categories))
+
+
 def _column_property(name: str, doc: str) -> property:
     def get(self: ContractBook) -> npt.NDArray[Any]:
         view = self._cols[name][: self._n].view()
@@ -278,6 +288,11 @@ class ContractBook:
         self._floor_month: int | None = None
         # live ids per month, until the next change of who is live (a sign or an end moved)
         self._live_cache: dict[int, Int64Array] = {}
+        # committed H100e per (month, by, n) until the next such change
+        self._committed_cache: dict[tuple[int, str, int | None], FloatArray] = {}
+        self.version = 0
+        """Counts the changes of who is live and until when (signs, notices, recalls,
+        defaults): equal versions, equal live sets."""
         self.paid_by_buyers_usd = 0.0
         self.received_by_sellers_usd = 0.0
         self.paid_by_sellers_usd = 0.0
@@ -318,9 +333,16 @@ class ContractBook:
         while size < need:
             size *= 2
         for name, (dtype, init, _) in _FIELDS.items():
-            grown = np.full(size, init, dtype=dtype)
+            # zeros come from fresh (lazily mapped) pages: the tail costs nothing until used
+            grown = np.zeros(size, dtype=dtype) if init == 0 else np.full(size, init, dtype)
             grown[: self._n] = self._cols[name][: self._n]
             self._cols[name] = grown
+
+    def _changed(self) -> None:
+        """Who is live has changed (a sign or an end moved): drop the per-month caches."""
+        self.version += 1
+        self._live_cache.clear()
+        self._committed_cache.clear()
 
     def _template_code(self, name: str) -> int:
         if name not in self._template_codes:
@@ -495,7 +517,7 @@ class ContractBook:
         ids = np.arange(self._n, self._n + n, dtype=np.int64)
         self._n += n
         self._open = np.concatenate([self._open, ids])
-        self._live_cache.clear()
+        self._changed()
         return ids
 
     def _check_capacity(
@@ -539,10 +561,14 @@ class ContractBook:
 
         s_old, q_old = self._col("site"), self._col("h100e")
         a_old, b_old = self._col("start_month"), self._col("ended_month")
-        keep = np.flatnonzero((b_old > m0) & (a_old < m1))
-        pos = np.searchsorted(touched, s_old[keep])
-        hit = pos < n_sites
-        hit[hit] = touched[pos[hit]] == s_old[keep][hit]
+        rows = self.open_ids(m0)  # the others ended by m0
+        keep = rows[(b_old[rows] > m0) & (a_old[rows] < m1)]
+        # each site's place among the touched ones (-1: untouched), by lookup
+        place = np.full(max(int(touched[-1]), int(s_old[keep].max(initial=0))) + 1, -1,
+                        dtype=np.int64)
+        place[touched] = np.arange(n_sites)
+        pos = place[s_old[keep]]
+        hit = pos >= 0
         keep, pos = keep[hit], pos[hit]
         old = profile(pos, q_old[keep], a_old[keep], b_old[keep])
         new = profile(np.searchsorted(touched, site), qty, start, end)
@@ -625,13 +651,16 @@ class ContractBook:
                        **{clause: self._col(clause) for clause in BILLED_CLAUSES})
         return np.where(self.live(m), fee, 0.0)
 
-    def recall_order(self, ids: Any) -> Int64Array:
+    def recall_order(self, ids: Any, by_seller: bool = False) -> Int64Array:
         """``ids`` in the order their seller recalls them: the terms' ``recall_priority`` first,
         then the shortest recall notice, the soonest scheduled end (the least term given up),
-        the newest signing, and the id (stable)."""
+        the newest signing, and the id (stable). With ``by_seller``, the ids of many sellers
+        grouped by seller index, each group in that order."""
         idx = self._ids(ids, "recall_order")
         keys = (idx, -self._col("signed_month")[idx], self._col("end_month")[idx],
                 self._col("recall_notice_days")[idx], self._col("recall_priority")[idx])
+        if by_seller:
+            keys += (self._col("seller")[idx],)
         return idx[np.lexsort(keys)]
 
     def committed_h100e(
@@ -640,12 +669,17 @@ class ContractBook:
         """H100e under live contracts at ``month``, summed per site, seller or buyer index."""
         if by not in ("site", "seller", "buyer"):
             raise ValueError(f"committed_h100e: by must be 'site', 'seller' or 'buyer', got {by!r}")
-        live = self.live_ids(month)
-        index = self._col(by)[live]
-        out = np.bincount(index, weights=self._col("h100e")[live], minlength=n or 0)
-        if n is not None and len(out) > n:
-            raise ValueError(f"committed_h100e: a {by} index is >= n={n}")
-        return out
+        m = as_month(month)
+        key = (m, by, n) if isinstance(m, int) else None  # live_ids refuses the others
+        out = self._committed_cache.get(key)
+        if out is None:
+            live = self.live_ids(month)
+            index = self._col(by)[live]
+            out = np.bincount(index, weights=self._col("h100e")[live], minlength=n or 0)
+            if n is not None and len(out) > n:
+                raise ValueError(f"committed_h100e: a {by} index is >= n={n}")
+            self._committed_cache[key] = out
+        return out.copy()
 
     def held_h100e(self, month: Any, n_buyers: int | None = None) -> FloatArray:
         """H100e held per buyer at ``month`` (``committed_h100e(month, by="buyer")``)."""
@@ -719,7 +753,7 @@ class ContractBook:
         accepted &= days >= 0
         hit = ids[accepted]
         ended_month[hit] = new_end[accepted]
-        self._live_cache.clear()
+        self._changed()
         self._col("end_reason")[hit] = reason
         self._col("notice_month")[hit] = month
         result_end = np.where(accepted, new_end, current)
@@ -809,7 +843,7 @@ class ContractBook:
         hit = rows[np.isin(self._col(column)[rows], parties) & ~self._col("ended")[rows]
                    & (ended_month[rows] > m)]
         ended_month[hit] = np.maximum(m, self._col("start_month")[hit])
-        self._live_cache.clear()
+        self._changed()
         self._col("end_reason")[hit] = reason
         self._col("ended")[hit] = True
         return hit
@@ -846,7 +880,8 @@ class ContractBook:
         agent_names: Sequence[str] | None = None,
         site_names: Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        """One row per contract with its whole life; dates are month-start Timestamps."""
+        """One row per contract with its whole life; dates are month-start Timestamps, names
+        (given ``agent_names`` and ``site_names``), templates and end reasons categorical."""
 
         def when(col: str) -> pd.DatetimeIndex:
             months = self._col(col)
@@ -856,13 +891,12 @@ class ContractBook:
 
         def named(col: str, names: Sequence[str] | None) -> Any:
             index = self._col(col)
-            return index.copy() if names is None else np.asarray(names, dtype=object)[index]
+            return index.copy() if names is None else coded_categorical(index, names)
 
-        templates = np.asarray(self.template_names + [""], dtype=object)
         return pd.DataFrame(
             {
                 "id": self.id,
-                "template": templates[self._col("template")],
+                "template": coded_categorical(self._col("template"), self.template_names + [""]),
                 "buyer": named("buyer", agent_names),
                 "seller": named("seller", agent_names),
                 "site": named("site", site_names),
@@ -877,7 +911,7 @@ class ContractBook:
                 "scheduled_end": when("end_month"),
                 "end": when("ended_month"),
                 "ended": self._col("ended").copy(),
-                "end_reason": np.asarray(END_REASONS, dtype=object)[self._col("end_reason")],
+                "end_reason": coded_categorical(self._col("end_reason"), END_REASONS),
                 "notice": when("notice_month"),
                 "billed_usd": self._col("billed_usd").copy(),
                 "exit_fee_usd": self._col("exit_fee_usd").copy(),

@@ -148,6 +148,11 @@ def months_between(a: Any, b: Any) -> IntOrArray:
     return int(diff) if diff.ndim == 0 else diff
 
 
+_TABLE_MIN = 1024
+"""``notice_end_month`` looks the end up in a table of every notice length in range when it
+gets more notice lengths than this for one date, spanning fewer days than this."""
+
+
 def notice_end_month(notice_date: Any, notice_days: Any) -> IntOrArray:
     """Exclusive end month of a notice given on ``notice_date`` with ``notice_days`` of notice.
 
@@ -163,6 +168,10 @@ def notice_end_month(notice_date: Any, notice_days: Any) -> IntOrArray:
         raise TypeError(f"notice_end_month: notice_days must be integers, got {notice_days!r}")
     if days.size and days.min() < 0:
         raise ValueError(f"notice_end_month: notice_days must be >= 0, got {days.min()}")
+    if np.ndim(day) == 0 and days.ndim == 1 and days.size > _TABLE_MIN:
+        lo, hi = int(days.min()), int(days.max())
+        if hi - lo < _TABLE_MIN:  # many contracts, few notice lengths: one lookup table
+            return notice_end_month(notice_date, np.arange(lo, hi + 1))[days - lo]
     # The first month boundary on or after day + days is the start of the month after the one
     # holding the day before it: (day + days - 1) -> its month -> + 1.
     last_day = day + (days - 1)

@@ -26,7 +26,7 @@ import pandas as pd
 from market import exact, kinds, metrics
 from market.agents import Lab, Seller
 from market.agents.lab import BidCurves, demand_shock, funding_climate
-from market.book import ContractBook
+from market.book import ContractBook, coded_categorical
 from market.calendar import month_index, month_start
 from market.config import WorldConfig
 from market.hardware import (
@@ -425,9 +425,10 @@ class ComputeMarket(mesa.Model):
         steps = len(self._agent_cols)
         cols = {k: np.concatenate([c[k] for c in self._agent_cols])
                 for k in self._agent_cols[0]}
+        party = np.tile(np.arange(len(self.parties)), steps)
         df = pd.DataFrame({"month": cols.pop("month"),
-                           "agent": np.tile(self._agent_names, steps),
-                           "kind": np.tile(self._agent_kinds, steps), **cols})
+                           "agent": coded_categorical(party, self._agent_names),
+                           "kind": coded_categorical(party, self._agent_kinds), **cols})
         df["month"] = self._months_to_timestamps(df["month"])
         return self._tidy(df)
 
@@ -438,7 +439,12 @@ class ComputeMarket(mesa.Model):
 
     def events_frame(self) -> pd.DataFrame:
         """Notices, recalls, defaults, site events and signings, in order."""
-        df = pd.DataFrame(self._events, columns=list(self.EVENT_COLUMNS))
+        if self._events:  # by column: names straight to categoricals, no string column first
+            df = pd.DataFrame({name: pd.Categorical(values) if name in CATEGORICAL_COLUMNS
+                               else list(values) for name, values in
+                               zip(self.EVENT_COLUMNS, zip(*self._events), strict=True)})
+        else:
+            df = pd.DataFrame(self._events, columns=list(self.EVENT_COLUMNS))
         if not df.empty:
             df["month"] = self._months_to_timestamps(df["month"])
         return self._tidy(df)

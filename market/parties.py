@@ -97,6 +97,7 @@ COLUMNS = (
             "default"),
     _seller("payout_above_months", np.float64, "months", "cash kept, in months of opex and debt "
             "service; the rest is paid out"),
+    _seller("interest_per_year", np.float64, "per year", "interest rate on a seller's debt"),
     # state that moves month by month (starting from the config where one is named)
     _buyer("inference_h100e", "H100e", "a lab's inference need this month (the scenario's level "
            "times a starting draw, then grown by settlement)"),

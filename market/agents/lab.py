@@ -160,7 +160,12 @@ def marginal_value(q_h100e, inference_h100e, need_h100e, usd_per_served, growth_
                                                                 0.0, 1.0))
     top = np.minimum(training_value, usd_per_served)
     beyond = np.maximum(q_h100e - inference_h100e, 0.0) / training
-    return np.where(q_h100e < inference_h100e, serving, top * exact.exp(-value_decay * beyond))
+    exponent = np.broadcast_to(-value_decay * beyond, np.broadcast(serving, beyond).shape)
+    # exp only where the training curve is read and its exponent is not 0 (exp(0) = 1)
+    decay = np.ones(exponent.shape)
+    tail = (q_h100e >= inference_h100e) & (exponent != 0.0)
+    decay[tail] = exact.exp(exponent[tail])
+    return np.where(q_h100e < inference_h100e, serving, top * decay)
 
 
 def curve_steps(held_h100e, top_h100e, steps: int = CURVE_STEPS):
@@ -211,9 +216,31 @@ class BidCurves:
         self.strategy_names = np.array([lab.strategy.name for lab in labs])
 
 
+def bid_curve(labs: BidCurves, held_h100e: np.ndarray, target_h100e: np.ndarray,
+              inference_h100e: np.ndarray, tranches: int = 3
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The steps of every lab's bid curve (see ``lab_bids``): quantities, values per
+    H100e-month (unscaled) and tranches, each labs x steps; the same for every product of a
+    market, so it is computed once per market and month."""
+    target = np.asarray(target_h100e, dtype=float)
+    inference = np.asarray(inference_h100e, dtype=float)
+    top = target * (1.0 + OPPORTUNISTIC_SHARE) if tranches >= 3 else target
+    mid, qty = curve_steps(held_h100e, top)
+    p = labs.params
+    values = marginal_value(mid, inference[:, None], target[:, None],
+                            p["usd_per_served_h100e_month"], p["growth_premium"],
+                            p["training_value_usd_per_h100e_month"], p["value_decay"])
+    tranche = step_tranche(mid, inference, target)
+    if tranches < 3:
+        # a term block serves the need months ahead and could be bought on spot instead
+        tranche = np.full_like(tranche, TERM)
+    return qty, values, tranche
+
+
 def lab_bids(labs: BidCurves, alive: np.ndarray, held_h100e: np.ndarray,
              target_h100e: np.ndarray, inference_h100e: np.ndarray, reference: np.ndarray,
-             budget_usd: np.ndarray, tranches: int = 3, value_scale: float = 1.0
+             budget_usd: np.ndarray, tranches: int = 3, value_scale: float = 1.0,
+             curve: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bids of all labs at once: (lab position, quantity, limit price) per non-empty step.
 
@@ -223,23 +250,15 @@ def lab_bids(labs: BidCurves, alive: np.ndarray, held_h100e: np.ndarray,
     goes on past the need by ``OPPORTUNISTIC_SHARE`` (term markets stop at the need). Each lab's
     registered strategy turns values into limits; the budget then drops the lowest steps.
     ``value_scale`` scales every value (a term block's months are worth less when prices are
-    expected to fall over its tenor).
+    expected to fall over its tenor). ``curve``: the ``bid_curve`` of these arguments, when
+    already computed.
     """
     if not labs.n:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-    target = np.asarray(target_h100e, dtype=float)
-    inference = np.asarray(inference_h100e, dtype=float)
-    top = target * (1.0 + OPPORTUNISTIC_SHARE) if tranches >= 3 else target
-    mid, qty = curve_steps(held_h100e, top)
-    p = labs.params
-    values = marginal_value(mid, inference[:, None], target[:, None],
-                            p["usd_per_served_h100e_month"], p["growth_premium"],
-                            p["training_value_usd_per_h100e_month"], p["value_decay"]
-                            ) * value_scale
-    tranche = step_tranche(mid, inference, target)
-    if tranches < 3:
-        # a term block serves the need months ahead and could be bought on spot instead
-        tranche = np.full_like(tranche, TERM)
+    if curve is None:
+        curve = bid_curve(labs, held_h100e, target_h100e, inference_h100e, tranches)
+    qty, values, tranche = curve
+    values = values * value_scale
     limits = np.empty_like(values)
     names = labs.strategy_names
     ref = np.broadcast_to(np.asarray(reference, dtype=float)[:, None], values.shape)

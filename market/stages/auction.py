@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from market import exact
-from market.agents.lab import lab_bids
+from market.agents.lab import bid_curve, lab_bids
 from market.agents.sellers import expected_price, scarcity_markup, seller_asks, term_discount
 from market.clearing import clear
 from market.matching import match
@@ -113,13 +113,14 @@ def clear_term(model: ComputeMarket) -> None:
     held_next = (model.book.committed_h100e(nxt, by="buyer", n=len(model.parties))[buyers]
                  + outside)
     weights = tenor_weights(model._ask_depth, model._lab_term_column)
+    curve = bid_curve(model._bid_curves, held_next, target, inference, tranches=2)
     parts = []
     for col, p in enumerate(terms):
         # a block's months are worth what spot is expected to cost over its tenor
         scale = float(expected_price(1.0, 1.0, PRICE_DECLINE_PER_YEAR, tenors[p]))
         pos, q, lim = lab_bids(model._bid_curves, ~model.defaulted[buyers], held_next, target,
                                inference, np.full(n_labs, model.spot_index * scale), budget,
-                               tranches=2, value_scale=scale)
+                               tranches=2, value_scale=scale, curve=curve)
         q = q * weights[pos, col]
         parts.append((np.full(pos.size, p), np.ones(pos.size, np.int64), lim, q, pos, -1))
     opex, levelized = queries.site_costs(model)

@@ -71,9 +71,7 @@ def decide_notices(model: ComputeMarket) -> None:
     owners = [s for s in model.sellers if s.recalls_for_own_need and not s.defaulted]
     if owners:
         short = owner_shortfall_h100e(model)
-        for owner in owners:
-            if short[owner.party] > 0:
-                recall(model, owner, h100e=float(short[owner.party]), reason="own_need")
+        recall_own_need(model, [o for o in owners if short[o.party] > 0], short)
     seller_exits(model)
     lab_exits(model)
 
@@ -114,18 +112,65 @@ def recall(model: ComputeMarket, seller: Seller, *, h100e: float | None = None, 
     ids = recallable(model, seller)
     if not ids.size:
         return 0.0
-    ids = model.book.recall_order(ids)
+    return _recall_first(model, seller, model.book.recall_order(ids), h100e, share, reason)
+
+
+def recall_own_need(model: ComputeMarket, owners: list[Seller], short_h100e: np.ndarray) -> None:
+    """Each of ``owners`` recalls leases until its shortfall (``short_h100e``, per party) is
+    covered, as ``recall`` does, for all of them in one batch: one sort, one recall."""
+    if not owners:
+        return
+    recallable(model, owners[0])  # fills the month's cache
+    b = model.book
+    ids, seller = model._recall_cache
+    party = np.array([o.party for o in owners])
+    lo, hi = np.searchsorted(seller, party), np.searchsorted(seller, party + 1)
+    ids = np.concatenate([ids[a:z] for a, z in zip(lo.tolist(), hi.tolist(), strict=True)])
+    ids = b.recall_order(ids[b.notice_month[ids] < 0], by_seller=True)
+    seller = b.seller[ids]
+    qty = b.h100e[ids]
+    takes, names = [], []
+    for owner, p in zip(owners, party.tolist(), strict=True):
+        a, z = np.searchsorted(seller, [p, p + 1])
+        if z > a:
+            # the first leases in recall order until the shortfall is covered
+            covered = np.cumsum(qty[a:z])[:-1] < short_h100e[p]
+            n = 1 + int(np.count_nonzero(covered)) if short_h100e[p] > 0 else 0
+            takes.append(ids[a:a + n])
+            names += [owner.name] * n
+    if not takes:
+        return
+    take = np.concatenate(takes)
+    transfers = b.recall(take, model.month).transfers
+    if np.intersect1d(transfers.payer, transfers.payee).size:
+        # a party pays and is paid: keep each owner's money moves in turn
+        for t in takes:
+            mine = np.isin(transfers.contract, t)
+            model._pay(transfers.payer[mine], transfers.payee[mine], transfers.usd[mine])
+    else:
+        model._apply(transfers)
+    for name, cid, buyer, h100e in zip(names, take.tolist(), b.buyer[take].tolist(),
+                                       b.h100e[take].tolist(), strict=True):
+        model._event("recall_notice", name, contract=cid,
+                     counterparty=model.parties[buyer].name, h100e=h100e, detail="own_need")
+
+
+def _recall_first(model: ComputeMarket, seller: Seller, ids: np.ndarray, h100e: float | None,
+                  share: float, reason: str) -> float:
+    """Recall the first of ``ids`` (in recall order) until ``h100e`` (or ``share`` of them)
+    is covered; return the H100e recalled."""
     qty = model.book.h100e[ids]
     want = share * exact.total(qty) if h100e is None else h100e
     take = ids[np.concatenate([[True], np.cumsum(qty)[:-1] < want])] if want > 0 else ids[:0]
     if not take.size:
         return 0.0
     model._apply(model.book.recall(take, model.month).transfers)
-    for cid in take:
-        model._event("recall_notice", seller.name, contract=int(cid),
-                     counterparty=model.parties[model.book.buyer[cid]].name,
-                     h100e=float(model.book.h100e[cid]), detail=reason)
-    return exact.total(model.book.h100e[take])
+    taken = qty[:take.size]
+    for cid, buyer, h100e_taken in zip(take.tolist(), model.book.buyer[take].tolist(),
+                                       taken.tolist(), strict=True):
+        model._event("recall_notice", seller.name, contract=cid,
+                     counterparty=model.parties[buyer].name, h100e=h100e_taken, detail=reason)
+    return exact.total(taken)
 
 
 def open_unnoticed(model: ComputeMarket) -> np.ndarray:
@@ -208,14 +253,18 @@ def lab_exits(model: ComputeMarket) -> None:
     model._expensive_months, expensive = streak(model._expensive_months, len(b), ids, signal)
     exits = signal & (expensive >= parties.exit_patience_months[buyer])
     spend = queries.committed_usd_by_party(model)[parties.buyers]
-    revenue = np.array([lab.revenue_usd for lab in model.labs])
+    revenue = parties.revenue_usd[parties.buyers]
     floor = parties.runway_floor_months[parties.buyers]
     short = (spend > 0) & (model.cash[parties.buyers] < floor * (spend - revenue))
     short &= ~model.defaulted[parties.buyers]
-    for lab in parties.buyers[short]:
-        mine = np.flatnonzero(candidates & (buyer == lab))
-        if mine.size:
-            exits[mine[np.argmax(price[mine])]] = True
+    # a short lab exits its dearest candidate (the first of equal prices)
+    is_short = np.zeros(len(model.parties), dtype=bool)
+    is_short[parties.buyers[short]] = True
+    mine = np.flatnonzero(candidates & is_short[buyer])
+    if mine.size:
+        mine = mine[np.lexsort((mine, -price[mine], buyer[mine]))]
+        first = np.concatenate([[True], buyer[mine][1:] != buyer[mine][:-1]])
+        exits[mine[first]] = True
     notice(model, ids[exits], "buyer", "price_or_runway")
     # capacity held under contract beyond the need (after outside compute), for too long
     labs = parties.buyers
@@ -261,11 +310,17 @@ def sign(model: ComputeMarket, buyer, seller, site, h100e, price, terms, *, star
     buyers, first, count = np.unique(buyer, return_index=True, return_counts=True)
     volume = np.bincount(np.searchsorted(buyers, buyer), weights=h100e)
     spend = np.bincount(np.searchsorted(buyers, buyer), weights=h100e * price)
-    for b, i, c, q, usd in zip(buyers, first, count, volume, spend, strict=True):
-        name = (terms.name if isinstance(terms, ContractTerms)
-                else terms[i if term_index is None else term_index[i]].name)
-        model._event("contracts_signed", model.parties[b].name,
-                     counterparty=model.parties[seller[i]].name if c == 1 else f"{c} sellers",
-                     h100e=float(q), detail=f"{name}: {c} contract(s) at "
+    if isinstance(terms, ContractTerms):
+        names = [terms.name] * buyers.size
+    else:
+        names = [terms[t].name for t in (first if term_index is None
+                                         else np.asarray(term_index)[first]).tolist()]
+    parties = model.parties
+    for b, s, name, c, q, usd in zip(buyers.tolist(), np.asarray(seller)[first].tolist(), names,
+                                     count.tolist(), volume.tolist(), spend.tolist(),
+                                     strict=True):
+        model._event("contracts_signed", parties[b].name,
+                     counterparty=parties[s].name if c == 1 else f"{c} sellers",
+                     h100e=q, detail=f"{name}: {c} contract(s) at "
                      f"${usd / q:,.0f}/H100e-month on average")
 

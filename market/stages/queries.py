@@ -66,10 +66,19 @@ def delivered_h100e(model: ComputeMarket) -> np.ndarray:
     """Per party: H100e its live contracts deliver this month (contracted H100e times the
     share its site has online, ``ContractBook.delivered_share``)."""
     b = model.book
-    model._delivered = b.delivered_share(model.month, model.sites.online_h100e())
+    online = model.sites.online_h100e()
+    cached = model.__dict__.get("_delivered_cache")
+    if (cached is not None and cached[0] == (model.month, b.version)
+            and np.array_equal(cached[1], online)):
+        model._delivered = cached[2]
+        return cached[3].copy()
+    model._delivered = b.delivered_share(model.month, online)
     live = b.live_ids(model.month)  # the others deliver nothing
-    return np.bincount(b.buyer[live], weights=b.h100e[live] * model._delivered[live],
-                       minlength=len(model.parties))
+    out = np.bincount(b.buyer[live], weights=b.h100e[live] * model._delivered[live],
+                      minlength=len(model.parties))
+    # the same month, book and sites deliver the same: kept for the next call
+    model._delivered_cache = ((model.month, b.version), online, model._delivered, out)
+    return out.copy()
 
 
 def reserves(model: ComputeMarket, margin: bool) -> np.ndarray:
@@ -79,10 +88,16 @@ def reserves(model: ComputeMarket, margin: bool) -> np.ndarray:
 
 
 def lab_growth(model: ComputeMarket) -> np.ndarray:
-    """This month's demand growth rate of every lab."""
-    p, labs = model.party_table, model.party_table.buyers
-    return growth_rate(p.growth_per_month[labs], p.growth_halflife_months[labs],
-                       model.months_elapsed)
+    """This month's demand growth rate of every lab (computed once a month: it depends on
+    the month and the labs' fixed parameters only)."""
+    cached = model.__dict__.get("_lab_growth")
+    if cached is None or cached[0] != model.month:
+        p, labs = model.party_table, model.party_table.buyers
+        cached = (model.month, growth_rate(p.growth_per_month[labs],
+                                           p.growth_halflife_months[labs], model.months_elapsed))
+        cached[1].flags.writeable = False
+        model._lab_growth = cached
+    return cached[1]
 
 
 def funding_offered(model: ComputeMarket) -> np.ndarray:

@@ -69,14 +69,14 @@ def settle(model: ComputeMarket) -> None:
                           weights=online * model._capital_by_gen[model.sites.gen], minlength=n)
     parties = model._seller_party[~model.defaulted[model._seller_party]]
     model._external_many(parties, "opex", -opex[parties])
+    t = model.party_table
+    owing = parties[t.debt_usd[parties] > 0]
+    interest = t.debt_usd[owing] * t.interest_per_year[owing] / 12.0
+    payment = np.minimum(t.debt_payment_usd[owing], t.debt_usd[owing] + interest)
+    t.debt_usd[owing] -= payment - interest
+    model._external_many(owing, "debt_service", -payment)
     service = np.zeros(n)
-    for seller in model.sellers:
-        if seller.debt_usd > 0 and not seller.defaulted:
-            interest = seller.debt_usd * seller.cfg.interest_per_year / 12.0
-            payment = min(seller.debt_payment_usd, seller.debt_usd + interest)
-            seller.debt_usd -= payment - interest
-            model._external(seller.party, "debt_service", -payment)
-            service[seller.party] = payment
+    service[owing] = payment
     payout = payout_usd(model.cash[parties], opex[parties] + service[parties],
                         model.party_table.payout_above_months[parties])
     if payout.any():

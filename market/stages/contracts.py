@@ -76,8 +76,9 @@ def decide_notices(model: ComputeMarket) -> None:
     lab_exits(model)
 
 
-def recallable(model: ComputeMarket, seller: Seller) -> np.ndarray:
-    """Ids of the seller's leases it may still recall (live or not yet started)."""
+def recall_index(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
+    """This month's leases with the recall right not yet under notice at the month's start,
+    grouped by seller (stable): their ids and sellers. Built once a month."""
     if model._recall_cache_month != model.month:
         b = model.book
         ids = open_unnoticed(model)
@@ -85,7 +86,18 @@ def recallable(model: ComputeMarket, seller: Seller) -> np.ndarray:
         ids = ids[np.argsort(b.seller[ids], kind="stable")]
         model._recall_cache = (ids, b.seller[ids])
         model._recall_cache_month = model.month
-    ids, owner = model._recall_cache
+    return model._recall_cache
+
+
+def covering(qty: np.ndarray, want: float) -> int:
+    """How many of the first leases (H100e ``qty``, in recall order) a seller recalls to cover
+    ``want`` H100e: up to and including the one that reaches it; none if ``want`` <= 0."""
+    return 1 + int(np.count_nonzero(np.cumsum(qty)[:-1] < want)) if want > 0 and qty.size else 0
+
+
+def recallable(model: ComputeMarket, seller: Seller) -> np.ndarray:
+    """Ids of the seller's leases it may still recall (live or not yet started)."""
+    ids, owner = recall_index(model)
     lo, hi = np.searchsorted(owner, [seller.party, seller.party + 1])
     mine = ids[lo:hi]
     return mine[model.book.notice_month[mine] < 0]
@@ -120,9 +132,8 @@ def recall_own_need(model: ComputeMarket, owners: list[Seller], short_h100e: np.
     covered, as ``recall`` does, for all of them in one batch: one sort, one recall."""
     if not owners:
         return
-    recallable(model, owners[0])  # fills the month's cache
     b = model.book
-    ids, seller = model._recall_cache
+    ids, seller = recall_index(model)
     party = np.array([o.party for o in owners])
     lo, hi = np.searchsorted(seller, party), np.searchsorted(seller, party + 1)
     ids = np.concatenate([ids[a:z] for a, z in zip(lo.tolist(), hi.tolist(), strict=True)])
@@ -133,9 +144,7 @@ def recall_own_need(model: ComputeMarket, owners: list[Seller], short_h100e: np.
     for owner, p in zip(owners, party.tolist(), strict=True):
         a, z = np.searchsorted(seller, [p, p + 1])
         if z > a:
-            # the first leases in recall order until the shortfall is covered
-            covered = np.cumsum(qty[a:z])[:-1] < short_h100e[p]
-            n = 1 + int(np.count_nonzero(covered)) if short_h100e[p] > 0 else 0
+            n = covering(qty[a:z], short_h100e[p])
             takes.append(ids[a:a + n])
             names += [owner.name] * n
     if not takes:
@@ -161,7 +170,7 @@ def _recall_first(model: ComputeMarket, seller: Seller, ids: np.ndarray, h100e: 
     is covered; return the H100e recalled."""
     qty = model.book.h100e[ids]
     want = share * exact.total(qty) if h100e is None else h100e
-    take = ids[np.concatenate([[True], np.cumsum(qty)[:-1] < want])] if want > 0 else ids[:0]
+    take = ids[:covering(qty, want)]
     if not take.size:
         return 0.0
     model._apply(model.book.recall(take, model.month).transfers)

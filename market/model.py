@@ -181,6 +181,11 @@ class ComputeMarket(mesa.Model):
             float(self.climate_rng.standard_normal()), start=True)
         """Log deviation of investor appetite from its level (the funding climate)."""
         self._climate_factor = factor
+        self.bid_rng = self.rng.spawn(1)[0]
+        """The stream of the labs' monthly step phases (``agents.lab.curve_steps``), a child of
+        the model's RNG like the climate's: every other draw of a seed is as it was."""
+        self._bid_phase = np.full(n_labs, 0.5)
+        """Where in each step this month's bids are priced, per lab (drawn each month)."""
         self.appetite = self.appetite_level * factor
         """Investor appetite now: its level times the funding climate."""
         self._scarcity = {"spot": np.zeros(len(self.sellers)),

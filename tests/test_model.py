@@ -93,6 +93,36 @@ def test_curve_steps_split_the_gap_evenly():
     np.testing.assert_allclose(qty[1], 0.0)            # holds more than it needs: no bids
 
 
+def test_curve_steps_priced_on_average_at_the_curves_mean_over_each_step():
+    """The phase places each step's pricing point; over uniform phases a step is priced at the
+    mean of the value curve over the step (dithering), not at its midpoint's value."""
+    held, top = np.array([150.0]), np.array([250.0])   # training region of the curve below
+    mid, qty = curve_steps(held, top, steps=4, phase=np.array([0.0]))
+    np.testing.assert_allclose(mid[0], [150, 175, 200, 225])
+    np.testing.assert_allclose(qty[0], 25.0)
+    phases = (np.arange(4000) + 0.5) / 4000            # a fine, even grid of phases
+    mids = curve_steps(np.full(phases.size, 150.0), np.full(phases.size, 250.0), steps=4,
+                       phase=phases)[0]
+    v = marginal_value(mids, 100.0, 200.0, 3000.0, 0.5, 2500.0, 1.0)
+    for j in range(4):  # exact mean of 2500 exp(-(q - 100) / 100) over step j
+        a, b = 150.0 + 25.0 * j, 175.0 + 25.0 * j
+        mean = 2500.0 * 100.0 * (math.exp(-(a - 100) / 100) - math.exp(-(b - 100) / 100)) / 25.0
+        assert v[:, j].mean() == pytest.approx(mean, rel=1e-6)
+        midpoint = 2500.0 * math.exp(-((a + b) / 2 - 100) / 100)
+        assert abs(midpoint - mean) > 1e-4 * mean      # the midpoint alone is biased
+
+
+def test_first_month_prices_spread_over_seeds(world):
+    """Demand draws move prices from the first month: the 2026-01 spot price is not pinned
+    to one step of a lab's curve (it was, before the phases were drawn: one value in every
+    seed). Eight seeds span at least 2% of the median."""
+    prices = [ComputeMarket(replace(world, months=1), rng=seed).run().market_frame()
+              .query("product == 'spot'")["price_usd_per_h100e_month"].iloc[0]
+              for seed in range(8)]
+    assert len(set(prices)) == 8, prices
+    assert (max(prices) - min(prices)) >= 0.02 * float(np.median(prices)), prices
+
+
 def test_budget_drops_the_lowest_value_steps_first():
     limits = np.array([[40.0, 30.0, 20.0, 10.0], [40.0, 30.0, 20.0, 10.0]])
     qty = np.ones_like(limits)

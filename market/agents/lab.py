@@ -7,8 +7,10 @@ holds (``marginal_value``): serving today's customers is worth the most, from r 
 premium) for the first H100e down to r for the last customer; training and growth compute then
 follow a curve that starts at the lab's training value and decays by ``value_decay`` (in logs)
 over the training need, and continues beyond the need for opportunistic capacity. The lab bids
-this curve as ``CURVE_STEPS`` equal quantity steps priced at their midpoints, so its steps and
-every other lab's differ because the labs' parameters and holdings differ. When the steps cost
+this curve as ``CURVE_STEPS`` equal quantity steps, so its steps and every other lab's differ
+because the labs' parameters and holdings differ. Where in its step each price is read is drawn
+each month (``curve_steps``): on average a step is priced at the curve's mean over it, and
+prices are not pinned to a few levels by the steps. When the steps cost
 more than its budget, it drops the lowest-value steps first (``budget_keep``). Investors fund
 it in proportion to its revenue and growth (``funding_per_year``, ``funding_rounds``). A share
 of its need runs on compute outside this market (``outside_h100e``), paid at its own cost: its
@@ -168,12 +170,19 @@ def marginal_value(q_h100e, inference_h100e, need_h100e, usd_per_served, growth_
     return np.where(q_h100e < inference_h100e, serving, top * decay)
 
 
-def curve_steps(held_h100e, top_h100e, steps: int = CURVE_STEPS):
+def curve_steps(held_h100e, top_h100e, steps: int = CURVE_STEPS, phase=0.5):
     """Split each lab's gap from ``held_h100e`` to ``top_h100e`` into ``steps`` equal steps:
-    midpoints and quantities (labs x steps)."""
+    the points where each step is priced and the quantities (labs x steps).
+
+    ``phase`` (per lab, in [0, 1)) places the pricing point within each step: 0.5 is the
+    midpoint. The model draws it uniformly each month (dithering): a step is then priced, on
+    average over draws, at the curve's mean over the step, and a small change in a lab's need
+    moves prices a little rather than leaving them on one step's value until a step boundary
+    is crossed."""
     gap = np.maximum(np.asarray(top_h100e, dtype=float) - held_h100e, 0.0)
     size = gap / steps
-    mid = np.asarray(held_h100e, dtype=float)[:, None] + (np.arange(steps) + 0.5) * size[:, None]
+    at = np.arange(steps) + np.asarray(phase, dtype=float).reshape(-1, 1)
+    mid = np.asarray(held_h100e, dtype=float)[:, None] + at * size[:, None]
     return mid, np.broadcast_to(size[:, None], mid.shape).copy()
 
 
@@ -217,15 +226,15 @@ class BidCurves:
 
 
 def bid_curve(labs: BidCurves, held_h100e: np.ndarray, target_h100e: np.ndarray,
-              inference_h100e: np.ndarray, tranches: int = 3
+              inference_h100e: np.ndarray, tranches: int = 3, phase=0.5
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The steps of every lab's bid curve (see ``lab_bids``): quantities, values per
     H100e-month (unscaled) and tranches, each labs x steps; the same for every product of a
-    market, so it is computed once per market and month."""
+    market, so it is computed once per market and month. ``phase``: see ``curve_steps``."""
     target = np.asarray(target_h100e, dtype=float)
     inference = np.asarray(inference_h100e, dtype=float)
     top = target * (1.0 + OPPORTUNISTIC_SHARE) if tranches >= 3 else target
-    mid, qty = curve_steps(held_h100e, top)
+    mid, qty = curve_steps(held_h100e, top, phase=phase)
     p = labs.params
     values = marginal_value(mid, inference[:, None], target[:, None],
                             p["usd_per_served_h100e_month"], p["growth_premium"],
@@ -240,7 +249,7 @@ def bid_curve(labs: BidCurves, held_h100e: np.ndarray, target_h100e: np.ndarray,
 def lab_bids(labs: BidCurves, alive: np.ndarray, held_h100e: np.ndarray,
              target_h100e: np.ndarray, inference_h100e: np.ndarray, reference: np.ndarray,
              budget_usd: np.ndarray, tranches: int = 3, value_scale: float = 1.0,
-             curve: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+             curve: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, phase=0.5
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bids of all labs at once: (lab position, quantity, limit price) per non-empty step.
 
@@ -251,12 +260,12 @@ def lab_bids(labs: BidCurves, alive: np.ndarray, held_h100e: np.ndarray,
     registered strategy turns values into limits; the budget then drops the lowest steps.
     ``value_scale`` scales every value (a term block's months are worth less when prices are
     expected to fall over its tenor). ``curve``: the ``bid_curve`` of these arguments, when
-    already computed.
+    already computed; ``phase``: where each step is priced (``curve_steps``).
     """
     if not labs.n:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     if curve is None:
-        curve = bid_curve(labs, held_h100e, target_h100e, inference_h100e, tranches)
+        curve = bid_curve(labs, held_h100e, target_h100e, inference_h100e, tranches, phase)
     qty, values, tranche = curve
     values = values * value_scale
     limits = np.empty_like(values)

@@ -96,6 +96,8 @@ def clear_term(model: ComputeMarket) -> None:
     proportion to the other side's depth last month; contracts start next month."""
     nxt = model.month + 1
     price_scarcity(model)
+    # where in its steps each lab's bids are priced this month (both markets)
+    model._bid_phase = model.bid_rng.random(len(model.labs))
     if not len(model.sites) or not model.labs:
         return
     products = model.products
@@ -113,7 +115,8 @@ def clear_term(model: ComputeMarket) -> None:
     held_next = (model.book.committed_h100e(nxt, by="buyer", n=len(model.parties))[buyers]
                  + outside)
     weights = tenor_weights(model._ask_depth, model._lab_term_column)
-    curve = bid_curve(model._bid_curves, held_next, target, inference, tranches=2)
+    curve = bid_curve(model._bid_curves, held_next, target, inference, tranches=2,
+                      phase=model._bid_phase)
     parts = []
     for col, p in enumerate(terms):
         # a block's months are worth what spot is expected to cost over its tenor
@@ -158,7 +161,7 @@ def clear_spot(model: ComputeMarket) -> None:
     sp = model.products.spot_id
     pos, q, lim = lab_bids(model._bid_curves, ~model.defaulted[model.party_table.buyers],
                            held, need, inference,
-                           np.full(n_labs, model.spot_index), budget)
+                           np.full(n_labs, model.spot_index), budget, phase=model._bid_phase)
     opex, levelized = queries.site_costs(model)
     sites = np.flatnonzero(spare > 0)
     asks = ask_prices(model, model.party_table.row[model.sites.owner[sites]], opex[sites],

@@ -383,6 +383,10 @@ class MarketConfig:
     mean-reverting random walk (0: a fixed appetite, moved only by shocks)."""
     appetite_halflife_months: float = 12.0
     """Months for half of a deviation of the funding climate from its level to fade."""
+    growth_trend_sd: float = 0.0
+    """Log-sd, across runs, of one factor on every lab's demand growth rate: whether AI demand
+    keeps compounding or slows is the largest unknown of a forecast, and one draw per run
+    spans it (0: the scenario's growth rates in every run)."""
     term_overrides: tuple[ContractTerms, ...] = ()
     """Replacement terms for named templates (contract-design experiments)."""
 
@@ -403,6 +407,8 @@ class MarketConfig:
                self.raise_interval_months, "must be >= 1")
         _check(self.appetite_halflife_months > 0, "market.appetite_halflife_months",
                self.appetite_halflife_months, "must be > 0")
+        _check(0 <= self.growth_trend_sd <= 2, "market.growth_trend_sd", self.growth_trend_sd,
+               "must lie in [0, 2] (a log-sd)")
         _check(self.term_discount_per_year * max(self.term_tenors_months) / 12 < 1,
                "market.term_discount_per_year", self.term_discount_per_year,
                "must leave a positive price at the longest tenor")

@@ -186,6 +186,14 @@ class ComputeMarket(mesa.Model):
         the model's RNG like the climate's: every other draw of a seed is as it was."""
         self._bid_phase = np.full(n_labs, 0.5)
         """Where in each step this month's bids are priced, per lab (drawn each month)."""
+        # the trend of AI demand is uncertain: one factor on every lab's growth rate per run,
+        # from a stream of its own (mean 1; with growth_trend_sd = 0 it is exactly 1)
+        sd = mk.growth_trend_sd
+        self.growth_trend = float(exact.exp(sd * self.rng.spawn(1)[0].standard_normal()
+                                            - 0.5 * sd * sd))
+        """This run's factor on the labs' demand growth rates (market.growth_trend_sd)."""
+        if sd > 0:
+            t.growth_per_month[t.buyers] = t.growth_per_month[t.buyers] * self.growth_trend
         self.appetite = self.appetite_level * factor
         """Investor appetite now: its level times the funding climate."""
         self._scarcity = {"spot": np.zeros(len(self.sellers)),
@@ -258,6 +266,8 @@ class ComputeMarket(mesa.Model):
         self._agent_names = np.array([p.name for p in self.parties])
         self._agent_kinds = np.array([kinds.kind(p.kind).label for p in self.parties])
         self._events: list[tuple] = []
+        if world.market.growth_trend_sd > 0:  # the run's demand trend, for the analyst
+            self._event("demand_trend", "market", detail=f"growth x{self.growth_trend:.3f}")
         self._spot_bought = np.zeros(len(self.parties))
         self._spot_sold = np.zeros(len(self.parties))
         self.online_by_party = np.zeros(len(self.parties))

@@ -626,6 +626,35 @@ def test_funding_climate_moves_appetite_and_rounds_in_every_month(world):
     assert len(set(path)) == 12 and all(a > 0 for a in path)
 
 
+def test_demand_trend_draws_one_factor_per_run_on_every_labs_growth(world):
+    """market.growth_trend_sd: one lognormal factor of mean 1 per run on every lab's growth
+    rate, from its own stream; a run with a factor above 1 ends with more demand than the same
+    seed without the trend, below 1 with less. At 0 nothing moves and no event is written."""
+    flat = ComputeMarket(replace(world, months=24), rng=0)
+    assert flat.growth_trend == 1.0
+    assert "demand_trend" not in set(flat.run().events_frame()["event"].astype(str))
+    trend = replace(world, months=24, market=replace(world.market, growth_trend_sd=0.5))
+    logs = []
+    for seed in range(400):
+        model = ComputeMarket(trend, rng=seed)
+        t = model.party_table
+        np.testing.assert_array_equal(
+            t.growth_per_month[t.buyers],
+            np.array([lab.growth_per_month for lab in world.labs]) * model.growth_trend)
+        logs.append(math.log(model.growth_trend))
+    assert np.std(logs) == pytest.approx(0.5, rel=0.1)
+    factors = np.exp(logs)
+    assert abs(factors.mean() - 1.0) < 3 * factors.std() / math.sqrt(len(factors))
+    for seed in range(4):
+        a = ComputeMarket(replace(world, months=24), rng=seed).run()
+        b = ComputeMarket(trend, rng=seed).run()
+        events = b.events_frame()
+        assert (events["event"].astype(str) == "demand_trend").sum() == 1
+        demand = [f.agents_frame().query("month == month.max() and kind.str.endswith('lab')",
+                                         engine="python")["demand_h100e"].sum() for f in (a, b)]
+        assert (demand[1] > demand[0]) == (b.growth_trend > 1.0), (seed, b.growth_trend, demand)
+
+
 def test_no_two_labs_share_a_limit_price(world, monkeypatch):
     """Bids come from each lab's own continuous curve: over the first year no limit price of
     one lab equals another lab's in the same market and product (no wall, no tie to pro-rate)."""

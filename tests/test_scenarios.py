@@ -310,6 +310,8 @@ def variant(tmp_path: Path, body: str) -> Path:
     ("start = \"2026-13\"\n", ["start = '2026-13'", "not a month"]),
     ("[market]\nappetite_volatility_per_month = -0.1\n",
      ["market.appetite_volatility_per_month = -0.1", "monthly rate in [0, 1]"]),
+    ("[market]\ngrowth_trend_sd = 3.0\n",
+     ["market.growth_trend_sd = 3.0", "must lie in [0, 2]"]),
     ("[sellers.colossus_owner]\nown_need_growth_per_month = 1e6\n",
      ["sellers.colossus_owner.own_need_growth_per_month = 1000000.0", "monthly rate in [-1, 1]"]),
     ("[sellers.hyperscaler_2]\nown_need_volatility = 3.0\n",

@@ -840,8 +840,12 @@ class ContractBook:
             raise ValueError(f"default: {column} must be integer agent indices, got {party!r}")
         ended_month = self._col("ended_month")
         rows = self.open_ids(m)
-        hit = rows[np.isin(self._col(column)[rows], parties) & ~self._col("ended")[rows]
-                   & (ended_month[rows] > m)]
+        who = self._col(column)[rows]
+        # membership by lookup over agent indices (what np.isin does, without a sort)
+        failed = np.zeros(max(int(parties.max(initial=-1)), int(who.max(initial=-1))) + 1,
+                          dtype=bool)
+        failed[parties[parties >= 0]] = True
+        hit = rows[failed[who] & ~self._col("ended")[rows] & (ended_month[rows] > m)]
         ended_month[hit] = np.maximum(m, self._col("start_month")[hit])
         self._changed()
         self._col("end_reason")[hit] = reason

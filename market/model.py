@@ -89,7 +89,8 @@ def headline_metric(model: ComputeMarket, name: str) -> float:
     the summary is computed once per month and shared by the reporters."""
     cached = getattr(model, "_headline_cache", None)
     if cached is None or cached[0] != model.month:
-        frames = model.frames()
+        # the summary reads the market and agents tables only (not contracts or events)
+        frames = {"market": model.market_frame(), "agents": model.agents_frame()}
         cached = (model.month, metrics.summary(frames))
         model._headline_cache = cached
         model._frames_handoff = (model.month, frames)  # the next frames() call takes them
@@ -453,9 +454,10 @@ class ComputeMarket(mesa.Model):
         """The four output tables of docs/model.md section 9: market, agents, contracts, events.
 
         Each call returns new tables, except that the first call after the data collector has
-        read them at the same month gets those (read-only until then), saving a rebuild."""
+        read the market and agents tables at the same month gets those (read-only until then),
+        saving a rebuild."""
         handoff = self.__dict__.pop("_frames_handoff", None)
-        if handoff is not None and handoff[0] == self.month:
-            return handoff[1]
-        return {"market": self.market_frame(), "agents": self.agents_frame(),
-                "contracts": self.contracts_frame(), "events": self.events_frame()}
+        done = handoff[1] if handoff is not None and handoff[0] == self.month else {}
+        build = {"market": self.market_frame, "agents": self.agents_frame,
+                 "contracts": self.contracts_frame, "events": self.events_frame}
+        return {name: done[name] if name in done else table() for name, table in build.items()}

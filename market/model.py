@@ -371,9 +371,11 @@ class ComputeMarket(mesa.Model):
         """An output table made self-describing: ``scenario``, ``seed`` and ``run_id`` in front,
         every date column as ``MONTH_DTYPE``, names and kinds categorical."""
         n = len(df)
-        ids = {"scenario": pd.Categorical([self.world.name] * n),
-               "seed": pd.array([self.seed] * n, dtype="Int64"),
-               "run_id": pd.Categorical([self.run_id] * n)}
+        one = np.zeros(n, dtype=np.int8)  # every row the same: codes, no string per row
+        ids = {"scenario": pd.Categorical.from_codes(one, categories=pd.Index([self.world.name])),
+               "seed": pd.arrays.IntegerArray(np.full(n, self.seed or 0, dtype=np.int64),
+                                              np.full(n, self.seed is None)),
+               "run_id": pd.Categorical.from_codes(one, categories=pd.Index([self.run_id]))}
         out = pd.DataFrame(ids, index=df.index)
         for col in df.columns:
             values = df[col]
@@ -426,10 +428,15 @@ class ComputeMarket(mesa.Model):
         steps = len(self._agent_cols)
         cols = {k: np.concatenate([c[k] for c in self._agent_cols])
                 for k in self._agent_cols[0]}
-        party = np.tile(np.arange(len(self.parties)), steps)
-        df = pd.DataFrame({"month": cols.pop("month"),
-                           "agent": coded_categorical(party, self._agent_names),
-                           "kind": coded_categorical(party, self._agent_kinds), **cols})
+        parties = np.arange(len(self.parties))  # every party, every month: codes repeat
+
+        def named(labels: np.ndarray) -> pd.Categorical:
+            once = coded_categorical(parties, labels)
+            return pd.Categorical.from_codes(np.tile(once.codes, steps),
+                                             categories=once.categories)
+
+        df = pd.DataFrame({"month": cols.pop("month"), "agent": named(self._agent_names),
+                           "kind": named(self._agent_kinds), **cols})
         df["month"] = self._months_to_timestamps(df["month"])
         return self._tidy(df)
 

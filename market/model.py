@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -251,7 +252,9 @@ class ComputeMarket(mesa.Model):
         self._recall_cache = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._rows_market: list[dict] = []
         self._agent_cols: list[dict[str, np.ndarray]] = []
-        self._agent_names = np.array([p.name for p in self.parties])
+        self._names = [p.name for p in self.parties]
+        """Party names by party id (a list: events take them as they are)."""
+        self._agent_names = np.array(self._names)
         self._agent_kinds = np.array([kinds.kind(p.kind).label for p in self.parties])
         self._events: list[tuple] = []
         self._spot_bought = np.zeros(len(self.parties))
@@ -339,6 +342,17 @@ class ComputeMarket(mesa.Model):
                site: str = "", h100e: float = 0.0, detail: str = "") -> None:
         self._events.append((self.month, kind, agent, counterparty, contract, site, h100e,
                              detail))
+
+    def _many_events(self, kind: str | list[str], agent: list[str], *,
+                     counterparty: str | list[str] = "", contract: int | list[int] = -1,
+                     site: str | list[str] = "", h100e: float | list[float] = 0.0,
+                     detail: str | list[str] = "") -> None:
+        """Events in order, one per entry of ``agent``: every other field is one value for
+        all of them or a list (Python ints, floats and strings, as ``_event`` takes)."""
+        n = len(agent)
+        fields = [v if isinstance(v, list) else itertools.repeat(v, n)
+                  for v in (kind, agent, counterparty, contract, site, h100e, detail)]
+        self._events.extend(zip(itertools.repeat(self.month, n), *fields))
 
     # invariants ----------------------------------------------------------
     def check_invariants(self) -> None:

@@ -60,11 +60,11 @@ def expire(model: ComputeMarket) -> None:
     b = model.book
     reason = b.end_reason[ended]
     early = ended[reason != END_REASONS.index("expired")]
-    for cid, code, buyer, seller, h100e in zip(early, b.end_reason[early], b.buyer[early],
-                                               b.seller[early], b.h100e[early], strict=True):
-        model._event(f"contract_ended_{END_REASONS[code]}", model.parties[buyer].name,
-                     counterparty=model.parties[seller].name, contract=int(cid),
-                     h100e=float(h100e))
+    names = model._names
+    model._many_events([f"contract_ended_{END_REASONS[c]}" for c in b.end_reason[early].tolist()],
+                       [names[p] for p in b.buyer[early].tolist()],
+                       counterparty=[names[p] for p in b.seller[early].tolist()],
+                       contract=early.tolist(), h100e=b.h100e[early].tolist())
 
 
 def decide_notices(model: ComputeMarket) -> None:
@@ -158,10 +158,9 @@ def recall_own_need(model: ComputeMarket, owners: list[Seller], short_h100e: np.
             model._pay(transfers.payer[mine], transfers.payee[mine], transfers.usd[mine])
     else:
         model._apply(transfers)
-    for name, cid, buyer, h100e in zip(names, take.tolist(), b.buyer[take].tolist(),
-                                       b.h100e[take].tolist(), strict=True):
-        model._event("recall_notice", name, contract=cid,
-                     counterparty=model.parties[buyer].name, h100e=h100e, detail="own_need")
+    model._many_events("recall_notice", names, contract=take.tolist(),
+                       counterparty=[model._names[p] for p in b.buyer[take].tolist()],
+                       h100e=b.h100e[take].tolist(), detail="own_need")
 
 
 def _recall_first(model: ComputeMarket, seller: Seller, ids: np.ndarray, h100e: float | None,
@@ -175,10 +174,9 @@ def _recall_first(model: ComputeMarket, seller: Seller, ids: np.ndarray, h100e: 
         return 0.0
     model._apply(model.book.recall(take, model.month).transfers)
     taken = qty[:take.size]
-    for cid, buyer, h100e_taken in zip(take.tolist(), model.book.buyer[take].tolist(),
-                                       taken.tolist(), strict=True):
-        model._event("recall_notice", seller.name, contract=cid,
-                     counterparty=model.parties[buyer].name, h100e=h100e_taken, detail=reason)
+    model._many_events("recall_notice", [seller.name] * take.size, contract=take.tolist(),
+                       counterparty=[model._names[p] for p in model.book.buyer[take].tolist()],
+                       h100e=taken.tolist(), detail=reason)
     return exact.total(taken)
 
 
@@ -240,10 +238,10 @@ def notice(model: ComputeMarket, ids: np.ndarray, by: str, reason: str) -> None:
     done = result.ids[result.accepted]
     who, other = (b.buyer[done], b.seller[done]) if by == "buyer" else (b.seller[done],
                                                                         b.buyer[done])
-    for cid, w, o, h100e in zip(done, who, other, b.h100e[done], strict=True):
-        model._event(f"{by}_notice", model.parties[w].name,
-                     counterparty=model.parties[o].name, contract=int(cid),
-                     h100e=float(h100e), detail=reason)
+    names = model._names
+    model._many_events(f"{by}_notice", [names[p] for p in who.tolist()],
+                       counterparty=[names[p] for p in other.tolist()], contract=done.tolist(),
+                       h100e=b.h100e[done].tolist(), detail=reason)
 
 
 def lab_exits(model: ComputeMarket) -> None:
@@ -324,12 +322,13 @@ def sign(model: ComputeMarket, buyer, seller, site, h100e, price, terms, *, star
     else:
         names = [terms[t].name for t in (first if term_index is None
                                          else np.asarray(term_index)[first]).tolist()]
-    parties = model.parties
-    for b, s, name, c, q, usd in zip(buyers.tolist(), np.asarray(seller)[first].tolist(), names,
-                                     count.tolist(), volume.tolist(), spend.tolist(),
-                                     strict=True):
-        model._event("contracts_signed", parties[b].name,
-                     counterparty=parties[s].name if c == 1 else f"{c} sellers",
-                     h100e=q, detail=f"{name}: {c} contract(s) at "
-                     f"${usd / q:,.0f}/H100e-month on average")
+    party = model._names
+    count, volume = count.tolist(), volume.tolist()
+    model._many_events(
+        "contracts_signed", [party[b] for b in buyers.tolist()],
+        counterparty=[party[s] if c == 1 else f"{c} sellers"
+                      for s, c in zip(np.asarray(seller)[first].tolist(), count, strict=True)],
+        h100e=volume, detail=[f"{name}: {c} contract(s) at ${usd / q:,.0f}/H100e-month on average"
+                              for name, c, q, usd in zip(names, count, volume, spend.tolist(),
+                                                         strict=True)])
 

@@ -109,8 +109,8 @@ def raise_funding(model: ComputeMarket) -> None:
     if not raise_now.size:
         return
     model._external_many(buyers[raise_now], "funding", usd[raise_now])
-    for lab in raise_now:
-        model._event("funding", model.labs[lab].name, detail=f"${usd[lab] / 1e9:.1f}B round")
+    model._many_events("funding", [model._names[p] for p in buyers[raise_now].tolist()],
+                       detail=[f"${u / 1e9:.1f}B round" for u in usd[raise_now].tolist()])
 
 
 def grow_own_need(model: ComputeMarket) -> None:

@@ -163,6 +163,9 @@ class ComputeMarket(mesa.Model):
         self.unsold = {"spot": np.zeros(len(self.sellers)), "term": np.zeros(len(self.sellers))}
         self._seller_strategy = np.array([s.strategy.name for s in self.sellers])
         self._seller_party = t.sellers
+        self._recalls_for_own_need = np.array([s.recalls_for_own_need for s in self.sellers],
+                                              dtype=bool)
+        """Per seller: whether it recalls leases for its own need (its kind's rule)."""
         n_labs = len(self.labs)
         # the starting level of demand is itself uncertain: one draw per lab
         t.inference_h100e[t.buyers] = t.inference_h100e[t.buyers] * (

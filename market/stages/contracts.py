@@ -68,10 +68,12 @@ def expire(model: ComputeMarket) -> None:
 
 
 def decide_notices(model: ComputeMarket) -> None:
-    owners = [s for s in model.sellers if s.recalls_for_own_need and not s.defaulted]
-    if owners:
+    parties = model._seller_party
+    owners = model._recalls_for_own_need & ~model.defaulted[parties]
+    if owners.any():
         short = owner_shortfall_h100e(model)
-        recall_own_need(model, [o for o in owners if short[o.party] > 0], short)
+        recall_own_need(model, [model.sellers[j] for j in
+                                np.flatnonzero(owners & (short[parties] > 0)).tolist()], short)
     seller_exits(model)
     lab_exits(model)
 

@@ -54,7 +54,10 @@ def spare_by_site(model: ComputeMarket, month: int, reserve: np.ndarray, until: 
     # keep each owner's reserve on its first sites: cumulative spare within each owner
     order = np.argsort(owner, kind="stable")
     cum = np.cumsum(spare[order])
-    group_start = np.searchsorted(owner[order], owner[order], side="left")
+    # where each owner's run of sites starts (the sort groups them)
+    sorted_owner = owner[order]
+    starts = np.flatnonzero(np.concatenate([[True], sorted_owner[1:] != sorted_owner[:-1]]))
+    group_start = np.repeat(starts, np.diff(np.append(starts, order.size)))
     before = np.concatenate([[0.0], cum])[group_start]
     within = cum - before
     kept = np.clip(within - reserve[owner[order]], 0.0, spare[order])
@@ -90,21 +93,28 @@ def reserves(model: ComputeMarket, margin: bool) -> np.ndarray:
 def lab_growth(model: ComputeMarket) -> np.ndarray:
     """This month's demand growth rate of every lab (computed once a month: it depends on
     the month and the labs' fixed parameters only)."""
+    return _growth(model)[0]
+
+
+def _growth(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
+    """This month's growth rate of every lab and the annual growth it compounds to, computed
+    once a month (read-only)."""
     cached = model.__dict__.get("_lab_growth")
     if cached is None or cached[0] != model.month:
         p, labs = model.party_table, model.party_table.buyers
-        cached = (model.month, growth_rate(p.growth_per_month[labs],
-                                           p.growth_halflife_months[labs], model.months_elapsed))
-        cached[1].flags.writeable = False
+        rate = growth_rate(p.growth_per_month[labs], p.growth_halflife_months[labs],
+                           model.months_elapsed)
+        annual = exact.power(1.0 + rate, 12) - 1.0
+        rate.flags.writeable = annual.flags.writeable = False
+        cached = (model.month, (rate, annual))
         model._lab_growth = cached
     return cached[1]
 
 
 def funding_offered(model: ComputeMarket) -> np.ndarray:
     """Funding investors offer each lab per year at today's appetite (``funding_per_year``)."""
-    annual_growth = exact.power(1.0 + lab_growth(model), 12) - 1.0
     return funding_per_year(model.party_table.revenue_usd[model.party_table.buyers],
-                            annual_growth, model.appetite)
+                            _growth(model)[1], model.appetite)
 
 
 def outside(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
@@ -117,8 +127,9 @@ def outside(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
 
 def lab_arrays(model: ComputeMarket, months_ahead: int):
     """Targets, inference needs and budgets of all labs, ``months_ahead`` forward."""
-    grow = exact.power(1.0 + lab_growth(model), months_ahead)
-    inference = model.party_table.inference_h100e[model.party_table.buyers] * grow
+    inference = model.party_table.inference_h100e[model.party_table.buyers]
+    if months_ahead:  # (x ** 0 is 1 for every x: this month's need as it is)
+        inference = inference * exact.power(1.0 + lab_growth(model), months_ahead)
     need = inference * (1.0 + model.party_table.training_share[model.party_table.buyers])
     buyers = model.party_table.buyers
     upcoming = (model._funding_month > model.month) & (model._funding_month <= model.month + 12)

@@ -70,17 +70,18 @@ def delivered_h100e(model: ComputeMarket) -> np.ndarray:
     share its site has online, ``ContractBook.delivered_share``)."""
     b = model.book
     online = model.sites.online_h100e()
-    cached = model.__dict__.get("_delivered_cache")
-    if (cached is not None and cached[0] == (model.month, b.version)
-            and np.array_equal(cached[1], online)):
-        model._delivered = cached[2]
-        return cached[3].copy()
-    model._delivered = b.delivered_share(model.month, online)
     live = b.live_ids(model.month)  # the others deliver nothing
+    cached = model.__dict__.get("_delivered_cache")
+    # the same month, contracts live (the book's cached array itself: the book drops it when
+    # who is live this month changes), book size and sites online deliver the same
+    if (cached is not None and cached[0] == (model.month, len(b)) and cached[1] is live
+            and np.array_equal(cached[2], online)):
+        model._delivered = cached[3]
+        return cached[4].copy()
+    model._delivered = b.delivered_share(model.month, online)
     out = np.bincount(b.buyer[live], weights=b.h100e[live] * model._delivered[live],
                       minlength=len(model.parties))
-    # the same month, book and sites deliver the same: kept for the next call
-    model._delivered_cache = ((model.month, b.version), online, model._delivered, out)
+    model._delivered_cache = ((model.month, len(b)), live, online, model._delivered, out)
     return out.copy()
 
 

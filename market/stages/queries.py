@@ -73,15 +73,17 @@ def delivered_h100e(model: ComputeMarket) -> np.ndarray:
     live = b.live_ids(model.month)  # the others deliver nothing
     cached = model.__dict__.get("_delivered_cache")
     # the same month, contracts live (the book's cached array itself: the book drops it when
-    # who is live this month changes), book size and sites online deliver the same
-    if (cached is not None and cached[0] == (model.month, len(b)) and cached[1] is live
+    # who is live this month changes) and sites online deliver the same; contracts signed
+    # since then are not live this month: they deliver nothing yet
+    if (cached is not None and cached[0] == model.month and cached[1] is live
             and np.array_equal(cached[2], online)):
-        model._delivered = cached[3]
+        signed = len(b) - len(cached[3])
+        model._delivered = np.append(cached[3], np.zeros(signed)) if signed else cached[3]
         return cached[4].copy()
     model._delivered = b.delivered_share(model.month, online)
     out = np.bincount(b.buyer[live], weights=b.h100e[live] * model._delivered[live],
                       minlength=len(model.parties))
-    model._delivered_cache = ((model.month, len(b)), live, online, model._delivered, out)
+    model._delivered_cache = (model.month, live, online, model._delivered, out)
     return out.copy()
 
 

@@ -20,11 +20,17 @@ if TYPE_CHECKING:
 
 
 def committed_usd_by_party(model: ComputeMarket) -> np.ndarray:
-    """Full monthly fees of each buyer's live contracts this month."""
+    """Full monthly fees of each buyer's live contracts this month (kept while the book's
+    live ids of the month, the same array, stand)."""
     b = model.book
     live = b.live_ids(model.month)
-    return np.bincount(b.buyer[live], weights=b.h100e[live] * b.usd_per_h100e_month[live],
-                       minlength=len(model.parties))
+    cached = model.__dict__.get("_committed_usd_cache")
+    if cached is None or cached[0] is not live:
+        fees = np.bincount(b.buyer[live], weights=b.h100e[live] * b.usd_per_h100e_month[live],
+                           minlength=len(model.parties))
+        fees.flags.writeable = False
+        cached = model._committed_usd_cache = (live, fees)
+    return cached[1]
 
 
 def site_costs(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:

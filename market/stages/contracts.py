@@ -212,13 +212,16 @@ def seller_exits(model: ComputeMarket) -> None:
         return
     ids = b.live_ids(model.month)
     seller = b.seller[ids]
-    days = np.maximum(b.seller_notice_days[ids], 0)
-    freed = b.ended_month[ids] - notice_end_month(month_start(model.month), days)
-    candidates = ((b.seller_notice_days[ids] >= 0) & (b.notice_month[ids] < 0)
-                  & ~model.defaulted[seller])
-    signal = candidates & seller_exit_signal(b.usd_per_h100e_month[ids], model.spot_index,
-                                             model.party_table.exit_premium[seller],
-                                             b.seller_exit_fee_months[ids], freed)
+    candidates = np.flatnonzero((b.seller_notice_days[ids] >= 0) & (b.notice_month[ids] < 0)
+                                & ~model.defaulted[seller])
+    # the signal on the leases a seller may exit only (a few in a hundred)
+    mine = ids[candidates]
+    freed = b.ended_month[mine] - notice_end_month(month_start(model.month),
+                                                   b.seller_notice_days[mine])
+    signal = np.zeros(ids.size, dtype=bool)
+    signal[candidates] = seller_exit_signal(
+        b.usd_per_h100e_month[mine], model.spot_index,
+        model.party_table.exit_premium[seller[candidates]], b.seller_exit_fee_months[mine], freed)
     model._rich_months, rich = streak(model._rich_months, len(b), ids, signal)
     exits = signal & (rich >= model.party_table.exit_patience_months[seller])
     notice(model, ids[exits], "seller", "opportunity")

@@ -143,8 +143,8 @@ def recall_own_need(model: ComputeMarket, owners: list[Seller], short_h100e: np.
     seller = b.seller[ids]
     qty = b.h100e[ids]
     takes, names = [], []
-    for owner, p in zip(owners, party.tolist(), strict=True):
-        a, z = np.searchsorted(seller, [p, p + 1])
+    lo, hi = np.searchsorted(seller, party).tolist(), np.searchsorted(seller, party + 1).tolist()
+    for owner, p, a, z in zip(owners, party.tolist(), lo, hi, strict=True):
         if z > a:
             n = covering(qty[a:z], short_h100e[p])
             takes.append(ids[a:a + n])

@@ -443,8 +443,14 @@ class ComputeMarket(mesa.Model):
         if not self._agent_cols:
             return pd.DataFrame()
         steps = len(self._agent_cols)
-        cols = {k: np.concatenate([c[k] for c in self._agent_cols])
-                for k in self._agent_cols[0]}
+        first = self._agent_cols[0]
+        # the float columns straight into one (columns x rows) block that the frame takes as
+        # it is (pandas would copy separate columns into such a block once more)
+        floats = [k for k, v in first.items() if v.dtype == np.float64]
+        block = np.empty((len(floats), steps * len(first["month"])))
+        for row, k in zip(block, floats, strict=True):
+            np.concatenate([c[k] for c in self._agent_cols], out=row)
+        df = pd.DataFrame(block.T, columns=floats, copy=False)
         parties = np.arange(len(self.parties))  # every party, every month: codes repeat
 
         def named(labels: np.ndarray) -> pd.Categorical:
@@ -452,9 +458,13 @@ class ComputeMarket(mesa.Model):
             return pd.Categorical.from_codes(np.tile(once.codes, steps),
                                              categories=once.categories)
 
-        df = pd.DataFrame({"month": cols.pop("month"), "agent": named(self._agent_names),
-                           "kind": named(self._agent_kinds), **cols})
-        df["month"] = self._months_to_timestamps(df["month"])
+        month = np.concatenate([c["month"] for c in self._agent_cols])
+        df.insert(0, "month", self._months_to_timestamps(pd.Series(month)))
+        df.insert(1, "agent", named(self._agent_names))
+        df.insert(2, "kind", named(self._agent_kinds))
+        for i, k in enumerate(first):  # the other columns in their place
+            if k != "month" and k not in floats:
+                df.insert(i + 2, k, np.concatenate([c[k] for c in self._agent_cols]))
         return self._tidy(df)
 
     def contracts_frame(self) -> pd.DataFrame:

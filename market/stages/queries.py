@@ -58,17 +58,27 @@ def spare_by_site(model: ComputeMarket, month: int, reserve: np.ndarray, until: 
     owner = model.sites.owner
     spare[model.defaulted[owner]] = 0.0
     # keep each owner's reserve on its first sites: cumulative spare within each owner
-    order = np.argsort(owner, kind="stable")
+    order, group_start = _sites_by_owner(model)
     cum = np.cumsum(spare[order])
-    # where each owner's run of sites starts (the sort groups them)
-    sorted_owner = owner[order]
-    starts = np.flatnonzero(np.concatenate([[True], sorted_owner[1:] != sorted_owner[:-1]]))
-    group_start = np.repeat(starts, np.diff(np.append(starts, order.size)))
     before = np.concatenate([[0.0], cum])[group_start]
     within = cum - before
     kept = np.clip(within - reserve[owner[order]], 0.0, spare[order])
     spare[order] = kept
     return spare
+
+
+def _sites_by_owner(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
+    """Sites grouped by owner (a stable sort) and, at each place of that order, where its
+    owner's run starts; kept until a site is added or changes hands."""
+    owner = model.sites.owner
+    cached = model.__dict__.get("_sites_by_owner")
+    if cached is None or not np.array_equal(cached[0], owner):
+        order = np.argsort(owner, kind="stable")
+        sorted_owner = owner[order]
+        starts = np.flatnonzero(np.concatenate([[True], sorted_owner[1:] != sorted_owner[:-1]]))
+        group_start = np.repeat(starts, np.diff(np.append(starts, order.size)))
+        cached = model._sites_by_owner = (owner.copy(), order, group_start)
+    return cached[1], cached[2]
 
 
 def delivered_h100e(model: ComputeMarket) -> np.ndarray:

@@ -683,13 +683,19 @@ def test_windowed_matches_reference_when_a_side_is_used_up(seed, n_products, tic
     check_invariants(product, side, price, quantity, res)
 
 
-def test_windowed_settles_a_used_up_side_in_the_window(monkeypatch):
-    """Sells all trade (a side used up, none above the window): the window book alone
-    settles the product, with the reference's result."""
-    seen = []
+def core_calls(monkeypatch) -> list[list[int]]:
+    """The products of each book the windowed path hands to the core, as they come."""
+    seen: list[list[int]] = []
     real = window_module.clear_levels
     monkeypatch.setattr(window_module, "clear_levels",
                         lambda *a: seen.append(np.unique(a[0]).tolist()) or real(*a))
+    return seen
+
+
+def test_windowed_settles_a_used_up_side_in_the_window(monkeypatch):
+    """Sells all trade (a side used up, none above the window): the window book alone
+    settles the product, with the reference's result."""
+    seen = core_calls(monkeypatch)
     rng = np.random.default_rng(3)
     n = 2000
     side = np.where(rng.random(n) < 0.1, -1, 1)
@@ -707,10 +713,7 @@ def test_windowed_settles_a_used_up_side_in_the_window(monkeypatch):
 def test_windowed_rechecks_products_it_cannot_settle(monkeypatch):
     """A product whose window holds no trade (only buys) is cleared again from all its
     orders; the crossing product next to it is settled by its window alone."""
-    seen = []
-    real = window_module.clear_levels
-    monkeypatch.setattr(window_module, "clear_levels",
-                        lambda *a: seen.append(np.unique(a[0]).tolist()) or real(*a))
+    seen = core_calls(monkeypatch)
     rng = np.random.default_rng(1)
     n = 400
     product = np.r_[np.zeros(n, int), np.ones(20, int)]

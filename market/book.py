@@ -835,6 +835,12 @@ class ContractBook:
         if self._floor_month is None or m >= self._floor_month:
             self._open = rows[ended_month > m]
             self._floor_month = m
+        # months move forward: the cached months before this one are let go (asked again,
+        # they are computed again)
+        for month_before in [k for k in self._live_cache if k < m]:
+            del self._live_cache[month_before]
+        for key in [key for key in self._committed_cache if key[0] < m]:
+            del self._committed_cache[key]
         return idx
 
     def _default(self, column: str, party: Any, month: Any, reason: int) -> Int64Array:

@@ -291,8 +291,8 @@ class ContractBook:
         # committed H100e per (month, by, n) until the next such change
         self._committed_cache: dict[tuple[int, str, int | None], FloatArray] = {}
         self.version = 0
-        """Counts the changes of who is live and until when (signs, notices, recalls,
-        defaults): equal versions, equal live sets."""
+        """Counts the changes of who is live and until when (signs, accepted notices and
+        recalls, defaults): equal versions, equal live sets."""
         self.paid_by_buyers_usd = 0.0
         self.received_by_sellers_usd = 0.0
         self.paid_by_sellers_usd = 0.0
@@ -338,11 +338,14 @@ class ContractBook:
             grown[: self._n] = self._cols[name][: self._n]
             self._cols[name] = grown
 
-    def _changed(self) -> None:
-        """Who is live has changed (a sign or an end moved): drop the per-month caches."""
+    def _changed(self, from_month: int) -> None:
+        """Who is live from ``from_month`` on has changed (a sign, or an end moved to it or
+        later): drop the per-month caches of those months (earlier months keep theirs)."""
         self.version += 1
-        self._live_cache.clear()
-        self._committed_cache.clear()
+        for m in [m for m in self._live_cache if m >= from_month]:
+            del self._live_cache[m]
+        for key in [key for key in self._committed_cache if key[0] >= from_month]:
+            del self._committed_cache[key]
 
     def _template_code(self, name: str) -> int:
         if name not in self._template_codes:
@@ -517,7 +520,7 @@ class ContractBook:
         ids = np.arange(self._n, self._n + n, dtype=np.int64)
         self._n += n
         self._open = np.concatenate([self._open, ids])
-        self._changed()
+        self._changed(int(start_a.min()))  # live from their start on
         return ids
 
     def _check_capacity(
@@ -753,7 +756,8 @@ class ContractBook:
         accepted &= days >= 0
         hit = ids[accepted]
         ended_month[hit] = new_end[accepted]
-        self._changed()
+        if hit.size:  # no longer live from their new end on
+            self._changed(int(new_end[accepted].min()))
         self._col("end_reason")[hit] = reason
         self._col("notice_month")[hit] = month
         result_end = np.where(accepted, new_end, current)
@@ -831,6 +835,12 @@ class ContractBook:
         if self._floor_month is None or m >= self._floor_month:
             self._open = rows[ended_month > m]
             self._floor_month = m
+        # months move forward: the cached months before this one are let go (asked again,
+        # they are computed again)
+        for month_before in [k for k in self._live_cache if k < m]:
+            del self._live_cache[month_before]
+        for key in [key for key in self._committed_cache if key[0] < m]:
+            del self._committed_cache[key]
         return idx
 
     def _default(self, column: str, party: Any, month: Any, reason: int) -> Int64Array:
@@ -840,10 +850,15 @@ class ContractBook:
             raise ValueError(f"default: {column} must be integer agent indices, got {party!r}")
         ended_month = self._col("ended_month")
         rows = self.open_ids(m)
-        hit = rows[np.isin(self._col(column)[rows], parties) & ~self._col("ended")[rows]
-                   & (ended_month[rows] > m)]
+        who = self._col(column)[rows]
+        # membership by lookup over agent indices (what np.isin does, without a sort)
+        failed = np.zeros(max(int(parties.max(initial=-1)), int(who.max(initial=-1))) + 1,
+                          dtype=bool)
+        failed[parties[parties >= 0]] = True
+        hit = rows[failed[who] & ~self._col("ended")[rows] & (ended_month[rows] > m)]
         ended_month[hit] = np.maximum(m, self._col("start_month")[hit])
-        self._changed()
+        if hit.size:  # no longer live from their new end on
+            self._changed(int(ended_month[hit].min()))
         self._col("end_reason")[hit] = reason
         self._col("ended")[hit] = True
         return hit

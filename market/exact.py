@@ -25,6 +25,7 @@ at most in a month, so sequential sums cost no more than numpy's own.
 
 from __future__ import annotations
 
+import array
 import math
 
 import numpy as np
@@ -79,8 +80,11 @@ def std(x, ddof: int = 1) -> float:
 
 def _elementwise(fn, *args) -> np.ndarray:
     arrays = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in args))
-    out = np.fromiter(map(fn, *(a.ravel().tolist() for a in arrays)), dtype=np.float64,
-                      count=arrays[0].size)
+    if not arrays[0].size:
+        return np.zeros(arrays[0].shape)
+    # the results straight into a C double buffer (faster than np.fromiter)
+    out = np.frombuffer(array.array("d", map(fn, *(a.ravel().tolist() for a in arrays))),
+                        dtype=np.float64)
     return out.reshape(arrays[0].shape)
 
 

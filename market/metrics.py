@@ -143,10 +143,18 @@ def summary_keys(term_tenors_months: Sequence[int]) -> list[str]:
             "owner_revenue_usd", "total_surplus_usd"]
 
 
+SUMMARY_AGENT_COLUMNS = ("month", "agent", "kind", "capacity_owned_h100e", "used_h100e",
+                         "demand_h100e", "unmet_h100e", "revenue_usd", "cost_usd", "value_usd")
+"""The agents table's columns the summary reads."""
+
+
 def summary(frames: dict[str, pd.DataFrame]) -> dict[str, float]:
     """The key metrics of a run, one number each (units in the names)."""
     _need_frames(frames)
-    market, agents = frames["market"], frames["agents"]
+    market = frames["market"]
+    # only the columns read below: every metric filters rows, and each filter copies these
+    agents = frames["agents"][[c for c in SUMMARY_AGENT_COLUMNS if c in frames["agents"]]]
+    used = utilization(agents)
     out = {
         "spot_price_mean_usd_per_h100e_hour": volume_weighted_price(market, SPOT),
         "spot_index_final_usd_per_h100e_hour": float(index_series(market, SPOT).iloc[-1]),
@@ -155,8 +163,8 @@ def summary(frames: dict[str, pd.DataFrame]) -> dict[str, float]:
         out[f"{product}_price_mean_usd_per_h100e_hour"] = volume_weighted_price(market, product)
     out |= {
         "spot_price_volatility": price_volatility(market, SPOT),
-        "utilization": utilization(agents),
-        "idle_share": 1.0 - utilization(agents),
+        "utilization": used,
+        "idle_share": 1.0 - used,
         "unmet_share_frontier": unmet_share(agents, "frontier_lab"),
         "unmet_share_small": unmet_share(agents, "small_lab"),
         "small_lab_cost_usd_per_h100e_hour": unit_cost(agents, "small_lab"),

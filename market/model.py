@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -89,7 +90,8 @@ def headline_metric(model: ComputeMarket, name: str) -> float:
     the summary is computed once per month and shared by the reporters."""
     cached = getattr(model, "_headline_cache", None)
     if cached is None or cached[0] != model.month:
-        frames = model.frames()
+        # the summary reads the market and agents tables only (not contracts or events)
+        frames = {"market": model.market_frame(), "agents": model.agents_frame()}
         cached = (model.month, metrics.summary(frames))
         model._headline_cache = cached
         model._frames_handoff = (model.month, frames)  # the next frames() call takes them
@@ -161,6 +163,9 @@ class ComputeMarket(mesa.Model):
         self.unsold = {"spot": np.zeros(len(self.sellers)), "term": np.zeros(len(self.sellers))}
         self._seller_strategy = np.array([s.strategy.name for s in self.sellers])
         self._seller_party = t.sellers
+        self._recalls_for_own_need = np.array([s.recalls_for_own_need for s in self.sellers],
+                                              dtype=bool)
+        """Per seller: whether it recalls leases for its own need (its kind's rule)."""
         n_labs = len(self.labs)
         # the starting level of demand is itself uncertain: one draw per lab
         t.inference_h100e[t.buyers] = t.inference_h100e[t.buyers] * (
@@ -263,7 +268,9 @@ class ComputeMarket(mesa.Model):
         self._recall_cache = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._rows_market: list[dict] = []
         self._agent_cols: list[dict[str, np.ndarray]] = []
-        self._agent_names = np.array([p.name for p in self.parties])
+        self._names = [p.name for p in self.parties]
+        """Party names by party id (a list: events take them as they are)."""
+        self._agent_names = np.array(self._names)
         self._agent_kinds = np.array([kinds.kind(p.kind).label for p in self.parties])
         self._events: list[tuple] = []
         if world.market.growth_trend_sd > 0:  # the run's demand trend, for the analyst
@@ -354,6 +361,17 @@ class ComputeMarket(mesa.Model):
         self._events.append((self.month, kind, agent, counterparty, contract, site, h100e,
                              detail))
 
+    def _many_events(self, kind: str | list[str], agent: list[str], *,
+                     counterparty: str | list[str] = "", contract: int | list[int] = -1,
+                     site: str | list[str] = "", h100e: float | list[float] = 0.0,
+                     detail: str | list[str] = "") -> None:
+        """Events in order, one per entry of ``agent``: every other field is one value for
+        all of them or a list (Python ints, floats and strings, as ``_event`` takes)."""
+        n = len(agent)
+        fields = [v if isinstance(v, list) else itertools.repeat(v, n)
+                  for v in (kind, agent, counterparty, contract, site, h100e, detail)]
+        self._events.extend(zip(itertools.repeat(self.month, n), *fields))
+
     # invariants ----------------------------------------------------------
     def check_invariants(self) -> None:
         """Raise AssertionError if capacity, money or cash invariants are broken."""
@@ -385,9 +403,11 @@ class ComputeMarket(mesa.Model):
         """An output table made self-describing: ``scenario``, ``seed`` and ``run_id`` in front,
         every date column as ``MONTH_DTYPE``, names and kinds categorical."""
         n = len(df)
-        ids = {"scenario": pd.Categorical([self.world.name] * n),
-               "seed": pd.array([self.seed] * n, dtype="Int64"),
-               "run_id": pd.Categorical([self.run_id] * n)}
+        one = np.zeros(n, dtype=np.int8)  # every row the same: codes, no string per row
+        ids = {"scenario": pd.Categorical.from_codes(one, categories=pd.Index([self.world.name])),
+               "seed": pd.arrays.IntegerArray(np.full(n, self.seed or 0, dtype=np.int64),
+                                              np.full(n, self.seed is None)),
+               "run_id": pd.Categorical.from_codes(one, categories=pd.Index([self.run_id]))}
         out = pd.DataFrame(ids, index=df.index)
         for col in df.columns:
             values = df[col]
@@ -438,13 +458,28 @@ class ComputeMarket(mesa.Model):
         if not self._agent_cols:
             return pd.DataFrame()
         steps = len(self._agent_cols)
-        cols = {k: np.concatenate([c[k] for c in self._agent_cols])
-                for k in self._agent_cols[0]}
-        party = np.tile(np.arange(len(self.parties)), steps)
-        df = pd.DataFrame({"month": cols.pop("month"),
-                           "agent": coded_categorical(party, self._agent_names),
-                           "kind": coded_categorical(party, self._agent_kinds), **cols})
-        df["month"] = self._months_to_timestamps(df["month"])
+        first = self._agent_cols[0]
+        # the float columns straight into one (columns x rows) block that the frame takes as
+        # it is (pandas would copy separate columns into such a block once more)
+        floats = [k for k, v in first.items() if v.dtype == np.float64]
+        block = np.empty((len(floats), steps * len(first["month"])))
+        for row, k in zip(block, floats, strict=True):
+            np.concatenate([c[k] for c in self._agent_cols], out=row)
+        df = pd.DataFrame(block.T, columns=floats, copy=False)
+        parties = np.arange(len(self.parties))  # every party, every month: codes repeat
+
+        def named(labels: np.ndarray) -> pd.Categorical:
+            once = coded_categorical(parties, labels)
+            return pd.Categorical.from_codes(np.tile(once.codes, steps),
+                                             categories=once.categories)
+
+        month = np.concatenate([c["month"] for c in self._agent_cols])
+        df.insert(0, "month", self._months_to_timestamps(pd.Series(month)))
+        df.insert(1, "agent", named(self._agent_names))
+        df.insert(2, "kind", named(self._agent_kinds))
+        for i, k in enumerate(first):  # the other columns in their place
+            if k != "month" and k not in floats:
+                df.insert(i + 2, k, np.concatenate([c[k] for c in self._agent_cols]))
         return self._tidy(df)
 
     def contracts_frame(self) -> pd.DataFrame:
@@ -468,9 +503,10 @@ class ComputeMarket(mesa.Model):
         """The four output tables of docs/model.md section 9: market, agents, contracts, events.
 
         Each call returns new tables, except that the first call after the data collector has
-        read them at the same month gets those (read-only until then), saving a rebuild."""
+        read the market and agents tables at the same month gets those (read-only until then),
+        saving a rebuild."""
         handoff = self.__dict__.pop("_frames_handoff", None)
-        if handoff is not None and handoff[0] == self.month:
-            return handoff[1]
-        return {"market": self.market_frame(), "agents": self.agents_frame(),
-                "contracts": self.contracts_frame(), "events": self.events_frame()}
+        done = handoff[1] if handoff is not None and handoff[0] == self.month else {}
+        build = {"market": self.market_frame, "agents": self.agents_frame,
+                 "contracts": self.contracts_frame, "events": self.events_frame}
+        return {name: done[name] if name in done else table() for name, table in build.items()}

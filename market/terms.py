@@ -97,8 +97,10 @@ def bill_usd(full_fee_usd: Any, *, month_of_contract: Any = 0, delivered_share: 
     ramping = (np.asarray(month_of_contract) < ramp_months) & (delivered < 1.0)
     billable = np.where(take_or_pay, 1.0, np.maximum(used_share, minimum_use_share))
     discount = np.where(ramping, 1.0 - np.asarray(ramp_discount, dtype=np.float64), 1.0)
-    years = np.asarray(month_of_contract) // 12
-    escalation = 1.0 + np.asarray(escalation_per_year, dtype=np.float64) * years
+    escalator = np.asarray(escalation_per_year, dtype=np.float64)
+    escalation = 1.0
+    if escalator.any():  # (none anywhere: the factor is 1 for every contract)
+        escalation = 1.0 + escalator * (np.asarray(month_of_contract) // 12)
     return np.asarray(full_fee_usd, dtype=np.float64) * delivered * billable * discount * escalation
 
 

@@ -647,6 +647,15 @@ class Harness:
             assert np.flatnonzero(book.live(m)).tolist() == live
         for m in range(self.month, self.month + 10):
             assert (book.committed_h100e(m, n=len(CAPACITY)) <= np.asarray(CAPACITY)).all()
+        # committed H100e per seller (kept per month until who is live then changes) as a
+        # scan of every contract adds it up
+        for m in range(self.month - 3, self.month + 10):
+            scan = np.zeros(N_AGENTS)
+            for c in refs:
+                if c.start <= m < c.ended_month:
+                    scan[c.seller] += c.h100e
+            assert book.committed_h100e(m, by="seller", n=N_AGENTS).tolist() == pytest.approx(
+                scan.tolist())
 
     def check_money(self) -> None:
         """Every dollar paid by one agent is received by another; totals match the ledger."""

@@ -657,13 +657,63 @@ def test_windowed_matches_reference_at_any_price_scale(offset, spread):
     assert res.volume.min() > 0
 
 
-def test_windowed_rechecks_products_it_cannot_settle(monkeypatch):
-    """A product whose window holds no trade (only buys) is cleared again from all its
-    orders; the crossing product next to it is settled by its window alone."""
-    seen = []
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.sampled_from([0.01, 0.5, 5.0]), KS,
+       st.sampled_from(["sells", "buys"]))
+def test_windowed_matches_reference_when_a_side_is_used_up(seed, n_products, tick, k, short):
+    """Deep books in which one side is far smaller than the other, mostly inside the other's
+    prices, so it trades in full (the term market's usual state when capacity is scarce),
+    with some of it beyond the other side's prices at times: the window settles such a
+    product without clearing it again, and equals the loop-based reference bit for bit."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(500, 3000))
+    product = rng.integers(0, n_products, n)
+    few = rng.random(n) < rng.uniform(0.02, 0.2)  # the small side
+    side = np.where(few, -1, 1) if short == "sells" else np.where(few, 1, -1)
+    # the small side sits well inside the big one (sells cheap or buys dear), a few beyond
+    inside = np.where(side == -1, 80.0, 120.0) if short == "sells" else np.where(
+        side == 1, 120.0, 80.0)
+    centre = np.where(few & (rng.random(n) < rng.uniform(0.0, 0.1)), 200.0 - inside, inside)
+    price = np.round((centre + rng.normal(0, rng.uniform(0.5, 15), n)) / tick) * tick
+    quantity = rng.integers(0, 20, n) * rng.choice([0.5, 1.0, 7.0])
+    with windowed_path():
+        res = clear(product, side, price, quantity, n_products=n_products, k=k)
+    ref = clear_reference(product, side, price, quantity, n_products=n_products, k=k)
+    identical(res, ref)
+    check_invariants(product, side, price, quantity, res)
+
+
+def core_calls(monkeypatch) -> list[list[int]]:
+    """The products of each book the windowed path hands to the core, as they come."""
+    seen: list[list[int]] = []
     real = window_module.clear_levels
     monkeypatch.setattr(window_module, "clear_levels",
                         lambda *a: seen.append(np.unique(a[0]).tolist()) or real(*a))
+    return seen
+
+
+def test_windowed_settles_a_used_up_side_in_the_window(monkeypatch):
+    """Sells all trade (a side used up, none above the window): the window book alone
+    settles the product, with the reference's result."""
+    seen = core_calls(monkeypatch)
+    rng = np.random.default_rng(3)
+    n = 2000
+    side = np.where(rng.random(n) < 0.1, -1, 1)
+    price = np.round(np.where(side == 1, 120.0, 80.0) + rng.normal(0, 10, n), 2)
+    product = np.zeros(n, int)
+    quantity = rng.integers(1, 9, n).astype(float)
+    with windowed_path():
+        res = clear(product, side, price, quantity)
+    ref = clear_reference(product, side, price, quantity)
+    identical(res, ref)
+    assert res.filled[side == -1].tolist() == quantity[side == -1].tolist()  # all sold
+    assert len(seen) == 1  # the window book only
+
+
+def test_windowed_rechecks_products_it_cannot_settle(monkeypatch):
+    """A product whose window holds no trade (only buys) is cleared again from all its
+    orders; the crossing product next to it is settled by its window alone."""
+    seen = core_calls(monkeypatch)
     rng = np.random.default_rng(1)
     n = 400
     product = np.r_[np.zeros(n, int), np.ones(20, int)]

@@ -62,6 +62,24 @@ def test_datacollector_reports_the_headline_metrics_once_at_the_end():
                                                         nan_ok=True)
 
 
+def test_frames_after_the_collector_equal_tables_built_afresh():
+    """The collector builds only the market and agents tables for the headline metrics; the
+    next ``frames()`` hands those over and builds the contracts and events tables: all four
+    equal what each table's own builder makes afresh, and the collector's metrics are the
+    summary of them."""
+    model = ComputeMarket(scenario="recall-shock", months=5, rng=1).run()
+    frames = model.frames()
+    fresh = {"market": model.market_frame(), "agents": model.agents_frame(),
+             "contracts": model.contracts_frame(), "events": model.events_frame()}
+    assert list(frames) == list(fresh)
+    for name, table in fresh.items():
+        assert not table.empty
+        pd.testing.assert_frame_equal(frames[name], table, check_exact=True)
+    collected = model.datacollector.get_model_vars_dataframe().iloc[0].to_dict()
+    assert collected == pytest.approx(metrics.summary(fresh), nan_ok=True)
+    assert model.frames()["agents"] is not frames["agents"]  # handed over once only
+
+
 def test_summary_keys_match_the_summary():
     frames = ComputeMarket(scenario="no-deal", months=2, rng=0).run().frames()
     assert list(metrics.summary(frames)) == metrics.summary_keys((12, 36))

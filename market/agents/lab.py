@@ -223,6 +223,9 @@ class BidCurves:
         self.params = {f: np.array([getattr(lab.cfg, f) for lab in labs], dtype=float)[:, None]
                        for f in CURVE_PARAMS}
         self.strategy_names = np.array([lab.strategy.name for lab in labs])
+        self.by_strategy = [(strategy(str(name)), self.strategy_names == name)
+                            for name in np.unique(self.strategy_names)]
+        """Each strategy the labs use and the rows of its labs (found once, not per bid)."""
 
 
 def bid_curve(labs: BidCurves, held_h100e: np.ndarray, target_h100e: np.ndarray,
@@ -269,11 +272,9 @@ def lab_bids(labs: BidCurves, alive: np.ndarray, held_h100e: np.ndarray,
     qty, values, tranche = curve
     values = values * value_scale
     limits = np.empty_like(values)
-    names = labs.strategy_names
     ref = np.broadcast_to(np.asarray(reference, dtype=float)[:, None], values.shape)
-    for name in np.unique(names):
-        rows = names == name
-        limits[rows] = strategy(str(name)).bid(values[rows], tranche[rows], ref[rows])
+    for rule, rows in labs.by_strategy:
+        limits[rows] = rule.bid(values[rows], tranche[rows], ref[rows])
     qty = budget_keep(limits, qty, budget_usd)
     keep = (qty > 0) & np.asarray(alive, dtype=bool)[:, None]
     pos = np.broadcast_to(np.arange(labs.n)[:, None], qty.shape)

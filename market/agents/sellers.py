@@ -29,7 +29,7 @@ import numpy as np
 from market import exact, kinds
 from market.agents.party import Party, row_value
 from market.config import SellerConfig
-from market.strategies import strategy
+from market.strategies import STRATEGIES, strategy
 
 if TYPE_CHECKING:
     from market.model import ComputeMarket
@@ -266,8 +266,13 @@ def seller_asks(kind: np.ndarray, markup: np.ndarray, strategy_name: np.ndarray,
         floor[rows] = fn(opex[rows], levelized[rows], markup[rows])
     reference = (spot_floor + scarcity * levelized) * (1.0 - np.asarray(discount, dtype=float))
     asks = np.empty(kind.shape)
-    for name in np.unique(strategy_name):
+    covered = 0
+    for name, rule in STRATEGIES.items():  # the registered ones: no sort of the names
         rows = strategy_name == name
-        asks[rows] = strategy(str(name)).ask(floor[rows], reference[rows])
+        covered += np.count_nonzero(rows)
+        asks[rows] = rule.ask(floor[rows], reference[rows])
+    if covered < asks.size:  # a name not registered: the lookup says which
+        for name in np.unique(strategy_name):
+            strategy(str(name))
     return asks
 

@@ -98,6 +98,10 @@ def clear_windowed(product, side, price, lots, P, k, prange, counts):
     cols = np.arange(P)
     agg_buy = d[last + 1, cols]  # quantity folded into the two extra orders of each product
     agg_sell = s[first, cols]
+    # per product: no sell above the window, no buy below it (the window then holds all of
+    # that side but the folded orders)
+    none_above = s[-1] == s[last + 1, cols]
+    none_below = d[0] == d[first, cols]
     del cum, d, s, v_lo, v_hi
     # status of each cell: 2 in the window, 1 filled in full (buys above it, sells below), 0
     # not filled
@@ -131,14 +135,19 @@ def clear_windowed(product, side, price, lots, P, k, prange, counts):
                                                   k, prange, tol)
     # the check, per product: on each side, an order in the window that trades and one left
     # short, each by more than the tolerance (so the levels that price are inside), and the
-    # folded orders filled in full (so no rationed level mixes them with the window's orders)
+    # folded orders filled in full (so no rationed level mixes them with the window's orders).
+    # A side with no order outside the window but the folded ones (a side used up: no sell
+    # above it, or no buy below it) needs no short order: the window holds that whole side,
+    # the folded orders at the far end, filled in full, their limits beyond the traded
+    # window order's, so they set no bound
     wf, wq = w_filled[:m], w_qty[:m]
     wtol = tol[w_product[:m]]
     key = w_product[:m] * 2
     key += w_side[:m] > 0
     traded = np.bincount(key, weights=wf > wtol, minlength=2 * P).reshape(P, 2)
     short = np.bincount(key, weights=wq - wf > wtol, minlength=2 * P).reshape(P, 2)
-    ok = (traded > 0).all(axis=1) & (short > 0).all(axis=1)
+    ok = ((traded > 0).all(axis=1) & ((short[:, 0] > 0) | none_above)
+          & ((short[:, 1] > 0) | none_below))
     ok[w_product[m:][w_filled[m:] < w_qty[m:]]] = False
     redo = (~ok).nonzero()[0]
 

@@ -64,10 +64,12 @@ def calendar(model: ComputeMarket) -> None:
     events, model._headroom, model._gpu_room = model.sites.advance(
         m, lead_months=lead, headroom_mw=model._headroom, gpu_room_h100e=model._gpu_room,
         life_months=model.costs.life_months)
-    for ev in events:
-        owner = model.parties[model.sites.owner[ev.site]]
-        model._event(f"site_{ev.kind}", owner.name, site=model.sites.names[ev.site],
-                     h100e=float(model.sites.h100e[ev.site]))
+    if events:
+        sites = [ev.site for ev in events]
+        model._many_events([f"site_{ev.kind}" for ev in events],
+                           [model._names[o] for o in model.sites.owner[sites].tolist()],
+                           site=[model.sites.names[i] for i in sites],
+                           h100e=model.sites.h100e[sites].tolist())
     model.online_by_party = model.sites.online_h100e_by_owner(len(model.parties))
     for shock in model._shocks.get(m, []):
         if shock.kind == "investor_appetite":

@@ -60,18 +60,20 @@ def expire(model: ComputeMarket) -> None:
     b = model.book
     reason = b.end_reason[ended]
     early = ended[reason != END_REASONS.index("expired")]
-    for cid, code, buyer, seller, h100e in zip(early, b.end_reason[early], b.buyer[early],
-                                               b.seller[early], b.h100e[early], strict=True):
-        model._event(f"contract_ended_{END_REASONS[code]}", model.parties[buyer].name,
-                     counterparty=model.parties[seller].name, contract=int(cid),
-                     h100e=float(h100e))
+    names = model._names
+    model._many_events([f"contract_ended_{END_REASONS[c]}" for c in b.end_reason[early].tolist()],
+                       [names[p] for p in b.buyer[early].tolist()],
+                       counterparty=[names[p] for p in b.seller[early].tolist()],
+                       contract=early.tolist(), h100e=b.h100e[early].tolist())
 
 
 def decide_notices(model: ComputeMarket) -> None:
-    owners = [s for s in model.sellers if s.recalls_for_own_need and not s.defaulted]
-    if owners:
+    parties = model._seller_party
+    owners = model._recalls_for_own_need & ~model.defaulted[parties]
+    if owners.any():
         short = owner_shortfall_h100e(model)
-        recall_own_need(model, [o for o in owners if short[o.party] > 0], short)
+        recall_own_need(model, [model.sellers[j] for j in
+                                np.flatnonzero(owners & (short[parties] > 0)).tolist()], short)
     seller_exits(model)
     lab_exits(model)
 
@@ -141,8 +143,8 @@ def recall_own_need(model: ComputeMarket, owners: list[Seller], short_h100e: np.
     seller = b.seller[ids]
     qty = b.h100e[ids]
     takes, names = [], []
-    for owner, p in zip(owners, party.tolist(), strict=True):
-        a, z = np.searchsorted(seller, [p, p + 1])
+    lo, hi = np.searchsorted(seller, party).tolist(), np.searchsorted(seller, party + 1).tolist()
+    for owner, p, a, z in zip(owners, party.tolist(), lo, hi, strict=True):
         if z > a:
             n = covering(qty[a:z], short_h100e[p])
             takes.append(ids[a:a + n])
@@ -158,10 +160,9 @@ def recall_own_need(model: ComputeMarket, owners: list[Seller], short_h100e: np.
             model._pay(transfers.payer[mine], transfers.payee[mine], transfers.usd[mine])
     else:
         model._apply(transfers)
-    for name, cid, buyer, h100e in zip(names, take.tolist(), b.buyer[take].tolist(),
-                                       b.h100e[take].tolist(), strict=True):
-        model._event("recall_notice", name, contract=cid,
-                     counterparty=model.parties[buyer].name, h100e=h100e, detail="own_need")
+    model._many_events("recall_notice", names, contract=take.tolist(),
+                       counterparty=[model._names[p] for p in b.buyer[take].tolist()],
+                       h100e=b.h100e[take].tolist(), detail="own_need")
 
 
 def _recall_first(model: ComputeMarket, seller: Seller, ids: np.ndarray, h100e: float | None,
@@ -175,10 +176,9 @@ def _recall_first(model: ComputeMarket, seller: Seller, ids: np.ndarray, h100e: 
         return 0.0
     model._apply(model.book.recall(take, model.month).transfers)
     taken = qty[:take.size]
-    for cid, buyer, h100e_taken in zip(take.tolist(), model.book.buyer[take].tolist(),
-                                       taken.tolist(), strict=True):
-        model._event("recall_notice", seller.name, contract=cid,
-                     counterparty=model.parties[buyer].name, h100e=h100e_taken, detail=reason)
+    model._many_events("recall_notice", [seller.name] * take.size, contract=take.tolist(),
+                       counterparty=[model._names[p] for p in model.book.buyer[take].tolist()],
+                       h100e=taken.tolist(), detail=reason)
     return exact.total(taken)
 
 
@@ -212,13 +212,16 @@ def seller_exits(model: ComputeMarket) -> None:
         return
     ids = b.live_ids(model.month)
     seller = b.seller[ids]
-    days = np.maximum(b.seller_notice_days[ids], 0)
-    freed = b.ended_month[ids] - notice_end_month(month_start(model.month), days)
-    candidates = ((b.seller_notice_days[ids] >= 0) & (b.notice_month[ids] < 0)
-                  & ~model.defaulted[seller])
-    signal = candidates & seller_exit_signal(b.usd_per_h100e_month[ids], model.spot_index,
-                                             model.party_table.exit_premium[seller],
-                                             b.seller_exit_fee_months[ids], freed)
+    candidates = np.flatnonzero((b.seller_notice_days[ids] >= 0) & (b.notice_month[ids] < 0)
+                                & ~model.defaulted[seller])
+    # the signal on the leases a seller may exit only (a few in a hundred)
+    mine = ids[candidates]
+    freed = b.ended_month[mine] - notice_end_month(month_start(model.month),
+                                                   b.seller_notice_days[mine])
+    signal = np.zeros(ids.size, dtype=bool)
+    signal[candidates] = seller_exit_signal(
+        b.usd_per_h100e_month[mine], model.spot_index,
+        model.party_table.exit_premium[seller[candidates]], b.seller_exit_fee_months[mine], freed)
     model._rich_months, rich = streak(model._rich_months, len(b), ids, signal)
     exits = signal & (rich >= model.party_table.exit_patience_months[seller])
     notice(model, ids[exits], "seller", "opportunity")
@@ -240,10 +243,10 @@ def notice(model: ComputeMarket, ids: np.ndarray, by: str, reason: str) -> None:
     done = result.ids[result.accepted]
     who, other = (b.buyer[done], b.seller[done]) if by == "buyer" else (b.seller[done],
                                                                         b.buyer[done])
-    for cid, w, o, h100e in zip(done, who, other, b.h100e[done], strict=True):
-        model._event(f"{by}_notice", model.parties[w].name,
-                     counterparty=model.parties[o].name, contract=int(cid),
-                     h100e=float(h100e), detail=reason)
+    names = model._names
+    model._many_events(f"{by}_notice", [names[p] for p in who.tolist()],
+                       counterparty=[names[p] for p in other.tolist()], contract=done.tolist(),
+                       h100e=b.h100e[done].tolist(), detail=reason)
 
 
 def lab_exits(model: ComputeMarket) -> None:
@@ -324,12 +327,13 @@ def sign(model: ComputeMarket, buyer, seller, site, h100e, price, terms, *, star
     else:
         names = [terms[t].name for t in (first if term_index is None
                                          else np.asarray(term_index)[first]).tolist()]
-    parties = model.parties
-    for b, s, name, c, q, usd in zip(buyers.tolist(), np.asarray(seller)[first].tolist(), names,
-                                     count.tolist(), volume.tolist(), spend.tolist(),
-                                     strict=True):
-        model._event("contracts_signed", parties[b].name,
-                     counterparty=parties[s].name if c == 1 else f"{c} sellers",
-                     h100e=q, detail=f"{name}: {c} contract(s) at "
-                     f"${usd / q:,.0f}/H100e-month on average")
+    party = model._names
+    count, volume = count.tolist(), volume.tolist()
+    model._many_events(
+        "contracts_signed", [party[b] for b in buyers.tolist()],
+        counterparty=[party[s] if c == 1 else f"{c} sellers"
+                      for s, c in zip(np.asarray(seller)[first].tolist(), count, strict=True)],
+        h100e=volume, detail=[f"{name}: {c} contract(s) at ${usd / q:,.0f}/H100e-month on average"
+                              for name, c, q, usd in zip(names, count, volume, spend.tolist(),
+                                                         strict=True)])
 

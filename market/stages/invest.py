@@ -54,25 +54,30 @@ def invest(model: ComputeMarket) -> None:
     borrows = np.array([model.sellers[j].borrows_to_build for j in pos], dtype=bool)
     builds = ((capex <= t.capex_budget_usd_per_year[cand] - t.capex_this_year_usd[cand])
               & np.where(borrows, capex <= room[pos], capex <= model.cash[cand]))
-    new_sites = []
-    for j, capex in zip(pos[builds], capex[builds].tolist(), strict=True):
+    new_sites, owners, spend = [], [], capex[builds].tolist()
+    label = f"-build-{m // 12}-{m % 12 + 1:02d}"
+    for j, capex in zip(pos[builds].tolist(), spend, strict=True):
         seller = model.sellers[j]
         i = seller.party
         cfg = seller.cfg
         t.capex_this_year_usd[i] += capex
-        name = f"{seller.name}-build-{m // 12}-{m % 12 + 1:02d}"
         ready, cancel = calendar.permit_draw(model, cfg.region)
         ready += calendar.delivery_delay(model)
-        new_sites.append(dict(name=name, owner=i, region=model.region_index[cfg.region],
-                              gen=gen, mw=cfg.build_site_mw, status=PERMITTING,
-                              ready_month=ready, online_month=ready + cfg.lead_time_months,
+        new_sites.append(dict(name=seller.name + label, owner=i,
+                              region=model.region_index[cfg.region], gen=gen,
+                              mw=cfg.build_site_mw, status=PERMITTING, ready_month=ready,
+                              online_month=ready + cfg.lead_time_months,
                               life_months=model.costs.life_months, cancel=cancel))
+        owners.append(seller)
         if seller.borrows_to_build:
             seller.borrow(capex)
         else:
             model._external(i, "capex", -capex)
-        model._event("site_started", seller.name, site=name,
-                     h100e=cfg.build_site_mw * gen.h100e_per_mw,
-                     detail=f"{gen.name} {cfg.build_site_mw:.0f} MW, ${capex / 1e9:.1f}B")
+    mw = [s.cfg.build_site_mw for s in owners]
+    model._many_events("site_started", [s.name for s in owners],
+                       site=[s["name"] for s in new_sites],
+                       h100e=[x * gen.h100e_per_mw for x in mw],
+                       detail=[f"{gen.name} {x:.0f} MW, ${usd / 1e9:.1f}B"
+                               for x, usd in zip(mw, spend, strict=True)])
     model.sites.extend(new_sites)
 

@@ -20,11 +20,17 @@ if TYPE_CHECKING:
 
 
 def committed_usd_by_party(model: ComputeMarket) -> np.ndarray:
-    """Full monthly fees of each buyer's live contracts this month."""
+    """Full monthly fees of each buyer's live contracts this month (kept while the book's
+    live ids of the month, the same array, stand)."""
     b = model.book
     live = b.live_ids(model.month)
-    return np.bincount(b.buyer[live], weights=b.h100e[live] * b.usd_per_h100e_month[live],
-                       minlength=len(model.parties))
+    cached = model.__dict__.get("_committed_usd_cache")
+    if cached is None or cached[0] is not live:
+        fees = np.bincount(b.buyer[live], weights=b.h100e[live] * b.usd_per_h100e_month[live],
+                           minlength=len(model.parties))
+        fees.flags.writeable = False
+        cached = model._committed_usd_cache = (live, fees)
+    return cached[1]
 
 
 def site_costs(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
@@ -52,9 +58,8 @@ def spare_by_site(model: ComputeMarket, month: int, reserve: np.ndarray, until: 
     owner = model.sites.owner
     spare[model.defaulted[owner]] = 0.0
     # keep each owner's reserve on its first sites: cumulative spare within each owner
-    order = np.argsort(owner, kind="stable")
+    order, group_start = _sites_by_owner(model)
     cum = np.cumsum(spare[order])
-    group_start = np.searchsorted(owner[order], owner[order], side="left")
     before = np.concatenate([[0.0], cum])[group_start]
     within = cum - before
     kept = np.clip(within - reserve[owner[order]], 0.0, spare[order])
@@ -62,22 +67,39 @@ def spare_by_site(model: ComputeMarket, month: int, reserve: np.ndarray, until: 
     return spare
 
 
+def _sites_by_owner(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
+    """Sites grouped by owner (a stable sort) and, at each place of that order, where its
+    owner's run starts; kept until a site is added or changes hands."""
+    owner = model.sites.owner
+    cached = model.__dict__.get("_sites_by_owner")
+    if cached is None or not np.array_equal(cached[0], owner):
+        order = np.argsort(owner, kind="stable")
+        sorted_owner = owner[order]
+        starts = np.flatnonzero(np.concatenate([[True], sorted_owner[1:] != sorted_owner[:-1]]))
+        group_start = np.repeat(starts, np.diff(np.append(starts, order.size)))
+        cached = model._sites_by_owner = (owner.copy(), order, group_start)
+    return cached[1], cached[2]
+
+
 def delivered_h100e(model: ComputeMarket) -> np.ndarray:
     """Per party: H100e its live contracts deliver this month (contracted H100e times the
     share its site has online, ``ContractBook.delivered_share``)."""
     b = model.book
     online = model.sites.online_h100e()
-    cached = model.__dict__.get("_delivered_cache")
-    if (cached is not None and cached[0] == (model.month, b.version)
-            and np.array_equal(cached[1], online)):
-        model._delivered = cached[2]
-        return cached[3].copy()
-    model._delivered = b.delivered_share(model.month, online)
     live = b.live_ids(model.month)  # the others deliver nothing
+    cached = model.__dict__.get("_delivered_cache")
+    # the same month, contracts live (the book's cached array itself: the book drops it when
+    # who is live this month changes) and sites online deliver the same; contracts signed
+    # since then are not live this month: they deliver nothing yet
+    if (cached is not None and cached[0] == model.month and cached[1] is live
+            and np.array_equal(cached[2], online)):
+        signed = len(b) - len(cached[3])
+        model._delivered = np.append(cached[3], np.zeros(signed)) if signed else cached[3]
+        return cached[4].copy()
+    model._delivered = b.delivered_share(model.month, online)
     out = np.bincount(b.buyer[live], weights=b.h100e[live] * model._delivered[live],
                       minlength=len(model.parties))
-    # the same month, book and sites deliver the same: kept for the next call
-    model._delivered_cache = ((model.month, b.version), online, model._delivered, out)
+    model._delivered_cache = (model.month, live, online, model._delivered, out)
     return out.copy()
 
 
@@ -90,21 +112,28 @@ def reserves(model: ComputeMarket, margin: bool) -> np.ndarray:
 def lab_growth(model: ComputeMarket) -> np.ndarray:
     """This month's demand growth rate of every lab (computed once a month: it depends on
     the month and the labs' fixed parameters only)."""
+    return _growth(model)[0]
+
+
+def _growth(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
+    """This month's growth rate of every lab and the annual growth it compounds to, computed
+    once a month (read-only)."""
     cached = model.__dict__.get("_lab_growth")
     if cached is None or cached[0] != model.month:
         p, labs = model.party_table, model.party_table.buyers
-        cached = (model.month, growth_rate(p.growth_per_month[labs],
-                                           p.growth_halflife_months[labs], model.months_elapsed))
-        cached[1].flags.writeable = False
+        rate = growth_rate(p.growth_per_month[labs], p.growth_halflife_months[labs],
+                           model.months_elapsed)
+        annual = exact.power(1.0 + rate, 12) - 1.0
+        rate.flags.writeable = annual.flags.writeable = False
+        cached = (model.month, (rate, annual))
         model._lab_growth = cached
     return cached[1]
 
 
 def funding_offered(model: ComputeMarket) -> np.ndarray:
     """Funding investors offer each lab per year at today's appetite (``funding_per_year``)."""
-    annual_growth = exact.power(1.0 + lab_growth(model), 12) - 1.0
     return funding_per_year(model.party_table.revenue_usd[model.party_table.buyers],
-                            annual_growth, model.appetite)
+                            _growth(model)[1], model.appetite)
 
 
 def outside(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
@@ -117,8 +146,9 @@ def outside(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
 
 def lab_arrays(model: ComputeMarket, months_ahead: int):
     """Targets, inference needs and budgets of all labs, ``months_ahead`` forward."""
-    grow = exact.power(1.0 + lab_growth(model), months_ahead)
-    inference = model.party_table.inference_h100e[model.party_table.buyers] * grow
+    inference = model.party_table.inference_h100e[model.party_table.buyers]
+    if months_ahead:  # (x ** 0 is 1 for every x: this month's need as it is)
+        inference = inference * exact.power(1.0 + lab_growth(model), months_ahead)
     need = inference * (1.0 + model.party_table.training_share[model.party_table.buyers])
     buyers = model.party_table.buyers
     upcoming = (model._funding_month > model.month) & (model._funding_month <= model.month + 12)

@@ -109,8 +109,8 @@ def raise_funding(model: ComputeMarket) -> None:
     if not raise_now.size:
         return
     model._external_many(buyers[raise_now], "funding", usd[raise_now])
-    for lab in raise_now:
-        model._event("funding", model.labs[lab].name, detail=f"${usd[lab] / 1e9:.1f}B round")
+    model._many_events("funding", [model._names[p] for p in buyers[raise_now].tolist()],
+                       detail=[f"${u / 1e9:.1f}B round" for u in usd[raise_now].tolist()])
 
 
 def grow_own_need(model: ComputeMarket) -> None:
@@ -126,30 +126,40 @@ def grow_own_need(model: ComputeMarket) -> None:
 def defaults(model: ComputeMarket) -> None:
     """Labs default when cash turns negative; sellers after ``default_patience_months``."""
     buyers = model.party_table.buyers
-    for i in buyers[~model.defaulted[buyers] & (model.cash[buyers] < 0)]:
-        model.defaulted[i] = True
-        model.book.default_buyer(i, model.month + 1)
-        model._event("lab_default", model.parties[i].name, detail=f"cash ${model.cash[i]:,.0f}")
+    failing = buyers[~model.defaulted[buyers] & (model.cash[buyers] < 0)]
+    if failing.size:
+        model.defaulted[failing] = True
+        model.book.default_buyer(failing, model.month + 1)  # all their contracts, one pass
+        for i in failing.tolist():
+            model._event("lab_default", model.parties[i].name,
+                         detail=f"cash ${model.cash[i]:,.0f}")
     t = model.party_table
     parties = t.sellers
     negative = model.cash[parties] < 0
     t.negative_cash_months[parties] = np.where(negative, t.negative_cash_months[parties] + 1, 0)
     due = (~model.defaulted[parties] & negative
            & (t.negative_cash_months[parties] >= t.default_patience_months[parties]))
-    for j in np.flatnonzero(due):
-        default_seller(model, model.sellers[j])
+    failing = np.flatnonzero(due)
+    if not failing.size:
+        return
+    # every failed seller's contracts end in one pass; their sites are sold in turn (a seller
+    # failing later this month may buy an earlier one's)
+    model.book.default_seller(parties[failing], model.month + 1)
+    held = np.isin(model.sites.status, [ONLINE, CONSTRUCTION, AWAITING])
+    if any([default_seller(model, model.sellers[j], held) for j in failing.tolist()]):
+        model.online_by_party = model.sites.online_h100e_by_owner(len(model.parties))
 
 
-def default_seller(model: ComputeMarket, seller: Seller) -> None:
-    """Contracts end; sites go at a discount to the richest other seller, or offline."""
+def default_seller(model: ComputeMarket, seller: Seller, held: np.ndarray) -> bool:
+    """A failed seller's sites go at a discount to the richest other seller, or offline
+    (its contracts ended with ``ContractBook.default_seller``); ``held`` marks the sites
+    online, in construction or awaiting power. Returns whether the sites were sold."""
     seller.defaulted = True
-    model.book.default_seller(seller.party, model.month + 1)
     model._event("seller_default", seller.name, detail=f"cash ${model.cash[seller.party]:,.0f}")
-    mine = np.flatnonzero((model.sites.owner == seller.party)
-                          & np.isin(model.sites.status, [ONLINE, CONSTRUCTION, AWAITING]))
+    mine = np.flatnonzero(held & (model.sites.owner == seller.party))
     others = model._seller_party[~model.defaulted[model._seller_party]]
     if not mine.size or not others.size:
-        return
+        return False
     remaining = np.clip((model.sites.retire_month[mine] - model.month)
                         / model.costs.life_months, 0.0, 1.0)
     value = exact.dot(model.sites.capex_usd[mine], remaining) * SITE_SALE_DISCOUNT
@@ -157,10 +167,9 @@ def default_seller(model: ComputeMarket, seller: Seller) -> None:
     if model.cash[buyer.party] < value:
         model.sites.status[mine] = 4  # RETIRED: taken offline
         model._event("sites_offline", seller.name, h100e=exact.total(model.sites.h100e[mine]))
-        return
+        return False
     model._external(buyer.party, "site_purchase", -value)
     model.sites.owner[mine] = buyer.party
     model._event("sites_sold", seller.name, counterparty=buyer.name,
                  h100e=exact.total(model.sites.h100e[mine]), detail=f"${value / 1e9:.2f}B")
-    model.online_by_party = model.sites.online_h100e_by_owner(len(model.parties))
-
+    return True

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from market import kinds
+from market._memory import gc_paused
 from market.calendar import month_index, month_label
 from market.hardware import CostParams, generation, generations
 from market.strategies import STRATEGIES
@@ -441,6 +442,7 @@ class WorldConfig:
     """Mean extra months (Poisson) before a newly started site is ready: late equipment."""
     description: str = ""
 
+    @gc_paused  # validating a large world allocates many objects that all stay alive
     def __post_init__(self) -> None:
         check_safe_name("name", self.name)
         _month("start", self.start)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from market import exact, kinds, metrics
+from market._memory import gc_paused
 from market.agents import Lab, Seller
 from market.agents.lab import BidCurves, demand_shock, funding_climate
 from market.book import ContractBook, coded_categorical
@@ -120,6 +121,7 @@ class ComputeMarket(mesa.Model):
         market.scenarios.ScenarioError: a bad scenario, path or value (one line naming it).
     """
 
+    @gc_paused
     def __init__(self, world: WorldConfig | str | Path | None = None, *,
                  scenario: str | Path | None = None, months: int | None = None, rng=None,
                  overrides: Mapping[str, Any] | Sequence[str] | None = None,

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
 import pytest
 
-from market._memory import keep_freed_memory, trim_mb_from_env
+from market._memory import gc_paused, keep_freed_memory, trim_mb_from_env
 
 
 def test_zero_leaves_the_allocator_alone(monkeypatch):
@@ -69,3 +70,35 @@ def test_the_command_line_sets_the_allocator(monkeypatch):
     monkeypatch.setattr(_memory, "keep_freed_memory", lambda: calls.append(1) or True)
     assert cli.main(["scenarios"]) == 0
     assert calls == [1]
+
+
+def test_building_pauses_the_garbage_collector_and_restores_it():
+    """World validation and model construction run with the cyclic collector paused (fewer
+    collections while building many live objects) and leave it as they found it, enabled or
+    disabled, also when they raise."""
+    from market.config import WorldConfig
+    from market.model import ComputeMarket
+
+    seen = []
+
+    @gc_paused
+    def probe(fail: bool):
+        seen.append(gc.isenabled())
+        if fail:
+            raise ValueError("boom")
+
+    assert gc.isenabled()
+    probe(False)
+    with pytest.raises(ValueError, match="boom"):
+        probe(True)
+    assert seen == [False, False] and gc.isenabled()
+    gc.disable()
+    try:
+        probe(False)
+        assert not gc.isenabled()                       # a disabled collector stays disabled
+    finally:
+        gc.enable()
+    assert getattr(ComputeMarket.__init__, "__wrapped__", None) is not None
+    assert getattr(WorldConfig.__post_init__, "__wrapped__", None) is not None
+    ComputeMarket(months=1)
+    assert gc.isenabled()

@@ -43,12 +43,17 @@ def preload(model: ComputeMarket) -> None:
                     usd_per_h100e_month=price, mw=np.array([c.mw for c in given], dtype=float),
                     signed_month=model.month, term_index=term_index)
     spend = h100e * price
-    for c, t, q, usd, p in zip(given, term_index, h100e, spend, price, strict=True):
-        model._event("contracts_signed", c.buyer, counterparty=c.seller, h100e=float(q),
-                     detail=f"{terms[t].name}: 1 contract(s) at ${usd / q:,.0f}/H100e-month "
-                     "on average")
-        model._event("contract_preloaded", c.buyer, counterparty=c.seller, h100e=c.h100e,
-                     detail=f"{c.template} at ${p:,.0f}/H100e-month")
+    names = [terms[t].name for t in term_index.tolist()]
+    per_unit = (spend / h100e).tolist()
+    # two events per contract, in the world's order: its signing, then its preloading
+    model._many_events(
+        ["contracts_signed", "contract_preloaded"] * len(given),
+        [c.buyer for c in given for _ in range(2)],
+        counterparty=[c.seller for c in given for _ in range(2)],
+        h100e=[x for c, q in zip(given, h100e.tolist(), strict=True) for x in (q, c.h100e)],
+        detail=[x for c, name, u, p in zip(given, names, per_unit, price.tolist(), strict=True)
+                for x in (f"{name}: 1 contract(s) at ${u:,.0f}/H100e-month on average",
+                          f"{c.template} at ${p:,.0f}/H100e-month")])
 
 
 def expire(model: ComputeMarket) -> None:

@@ -122,7 +122,7 @@ def test_h100e_price_falls_when_build_out_outpaces_demand(world):
     not merely below an earlier peak). Over seeds 0-7 alone the drop held in every seed; seed 13
     falls only 4% (its 2028-29 index is 0.96 of its 2026 level), so "every seed" was a claim
     about the seeds tried, and the test now runs 16. In the default world demand doubles in the
-    first year and the drop by 2029 is smaller (see docs/model-changes.md). Blackwell counted at
+    first year and the drop by 2029 is smaller (docs/model.md, known gaps). Blackwell counted at
     its market price ratio (2.0 H100e per GPU, not its BF16 ratio of 2.5) makes new capacity
     dearer per H100e, so the drop is smaller than the 15% in every seed it was."""
     slow = replace(world, labs=tuple(replace(lab, growth_per_month=0.5 * lab.growth_per_month)

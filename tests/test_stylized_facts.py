@@ -1,4 +1,6 @@
-"""Stylized facts of the compute market as tests with real thresholds, over eight seeds.
+"""Stylized facts of the compute market as tests with real thresholds, over sixteen seeds.
+With eight, one fact as first stated held on seeds 0-7 and failed on seeds 8-15 (see the
+price-fall test).
 
 Each compares runs of the same seed with and without a change (a recall, a supply tranche,
 more debt) or measures a ratio the world should show (term below spot). Runs are short (12-36
@@ -18,7 +20,7 @@ from market.config import ShockConfig, SiteConfig
 from market.model import ComputeMarket
 from market.scenarios import load_scenario
 
-SEEDS = range(8)
+SEEDS = range(16)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def test_spot_rises_5_percent_after_a_recall_of_5_percent_of_supply(world):
         assert recalled >= 0.05 * supply, (recalled, supply)
         rises.append(spot_prices(b)[effect] / spot_prices(a)[effect] - 1.0)
     assert np.median(rises) >= 0.05, rises
-    assert sum(r >= 0.05 for r in rises) >= 6, rises
+    assert sum(r >= 0.05 for r in rises) >= 12, rises
 
 
 def with_tranche(world, month: str, h100e: float):
@@ -121,14 +123,14 @@ def test_h100e_price_falls_when_build_out_outpaces_demand(world):
     average over 16 seeds, and at least 10% below in all but at most two of them (a real drop,
     not merely below an earlier peak). Over seeds 0-7 alone the drop held in every seed; seed 13
     falls only 4% (its 2028-29 index is 0.96 of its 2026 level), so "every seed" was a claim
-    about the seeds tried, and the test now runs 16. In the default world demand doubles in the
+    about the seeds tried; every test here now runs 16. In the default world demand doubles in the
     first year and the drop by 2029 is smaller (docs/model.md, known gaps). Blackwell counted at
     its market price ratio (2.0 H100e per GPU, not its BF16 ratio of 2.5) makes new capacity
     dearer per H100e, so the drop is smaller than the 15% in every seed it was."""
     slow = replace(world, labs=tuple(replace(lab, growth_per_month=0.5 * lab.growth_per_month)
                                      for lab in world.labs))
     ratios = []
-    for seed in range(16):
+    for seed in SEEDS:
         spot = metrics.index_series(ComputeMarket(slow, rng=seed).run().market_frame())
         ratios.append(spot["2028-07-01":].mean() / spot[:"2026-12-01"].mean())
     assert np.mean(ratios) <= 0.8, ratios

@@ -188,6 +188,8 @@ class ComputeMarket(mesa.Model):
             float(self.climate_rng.standard_normal()), start=True)
         """Log deviation of investor appetite from its level (the funding climate)."""
         self._climate_factor = factor
+        self.appetite = self.appetite_level * factor
+        """Investor appetite now: its level times the funding climate."""
         self.bid_rng = self.rng.spawn(1)[0]
         """The stream of the labs' monthly step phases (``agents.lab.curve_steps``), a child of
         the model's RNG like the climate's: every other draw of a seed is as it was."""
@@ -201,8 +203,6 @@ class ComputeMarket(mesa.Model):
         """This run's factor on the labs' demand growth rates (market.growth_trend_sd)."""
         if sd > 0:
             t.growth_per_month[t.buyers] = t.growth_per_month[t.buyers] * self.growth_trend
-        self.appetite = self.appetite_level * factor
-        """Investor appetite now: its level times the funding climate."""
         self._scarcity = {"spot": np.zeros(len(self.sellers)),
                           "term": np.zeros(len(self.sellers))}
         funding = [(lab.party, m, usd) for lab in self.labs for m, usd in lab.funding.items()]

@@ -51,7 +51,7 @@ def perturb_toml(text: str, eps: float = EPS) -> tuple[str, int]:
 def describe(name: str) -> str:
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        assert main(["describe", name]) == 0
+        assert main(["describe", "--all", name]) == 0  # defaults too: every float of the world
     return buf.getvalue()
 
 

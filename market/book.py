@@ -342,9 +342,14 @@ class ContractBook:
         """Who is live from ``from_month`` on has changed (a sign, or an end moved to it or
         later): drop the per-month caches of those months (earlier months keep theirs)."""
         self.version += 1
-        for m in [m for m in self._live_cache if m >= from_month]:
+        self._drop_cached(lambda month: month >= from_month)
+
+    def _drop_cached(self, drop) -> None:
+        """Forget the per-month caches (live ids, committed H100e) of the months ``drop``
+        picks."""
+        for m in [m for m in self._live_cache if drop(m)]:
             del self._live_cache[m]
-        for key in [key for key in self._committed_cache if key[0] >= from_month]:
+        for key in [key for key in self._committed_cache if drop(key[0])]:
             del self._committed_cache[key]
 
     def _template_code(self, name: str) -> int:
@@ -837,10 +842,7 @@ class ContractBook:
             self._floor_month = m
         # months move forward: the cached months before this one are let go (asked again,
         # they are computed again)
-        for month_before in [k for k in self._live_cache if k < m]:
-            del self._live_cache[month_before]
-        for key in [key for key in self._committed_cache if key[0] < m]:
-            del self._committed_cache[key]
+        self._drop_cached(lambda month: month < m)
         return idx
 
     def _default(self, column: str, party: Any, month: Any, reason: int) -> Int64Array:

@@ -522,10 +522,13 @@ def date_axis(ax) -> None:
 
 def bar_band(ax, labels: Sequence[str], values: Sequence[Any], colors: Sequence[str] | None = None,
              horizontal: bool = True) -> None:
-    """Bars at the mean with 90%-band whiskers, one per label (values: arrays across seeds)."""
+    """Bars at the mean with 90%-band whiskers, one per label (values: arrays across seeds).
+    The mean can lie just outside its 5-95% band: by rounding when every seed gives the same
+    value, or with a skewed spread (one seed far off, the rest alike). That side's whisker is
+    then drawn as none."""
     stats = np.array([band(v) for v in values])
     mean, lo, hi = stats[:, 0], stats[:, 1], stats[:, 2]
-    err = np.vstack([np.nan_to_num(mean - lo), np.nan_to_num(hi - mean)])
+    err = np.maximum(np.vstack([np.nan_to_num(mean - lo), np.nan_to_num(hi - mean)]), 0.0)
     pos = np.arange(len(labels))
     colors = list(colors) if colors is not None else [COLORS[i % len(COLORS)]
                                                       for i in range(len(labels))]

@@ -244,8 +244,10 @@ def test_piece_carries_the_fit_into_scenarios_that_extend_it(recovered, tmp_path
     piece = tmp_path / "calibrated" / "fit.toml"
     # the default world, reading this piece instead of its own, without the fitted keys
     text = (scenario_dir() / "colossus-2026.toml").read_text(encoding="utf-8")
-    text = re.sub(r'(?m)^name = "colossus-2026"$', 'extends = "calibrated/fit.toml"\nname = "w"',
-                  text)
+    text, n = re.subn(r'(?m)^extends = "calibrated/history-2024.toml"$',
+                      'extends = "calibrated/fit.toml"', text)
+    assert n == 1
+    text = re.sub(r'(?m)^name = "colossus-2026"$', 'name = "w"', text)
     for key, value in (("growth_per_month", "0.07"), ("usd_per_served_h100e_month", "3_500.0"),
                        ("power_headroom_mw_per_year", "1_500.0")):
         text, n = re.subn(rf"(?m)^{key} = {re.escape(value)} .*\n", "", text)
@@ -290,9 +292,6 @@ def test_history_takes_its_fitted_values_from_the_fit():
         assert got[path].value == pytest.approx(best[path], rel=1e-9), path
 
 
-@pytest.mark.xfail(strict=True, reason="colossus-2026 does not extend the piece yet: with the "
-                   "fitted values three stylized facts of tests/test_stylized_facts.py fail "
-                   "(docs/model.md, known gaps); remove this mark when it does")
 def test_default_takes_the_shared_fitted_values_from_the_fit():
     """colossus-2026 takes every shared fitted value from the history-2024 fit's piece and sets
     the period-specific ones itself."""

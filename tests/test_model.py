@@ -11,7 +11,7 @@ import pytest
 
 from market import metrics
 from market.agents.lab import (
-    budget_keep,
+    budget_limits,
     curve_steps,
     exit_signal,
     growth_rate,
@@ -123,16 +123,40 @@ def test_first_month_prices_spread_over_seeds(world):
     assert (max(prices) - min(prices)) >= 0.02 * float(np.median(prices)), prices
 
 
-def test_budget_drops_the_lowest_value_steps_first():
+def test_budget_bids_what_it_can_pay_at_each_price():
+    """Steps the lab can pay for at their values keep them; past its budget B a step whose end
+    is at Q H100e is bid at B / Q (the market charges one price for all it buys)."""
     limits = np.array([[40.0, 30.0, 20.0, 10.0], [40.0, 30.0, 20.0, 10.0]])
     qty = np.ones_like(limits)
-    kept = budget_keep(limits, qty, np.array([55.0, 1000.0]))
-    np.testing.assert_allclose(kept[0], [1.0, 0.5, 0.0, 0.0])   # not pro rata
-    np.testing.assert_allclose(kept[1], 1.0)
-    # order of the steps in the row does not matter: value decides
-    kept = budget_keep(limits[:, ::-1], qty, np.array([55.0, 1000.0]))
-    np.testing.assert_allclose(kept[0], [0.0, 0.0, 0.5, 1.0])
-    assert budget_keep(limits, qty, np.array([-1.0, 0.0])).max() == 0.0
+    out = budget_limits(limits, qty, np.array([55.0, 1000.0]))
+    np.testing.assert_allclose(out[0], [40.0, 27.5, 55.0 / 3, 10.0])
+    np.testing.assert_allclose(out[1], limits[1])  # ample budget: values unchanged
+    # the order of the steps in a row does not matter: value decides
+    np.testing.assert_allclose(budget_limits(limits[:, ::-1], qty, np.array([55.0, 1000.0])),
+                               out[:, ::-1])
+    assert budget_limits(limits, qty, np.array([-1.0, 0.0])).max() == 0.0
+
+
+def test_budget_limits_never_let_a_lab_spend_more_than_its_budget():
+    """At any uniform price, what a lab's bids buy costs at most its budget, its demand falls
+    as the price rises, and it is never more than its value curve asks for; where the budget
+    binds, demand is the budget's hyperbola B / p at the steps' ends."""
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n = int(rng.integers(1, 15))
+        values = np.sort(rng.uniform(0.0, 5000.0, (1, n)))[:, ::-1]
+        qty = rng.uniform(0.0, 1000.0, (1, n))
+        budget = rng.uniform(0.0, 2.0) * float((values * qty).sum()) * np.ones(1)
+        lim = budget_limits(values, qty, budget)
+        assert (lim <= values).all()
+        prices = np.linspace(1.0, 5000.0, 60)
+        bought = np.array([qty[lim >= p].sum() for p in prices])
+        wanted = np.array([qty[values >= p].sum() for p in prices])
+        assert (prices * bought <= budget[0] * (1 + 1e-12) + 1e-9).all()
+        assert (np.diff(bought) <= 0).all() and (bought <= wanted).all()
+        ends = np.cumsum(qty[0])
+        at = np.minimum(values[0], budget[0] / np.where(ends > 0, ends, 1.0))
+        np.testing.assert_allclose(lim[0][ends > 0], at[ends > 0])
 
 
 def test_exit_signal_uses_the_premium_over_spot():
@@ -349,7 +373,8 @@ def test_take_or_pay_bills_the_commitment_pay_as_used_the_tenants_use(world):
     """A tenant that needs 140k H100e holds the 280k lease: take-or-pay bills all of it, the
     same lease pay-as-used bills what the tenant uses (about half)."""
     small = replace(world, months=18, labs=tuple(
-        replace(lab, inference_h100e=50_000.0, growth_per_month=0.0, exit_premium=3.0,
+        replace(lab, inference_h100e=140_000.0 / (1.0 + lab.training_share),
+                growth_per_month=0.0, exit_premium=3.0,
                 exit_patience_months=24, cash_usd=60e9)  # holds its surplus all 18 months
         if lab.name == "frontier_a" else lab for lab in world.labs))
     lease = world.market.terms("colossus_lease")
@@ -433,7 +458,8 @@ def test_a_tenant_gives_notice_on_capacity_it_does_not_need(world):
     patience gives notice on lease pieces, most expensive first, within its surplus: what it
     keeps still covers its need."""
     small = replace(world, months=24, labs=tuple(
-        replace(lab, inference_h100e=50_000.0, growth_per_month=0.0, exit_premium=3.0,
+        replace(lab, inference_h100e=140_000.0 / (1.0 + lab.training_share),
+                growth_per_month=0.0, exit_premium=3.0,
                 exit_patience_months=6, cash_usd=60e9)
         if lab.name == "frontier_a" else lab for lab in world.labs))
     for seed in (0, 1):
@@ -468,7 +494,8 @@ def test_locking_a_large_block_withholds_capacity_from_other_labs(world):
     the tenant's lease payments leave it less budget to bid against the others.)
     """
     tenant_small = replace(world, labs=tuple(
-        replace(lab, inference_h100e=50_000.0, growth_per_month=0.0, exit_premium=3.0,
+        replace(lab, inference_h100e=140_000.0 / (1.0 + lab.training_share),
+                growth_per_month=0.0, exit_premium=3.0,
                 exit_patience_months=30, cash_usd=60e9)  # keeps its surplus: no notice
         if lab.name == "frontier_a" else lab for lab in world.labs))
     no_lock = replace(tenant_small, contracts=())

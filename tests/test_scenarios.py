@@ -170,7 +170,7 @@ def test_default_scenario_figures_include_dates_and_site_sizes():
     text = (scenario_dir() / "colossus-2026.toml").read_text()
     comments = file_comments(text)
     for key in ("start", "market.k", "regions.us-south.permit_months_sigma",
-                "labs.frontier_a.term_share", "labs.small_3.churn", "market.investor_appetite",
+                "labs.frontier_a.term_share", "labs.small_3.churn", "market.raise_interval_months",
                 "sellers.neocloud_1.debt_usd", "sellers.neocloud_1.presale_ratio",
                 "sellers.hyperscaler_1.capex_budget_usd_per_year",
                 "sellers.colossus_owner.sites.colossus_2b.mw",

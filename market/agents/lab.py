@@ -10,9 +10,9 @@ over the training need, and continues beyond the need for opportunistic capacity
 this curve as ``CURVE_STEPS`` equal quantity steps, so its steps and every other lab's differ
 because the labs' parameters and holdings differ. Where in its step each price is read is drawn
 each month (``curve_steps``): on average a step is priced at the curve's mean over it, and
-prices are not pinned to a few levels by the steps. When the steps cost
-more than its budget, it drops the lowest-value steps first (``budget_keep``). Investors fund
-it in proportion to its revenue and growth (``funding_per_year``, ``funding_rounds``). A share
+prices are not pinned to a few levels by the steps. Where it cannot pay its values for all it
+bids, it bids what its budget buys at each price (``budget_limits``). Investors fund it in
+proportion to its revenue and growth (``funding_per_year``, ``funding_rounds``). A share
 of its need runs on compute outside this market (``outside_h100e``), paid at its own cost: its
 revenue and spend are the whole lab's, its bids here only the rest.
 """
@@ -193,20 +193,24 @@ def step_tranche(mid_h100e, inference_h100e, need_h100e):
                     np.where(mid_h100e < need_h100e[:, None], GROWTH, OPPORTUNISTIC))
 
 
-def budget_keep(limits: np.ndarray, quantities: np.ndarray, budget_usd: np.ndarray) -> np.ndarray:
-    """Quantities (labs x steps) a lab keeps within its budget: steps are paid for from the
-    highest limit down, the step that crosses the budget is cut, lower ones are dropped."""
+def budget_limits(limits: np.ndarray, quantities: np.ndarray, budget_usd: np.ndarray
+                  ) -> np.ndarray:
+    """Limits (labs x steps) of a lab that cannot spend more than ``budget_usd`` this month.
+
+    The market clears at one price, so a lab that holds Q H100e at price p pays p x Q: its
+    demand is the lesser of its value curve and its budget's hyperbola, B / p. A step is kept
+    at its value where the lab can pay that for every step above it and itself, and is bid at
+    B / Q (Q the quantity up to the step's end) where it cannot. So what a lab buys never costs
+    more than its budget, and where the budget binds its demand has unit price elasticity:
+    10% less capacity on offer raises its price by about 10%."""
     order = np.argsort(-limits, axis=-1, kind="stable")
     lim = np.take_along_axis(limits, order, axis=-1)
     qty = np.take_along_axis(quantities, order, axis=-1)
-    spend = lim * qty
-    before = np.cumsum(spend, axis=-1) - spend
+    upto = np.cumsum(qty, axis=-1)
     budget = np.maximum(np.asarray(budget_usd, dtype=float), 0.0)[:, None]
-    room = np.maximum(budget - before, 0.0)
-    kept = np.where(spend <= room, qty, np.where(lim > 0, room / np.where(lim > 0, lim, 1.0),
-                                                 0.0))
-    out = np.empty_like(kept)
-    np.put_along_axis(out, order, kept, axis=-1)
+    affordable = np.divide(budget, upto, out=np.full(upto.shape, np.inf), where=upto > 0)
+    out = np.empty_like(lim)
+    np.put_along_axis(out, order, np.minimum(lim, affordable), axis=-1)
     return out
 
 
@@ -260,7 +264,7 @@ def lab_bids(labs: BidCurves, alive: np.ndarray, held_h100e: np.ndarray,
     ``held_h100e``, ``target_h100e`` (inference plus training need), ``inference_h100e``,
     ``reference`` and ``budget_usd`` are arrays over the labs. With ``tranches`` = 3 the curve
     goes on past the need by ``OPPORTUNISTIC_SHARE`` (term markets stop at the need). Each lab's
-    registered strategy turns values into limits; the budget then drops the lowest steps.
+    registered strategy turns values into limits; the budget then caps them (``budget_limits``).
     ``value_scale`` scales every value (a term block's months are worth less when prices are
     expected to fall over its tenor). ``curve``: the ``bid_curve`` of these arguments, when
     already computed; ``phase``: where each step is priced (``curve_steps``).
@@ -275,8 +279,8 @@ def lab_bids(labs: BidCurves, alive: np.ndarray, held_h100e: np.ndarray,
     ref = np.broadcast_to(np.asarray(reference, dtype=float)[:, None], values.shape)
     for rule, rows in labs.by_strategy:
         limits[rows] = rule.bid(values[rows], tranche[rows], ref[rows])
-    qty = budget_keep(limits, qty, budget_usd)
-    keep = (qty > 0) & np.asarray(alive, dtype=bool)[:, None]
+    limits = budget_limits(limits, qty, budget_usd)
+    keep = (qty > 0) & (limits > 0) & np.asarray(alive, dtype=bool)[:, None]
     pos = np.broadcast_to(np.arange(labs.n)[:, None], qty.shape)
     return pos[keep], qty[keep], limits[keep]
 

@@ -45,12 +45,13 @@ class NaiveContract:
     __slots__ = (
         "id", "buyer", "seller", "h100e", "price", "start", "end", "ended_month", "ramp",
         "discount", "notice_days", "exit_fee_months", "ended", "reason", "notice_month",
-        "last_billed", "billed_usd", "exit_fee_usd",
+        "last_billed", "billed_usd", "exit_fee_usd", "delivered",
     )  # fmt: skip
 
     def __init__(self, i: int, buyer: int, seller: int, h100e: float, price: float, start: int,
-                 terms: ContractTerms) -> None:  # fmt: skip
+                 terms: ContractTerms, delivered: float = 1.0) -> None:  # fmt: skip
         self.id, self.buyer, self.seller = i, buyer, seller
+        self.delivered = delivered  # share of its capacity online (a site still ramping: < 1)
         self.h100e, self.price, self.start = h100e, price, start
         self.end = self.ended_month = start + terms.tenor_months
         self.ramp, self.discount = terms.ramp_months, terms.ramp_discount
@@ -88,8 +89,8 @@ def naive_month(contracts: list[NaiveContract], month: int, notice_ids: np.ndarr
     bills = []
     for c in contracts:
         if c.start <= month < c.ended_month and c.last_billed < month:
-            fee = c.h100e * c.price
-            if month - c.start < c.ramp:
+            fee = c.h100e * c.price * c.delivered
+            if month - c.start < c.ramp and c.delivered < 1.0:
                 fee *= 1.0 - c.discount
             c.billed_usd += fee
             c.last_billed = month
@@ -99,10 +100,12 @@ def naive_month(contracts: list[NaiveContract], month: int, notice_ids: np.ndarr
 
 def make_world(
     n: int, seed: int
-) -> tuple[ContractBook, list[NaiveContract], list[np.ndarray]]:
+) -> tuple[ContractBook, list[NaiveContract], list[np.ndarray], np.ndarray]:
     """``n`` contracts live around MONTH (a few expire at it), as a book and as naive objects.
 
-    Also returns the contracts given notice in MONTH - 1 and in MONTH (2% each).
+    Also returns the contracts given notice in MONTH - 1 and in MONTH (2% each), and each
+    contract's delivered share (a tenth of them on sites still coming online, as the model
+    bills them: ``ContractBook.bill``'s ``delivered_share``).
     """
     rng = np.random.default_rng(seed)
     buyer = rng.integers(0, 50, n)
@@ -114,20 +117,23 @@ def make_world(
     terms = [TERMS[k] for k in kind]
     book = ContractBook(capacity=n)
     book.sign(buyer, seller, 0, h100e, start, terms, usd_per_h100e_month=price)
+    delivered = np.where(rng.random(n) < 0.1, rng.uniform(0.3, 1.0, n), 1.0)
     naive = [
-        NaiveContract(i, int(b), int(s), float(q), float(p), int(m), t)
-        for i, (b, s, q, p, m, t) in enumerate(zip(buyer, seller, h100e, price, start, terms))
+        NaiveContract(i, int(b), int(s), float(q), float(p), int(m), t, float(d))
+        for i, (b, s, q, p, m, t, d) in enumerate(zip(buyer, seller, h100e, price, start, terms,
+                                                      delivered))
     ]
     k = max(1, int(NOTICE_SHARE * n))
     notice_ids = [rng.choice(n, size=k, replace=False) for _ in range(2)]
-    return book, naive, notice_ids
+    return book, naive, notice_ids, delivered
 
 
-def book_month(book: ContractBook, month: int, notice_ids: np.ndarray) -> tuple:
+def book_month(book: ContractBook, month: int, notice_ids: np.ndarray,
+               delivered: np.ndarray) -> tuple:
     """Expiry, buyer notices and billing for one month, vectorized."""
     expired = book.expire(month)
     notice = book.give_notice(notice_ids, "buyer", month)
-    bill = book.bill(month)
+    bill = book.bill(month, delivered_share=delivered)
     return expired, notice, bill
 
 
@@ -154,12 +160,13 @@ def check_same(book: tuple[list, ...], naive: tuple[list, ...]) -> None:
         assert np.allclose(book[i], naive[i], rtol=1e-12), "book and naive reference differ"
 
 
-def floor_month(book: ContractBook, month: int, notice_ids: np.ndarray) -> tuple:
+def floor_month(book: ContractBook, month: int, notice_ids: np.ndarray,
+                delivered: np.ndarray) -> tuple:
     """What any vectorized month over these columns must at least do, and nothing else: find
     the contracts ending now (one compare of one column), read what a buyer's notice depends
     on (notice days, start, scheduled and current end, fee) for the contracts given notice, and
-    build the bill's four arrays (contracts live now, from two columns; their buyer, seller
-    and fee gathered). No writes, no bookkeeping. Its time bounds the speed-up any such book
+    build the bill's four arrays (contracts live now, from two columns; their buyer, seller,
+    fee and delivered share gathered). No writes, no bookkeeping. Its time bounds the speed-up any such book
     can reach on this machine."""
     ended = book.ended_month
     expired = np.flatnonzero(ended == month)
@@ -167,7 +174,7 @@ def floor_month(book: ContractBook, month: int, notice_ids: np.ndarray) -> tuple
                                                book.end_month, ended, book.fee_usd_month)]
     rows = np.flatnonzero((book.start_month <= month) & (ended > month))
     return (expired, notice, rows, book.buyer.take(rows), book.seller.take(rows),
-            book.fee_usd_month.take(rows))  # fmt: skip
+            book.fee_usd_month.take(rows), delivered.take(rows))  # fmt: skip
 
 
 def time_floor(n: int, repeats: int) -> float:
@@ -175,10 +182,10 @@ def time_floor(n: int, repeats: int) -> float:
     book's month (fresh world, previous month run first)."""
     best = float("inf")
     for r in range(repeats):
-        book, _, (warm_ids, notice_ids) = make_world(n, seed=r)
-        book_summary(book_month(book, MONTH - 1, warm_ids))
+        book, _, (warm_ids, notice_ids), delivered = make_world(n, seed=r)
+        book_summary(book_month(book, MONTH - 1, warm_ids, delivered))
         t0 = clock()
-        out = floor_month(book, MONTH, notice_ids)
+        out = floor_month(book, MONTH, notice_ids, delivered)
         best = min(best, clock() - t0)
         del out
     return best
@@ -192,10 +199,10 @@ def time_size(n: int, repeats: int) -> tuple[float, float]:
     """
     best_book = best_naive = float("inf")
     for r in range(repeats):
-        book, naive, (warm_ids, notice_ids) = make_world(n, seed=r)
-        warm_book = book_summary(book_month(book, MONTH - 1, warm_ids))
+        book, naive, (warm_ids, notice_ids), delivered = make_world(n, seed=r)
+        warm_book = book_summary(book_month(book, MONTH - 1, warm_ids, delivered))
         t0 = clock()
-        out = book_month(book, MONTH, notice_ids)
+        out = book_month(book, MONTH, notice_ids, delivered)
         t1 = clock()
         book_out = book_summary(out)
         del out

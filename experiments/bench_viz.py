@@ -23,7 +23,9 @@ growth of Vega's drawing alone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
+import sys
 import time
 
 
@@ -34,7 +36,10 @@ def server_times(months: int = 120) -> list[float]:
 
     from market.viz import app
 
-    _, rc = solara.render(solara.AppLayout(children=[app.Page()]), handle_error=False)
+    # Solara prints the app bar's elements when a page is rendered outside its app: to stderr,
+    # so that stdout holds only the figures (experiments/perf_record.py records it)
+    with contextlib.redirect_stdout(sys.stderr):
+        _, rc = solara.render(solara.AppLayout(children=[app.Page()]), handle_error=False)
     step = rc.find(v.Btn, children=["Step"]).widget
     times = []
     for _ in range(months):
@@ -52,7 +57,6 @@ def browser_times(months: int = 120) -> tuple[list[float], dict[int, float]]:
     import re
     import signal
     import subprocess
-    import sys
 
     from playwright.sync_api import sync_playwright
 

@@ -49,3 +49,19 @@ def test_readme_backtest_row_quotes_the_committed_fit():
         "`python experiments/backtest.py`")
     assert (ROOT / "docs" / "gallery" / "backtest.png").stat().st_size > 10_000
     assert key["identified"] and set(key["identified"]) <= set(key["best"])
+
+
+def test_readme_performance_block_is_the_recorded_benchmark_output():
+    """The Performance section quotes what the benchmark scripts printed (docs/perf/*.txt,
+    written by experiments/perf_record.py), every benchmark with its command and date, and no
+    other figure is typed between its markers."""
+    mod = load_experiment("perf_record")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = mod.block()
+    assert block in readme, (
+        "README's Performance block differs from docs/perf/; rewrite it with "
+        "`python experiments/perf_record.py --readme` (or rerun the benchmarks without --readme)")
+    for name in mod.BENCHMARKS:
+        record = (ROOT / "docs" / "perf" / f"{name}.txt").read_text(encoding="utf-8")
+        assert record.startswith(f"$ python experiments/{name}.py"), name
+        assert record.count("\n") >= 3, name  # the header and what the script printed

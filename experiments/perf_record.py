@@ -7,7 +7,7 @@ average when it started). It then rewrites the block of the README between
 ``<!-- perf:start -->`` and ``<!-- perf:end -->`` from those files. ``tests/test_readme.py``
 checks that the README holds exactly that block, so every figure in it is one a run printed.
 
-    python experiments/perf_record.py                 # run every benchmark (about 10 minutes), then the README
+    python experiments/perf_record.py                 # all (about 5 minutes), then the README
     python experiments/perf_record.py bench_contracts # rerun one, then the README
     python experiments/perf_record.py --readme        # rewrite the README from the files only
 

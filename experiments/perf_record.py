@@ -22,8 +22,9 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from market.sweep.store import write_file_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -76,10 +77,8 @@ def record(name: str) -> Path:
         raise SystemExit(f"{name} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
     RECORDS.mkdir(parents=True, exist_ok=True)
     path = RECORDS / f"{name}.txt"
-    with tempfile.NamedTemporaryFile("w", dir=RECORDS, delete=False, suffix=".tmp",
-                                     encoding="utf-8") as tmp:
-        tmp.write(head + done.stdout.rstrip() + "\n")
-    Path(tmp.name).replace(path)
+    text = head + done.stdout.rstrip() + "\n"
+    write_file_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
 
 

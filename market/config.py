@@ -384,6 +384,13 @@ class MarketConfig:
     mean-reverting random walk (0: a fixed appetite, moved only by shocks)."""
     appetite_halflife_months: float = 12.0
     """Months for half of a deviation of the funding climate from its level to fade."""
+    share_volatility_per_month: float = 0.0
+    """Monthly sd of the shocks to the labs' shares of demand: one lab's model leads, another's
+    lags, and customers move between them. The shocks sum to zero over the labs (weighted by
+    demand), so the market's growth stays on its trend while each lab's wanders (0: no share
+    shifts)."""
+    share_halflife_months: float = 9.0
+    """Months for half of a share shock to fade (a lead lasts about a model generation)."""
     growth_trend_sd: float = 0.0
     """Log-sd, across runs, of one factor on every lab's demand growth rate: whether AI demand
     keeps compounding or slows is the largest unknown of a forecast, and one draw per run
@@ -404,6 +411,9 @@ class MarketConfig:
         _nonneg(self, "market", "initial_spot_usd_per_h100e_month", "term_discount_per_year",
                 "scarcity_markup", "investor_appetite")
         _monthly_rate(self, "market", "appetite_volatility_per_month")
+        _monthly_rate(self, "market", "share_volatility_per_month")
+        _check(self.share_halflife_months > 0, "market.share_halflife_months",
+               self.share_halflife_months, "must be > 0")
         _check(self.raise_interval_months >= 1, "market.raise_interval_months",
                self.raise_interval_months, "must be >= 1")
         _check(self.appetite_halflife_months > 0, "market.appetite_halflife_months",

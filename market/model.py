@@ -201,6 +201,9 @@ class ComputeMarket(mesa.Model):
         self.growth_trend = float(exact.exp(sd * self.rng.spawn(1)[0].standard_normal()
                                             - 0.5 * sd * sd))
         """This run's factor on the labs' demand growth rates (market.growth_trend_sd)."""
+        self.share_rng = self.rng.spawn(1)[0]
+        """The stream of the labs' share shocks (market.share_volatility_per_month), a child of
+        the model's RNG: turning share shifts on leaves every other draw of a seed as it was."""
         if sd > 0:
             t.growth_per_month[t.buyers] = t.growth_per_month[t.buyers] * self.growth_trend
         self._scarcity = {"spot": np.zeros(len(self.sellers)),

@@ -653,6 +653,56 @@ def test_funding_climate_moves_appetite_and_rounds_in_every_month(world):
     assert len(set(path)) == 12 and all(a > 0 for a in path)
 
 
+def test_share_drift_is_zero_sum_and_reverts_by_its_halflife():
+    """Analytic properties of share shifts: the drifts' mean weighted by demand is 0 after
+    every step (customers move between labs, none are added); without draws a drift pattern
+    halves in one half-life; a long run has the AR(1)'s spread, volatility / sqrt(1 - rho^2)
+    times the share of a shock that is not taken back by the mean (two equal labs: 1/2 each,
+    so sd x sqrt(2) / 2)."""
+    from market.agents.lab import share_drift_next
+
+    weights = np.array([3.0, 1.0, 0.5])
+    rng = np.random.default_rng(3)
+    drift = np.zeros(3)
+    for _ in range(50):
+        drift = share_drift_next(drift, weights, 9.0, 0.03, rng.standard_normal(3))
+        assert abs(np.dot(weights, drift)) < 1e-12 * np.abs(weights * drift).sum()
+    assert np.abs(drift).max() > 0.01  # they move
+    start = np.array([0.04, -0.04])
+    after = start
+    for _ in range(9):
+        after = share_drift_next(after, np.ones(2), 9.0, 0.0, np.zeros(2))
+    assert after == pytest.approx(start / 2, rel=1e-12)
+    draws = np.random.default_rng(7).standard_normal((100_000, 2))
+    path = np.empty(len(draws))
+    d = np.zeros(2)
+    for i, z in enumerate(draws):
+        d = share_drift_next(d, np.ones(2), 9.0, 0.03, z)
+        path[i] = d[0]
+    rho = 0.5 ** (1 / 9)
+    assert np.std(path) == pytest.approx(0.03 / math.sqrt(2) / math.sqrt(1 - rho**2), rel=0.05)
+
+
+def test_share_shifts_move_customers_between_labs_and_keep_the_market_on_trend(world):
+    """market.share_volatility_per_month: from a stream of its own, so at 0 every other draw is
+    as before; on, labs' inference demand (their customers) spreads apart, one gaining what
+    another loses, while the labs' total stays within 10% of the same seed's without shifts
+    after two years (seeds 0-5: -5.3% to +4.7%; not 0, because the labs' trends and churn
+    differ, and customers who move to a faster-growing lab grow faster; total need may move
+    more, as the labs train different shares of it)."""
+    def inference(vol: float) -> np.ndarray:
+        w = replace(world, months=24, market=replace(world.market,
+                                                     share_volatility_per_month=vol))
+        model = ComputeMarket(w, rng=1).run()
+        return model.party_table.inference_h100e[model.party_table.buyers]
+
+    calm, shifted = inference(0.0), inference(0.025)
+    change = shifted / calm - 1.0
+    assert np.abs(change).max() > 0.1, change
+    assert (change > 0).any() and (change < 0).any(), change
+    assert abs(shifted.sum() / calm.sum() - 1.0) < 0.10, (shifted.sum(), calm.sum())
+
+
 def test_demand_trend_draws_one_factor_per_run_on_every_labs_growth(world):
     """market.growth_trend_sd: one lognormal factor of mean 1 per run on every lab's growth
     rate, from its own stream; a run with a factor above 1 ends with more demand than the same
@@ -709,14 +759,16 @@ def test_no_two_labs_share_a_limit_price(world, monkeypatch):
 
 
 def test_rules_fire_on_their_own_over_ten_default_seeds():
-    """Without any scripted shock, over 10 default seeds: owners recall for their own need and
-    give notice on leases spot has outgrown; the preloaded lease is recalled (wholly or partly)
-    in some seeds and not in others (experiments/rule_firing.py prints the table)."""
+    """Without any scripted shock, over 10 default seeds, every rule fires in at least one:
+    labs give notice (on capacity they no longer need, or when their runway is short), owners
+    recall for their own need and give notice on leases spot has outgrown, and a lab whose
+    rival took its customers defaults; the preloaded lease is recalled (wholly or partly) in
+    some seeds and not in others (experiments/rule_firing.py prints the table)."""
     from experiment_scripts import load_experiment
 
     table = load_experiment("rule_firing").firing("colossus-2026", range(10))
-    assert (table["recall"] > 0).sum() >= 1
-    assert (table["seller_notice"] > 0).sum() >= 1
+    for rule in ("buyer_notice", "seller_notice", "recall", "default"):
+        assert (table[rule] > 0).sum() >= 1, (rule, table)
 
     recalled = (table["lease_recalled_h100e"] > 0).sum()
     assert 1 <= recalled <= 9, table

@@ -51,6 +51,19 @@ def next_inference_need(need_h100e, unmet_inference_h100e, growth, churn):
     return np.maximum(0.0, need_h100e - churn * unmet_inference_h100e) * (1.0 + growth)
 
 
+def share_drift_next(drift, weights, halflife_months, volatility, draws):
+    """Next month's share drift of each lab (arrays over labs): what persists of this month's
+    (half of it fades in ``halflife_months``) plus new shocks (``draws`` standard normals from
+    the model's RNG, ``volatility`` their monthly sd), less the mean of the two weighted by
+    ``weights`` (the labs' demand now). The drifts move customers between labs and add none:
+    a lab's demand can shrink for a year while the market grows on its trend."""
+    drift = (float(exact.power(0.5, 1.0 / halflife_months)) * np.asarray(drift, dtype=float)
+             + volatility * np.asarray(draws, dtype=float))
+    w = np.asarray(weights, dtype=float)
+    total = exact.total(w)
+    return drift - exact.dot(w, drift) / total if total > 0 else drift
+
+
 def demand_shock(growth, volatility, draws):
     """This month's growth with a random shock: ``draws`` are standard normals from the model's
     RNG, ``volatility`` the monthly standard deviation of demand growth (arrays over labs)."""

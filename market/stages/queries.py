@@ -110,30 +110,33 @@ def reserves(model: ComputeMarket, margin: bool) -> np.ndarray:
 
 
 def lab_growth(model: ComputeMarket) -> np.ndarray:
-    """This month's demand growth rate of every lab (computed once a month: it depends on
-    the month and the labs' fixed parameters only)."""
-    return _growth(model)[0]
-
-
-def _growth(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
-    """This month's growth rate of every lab and the annual growth it compounds to, computed
-    once a month (read-only)."""
+    """This month's trend of demand growth of every lab (computed once a month: it depends on
+    the month and the labs' fixed parameters only; read-only)."""
     cached = model.__dict__.get("_lab_growth")
     if cached is None or cached[0] != model.month:
         p, labs = model.party_table, model.party_table.buyers
         rate = growth_rate(p.growth_per_month[labs], p.growth_halflife_months[labs],
                            model.months_elapsed)
-        annual = exact.power(1.0 + rate, 12) - 1.0
-        rate.flags.writeable = annual.flags.writeable = False
-        cached = (model.month, (rate, annual))
+        rate.flags.writeable = False
+        cached = (model.month, rate)
         model._lab_growth = cached
     return cached[1]
 
 
+def expected_growth(model: ComputeMarket) -> np.ndarray:
+    """Demand growth each lab, and its investors, expect for next month: its trend
+    (``lab_growth``) plus what will persist of its share drift."""
+    mk = model.world.market
+    persist = float(exact.power(0.5, 1.0 / mk.share_halflife_months))
+    return lab_growth(model) + persist * model.party_table.share_drift[
+        model.party_table.buyers]
+
+
 def funding_offered(model: ComputeMarket) -> np.ndarray:
     """Funding investors offer each lab per year at today's appetite (``funding_per_year``)."""
+    annual = exact.power(1.0 + expected_growth(model), 12) - 1.0
     return funding_per_year(model.party_table.revenue_usd[model.party_table.buyers],
-                            _growth(model)[1], model.appetite)
+                            annual, model.appetite)
 
 
 def outside(model: ComputeMarket) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +151,7 @@ def lab_arrays(model: ComputeMarket, months_ahead: int):
     """Targets, inference needs and budgets of all labs, ``months_ahead`` forward."""
     inference = model.party_table.inference_h100e[model.party_table.buyers]
     if months_ahead:  # (x ** 0 is 1 for every x: this month's need as it is)
-        inference = inference * exact.power(1.0 + lab_growth(model), months_ahead)
+        inference = inference * exact.power(1.0 + expected_growth(model), months_ahead)
     need = inference * (1.0 + model.party_table.training_share[model.party_table.buyers])
     buyers = model.party_table.buyers
     upcoming = (model._funding_month > model.month) & (model._funding_month <= model.month + 12)

@@ -11,6 +11,7 @@ from market import exact
 from market.agents.lab import (
     demand_shock,
     funding_rounds,
+    share_drift_next,
     next_inference_need,
     serve,
 )
@@ -85,8 +86,14 @@ def settle(model: ComputeMarket) -> None:
     model.seller_cost[parties] = opex[parties] + capital[parties]
     defaults(model)
     unmet_inference = np.maximum(inference - served, 0.0)
-    growth = demand_shock(queries.lab_growth(model), param.growth_volatility[buyers],
-                          model.rng.standard_normal(buyers.size))
+    mk = model.world.market
+    if mk.share_volatility_per_month > 0:  # draws from a stream of its own (model.share_rng)
+        live = np.where(model.defaulted[buyers], 0.0, inference)
+        param.share_drift[buyers] = share_drift_next(
+            param.share_drift[buyers], live, mk.share_halflife_months,
+            mk.share_volatility_per_month, model.share_rng.standard_normal(buyers.size))
+    growth = demand_shock(queries.lab_growth(model) + param.share_drift[buyers],
+                          param.growth_volatility[buyers], model.rng.standard_normal(buyers.size))
     param.inference_h100e[buyers] = next_inference_need(
         inference, unmet_inference, growth, param.churn[buyers])
     committed_out = model.book.committed_h100e(m, by="seller", n=n)

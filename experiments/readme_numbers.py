@@ -74,10 +74,7 @@ def lease_sentence(out: Path) -> str:
     h100e = pieces["h100e"].cumsum().iloc[-1]
     monthly = (pieces["h100e"] * pieces["usd_per_h100e_month"]).cumsum().iloc[-1]
     price = monthly / h100e
-    recalled = pieces[pieces["end_reason"] == "recall"]
-    fate = ("it runs to its end" if recalled.empty else
-            f"the owner recalls {recalled['h100e'].cumsum().iloc[-1]:,.0f} H100e of it "
-            f"(first from {pd.Timestamp(recalled['end'].min()).strftime('%Y-%m')})")
+    fate = _fate(pieces)
     return (f"The preloaded lease ({first['template']}, {h100e:,.0f} H100e in {len(pieces)} "
             f"contracts, one per site) bills ${monthly / 1e9:,.2f}B a month once delivered: "
             f"${price / HOURS_PER_MONTH:,.2f} per H100e-hour, "
@@ -85,6 +82,29 @@ def lease_sentence(out: Path) -> str:
             f"this run's market discovers (volume-weighted, "
             f"${term36_price / HOURS_PER_MONTH:,.2f}). In this run {fate}, after "
             f"${pieces['billed_usd'].cumsum().iloc[-1] / 1e9:,.1f}B billed.")
+
+
+_ENDINGS = {"recall": "the owner recalls {h} H100e of it",
+            "buyer_notice": "the tenant gives notice on {h} H100e of it",
+            "seller_notice": "the owner gives notice on {h} H100e of it",
+            "buyer_default": "the tenant defaults with {h} H100e of it still running",
+            "seller_default": "the owner defaults with {h} H100e of it still running"}
+
+
+def _fate(pieces) -> str:
+    """How the lease's pieces ended, in words: every early ending, each with its H100e and
+    first month, or that it runs to its end."""
+    import pandas as pd
+
+    reasons = pieces["end_reason"].astype(str)
+    early = [(reason, pieces[reasons == reason]) for reason in _ENDINGS
+             if (reasons == reason).any()]
+    if not early:
+        return "it runs to its end"
+    return "; ".join(
+        _ENDINGS[reason].format(h=f"{rows['h100e'].cumsum().iloc[-1]:,.0f}")
+        + f" (from {pd.Timestamp(rows['end'].min()).strftime('%Y-%m')})"
+        for reason, rows in early)
 
 
 def golden_block(chart_to: Path | None = None) -> str:

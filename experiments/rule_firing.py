@@ -17,7 +17,9 @@ RULES = ("buyer_notice", "seller_notice", "recall", "default")
 
 
 def firing(scenario: str = "colossus-2026", seeds: range = range(10)) -> pd.DataFrame:
-    """One row per seed: events per rule and the H100e of the preloaded lease recalled."""
+    """One row per seed: events per rule (``on_surplus``: the buyer notices on capacity a lab
+    no longer needs; the others come from a short runway or a price far above spot), who
+    defaulted, and the H100e of the preloaded lease recalled."""
     rows = []
     for seed in seeds:
         model = ComputeMarket(scenario=scenario, rng=seed).run()
@@ -27,9 +29,12 @@ def firing(scenario: str = "colossus-2026", seeds: range = range(10)) -> pd.Data
         rows.append({
             "seed": seed,
             "buyer_notice": int((kind == "buyer_notice").sum()),
+            "on_surplus": int(((kind == "buyer_notice") & (events["detail"] == "surplus")).sum()),
             "seller_notice": int((kind == "seller_notice").sum()),
             "recall": int(((kind == "recall_notice") & (events["detail"] == "own_need")).sum()),
             "default": int(kind.isin(["lab_default", "seller_default"]).sum()),
+            "defaulted": ", ".join(events.loc[kind.isin(["lab_default", "seller_default"]),
+                                              "agent"].astype(str)),
             "lease_recalled_h100e": float(
                 preloaded.loc[preloaded["end_reason"] == "recall", "h100e"].sum()),
             "lease_h100e": float(preloaded["h100e"].sum()),

@@ -201,6 +201,9 @@ class ComputeMarket(mesa.Model):
         self.growth_trend = float(exact.exp(sd * self.rng.spawn(1)[0].standard_normal()
                                             - 0.5 * sd * sd))
         """This run's factor on the labs' demand growth rates (market.growth_trend_sd)."""
+        self.trend_demand = np.maximum(t.inference_h100e[t.buyers].copy(), 1e-300)
+        """Each lab's inference demand had it grown on its trend alone: share shifts keep the
+        labs' mean standing, weighted by it, at 1 (``agents.lab.share_shift``)."""
         self.share_rng = self.rng.spawn(1)[0]
         """The stream of the labs' share shocks (market.share_volatility_per_month), a child of
         the model's RNG: turning share shifts on leaves every other draw of a seed as it was."""

@@ -101,9 +101,11 @@ COLUMNS = (
     # state that moves month by month (starting from the config where one is named)
     _buyer("inference_h100e", "H100e", "a lab's inference need this month (the scenario's level "
            "times a starting draw, then grown by settlement)"),
-    Column("share_drift", np.float64, "per month", "how fast a lab is winning (+) or losing (-) "
-           "customers to its rivals this month, on top of its growth trend (a mean-reverting, "
-           "zero-sum walk: ``agents.lab.share_drift_next``)"),
+    Column("share_drift", np.float64, "per month", "how fast a lab's standing against its "
+           "rivals grows (a mean-reverting walk: ``agents.lab.share_shift``)"),
+    Column("share_log", np.float64, "", "log of a lab's standing against its rivals"),
+    Column("share_growth", np.float64, "per month", "a lab's demand growth this month from "
+           "winning (+) or losing (-) customers to its rivals, on top of its trend"),
     Column("served_h100e", np.float64, "H100e", "capacity a lab used this month"),
     Column("unmet_h100e", np.float64, "H100e", "a lab's need not served this month"),
     Column("revenue_usd", np.float64, "USD", "a lab's customer revenue this month (sellers' "

@@ -51,17 +51,27 @@ def next_inference_need(need_h100e, unmet_inference_h100e, growth, churn):
     return np.maximum(0.0, need_h100e - churn * unmet_inference_h100e) * (1.0 + growth)
 
 
-def share_drift_next(drift, weights, halflife_months, volatility, draws):
-    """Next month's share drift of each lab (arrays over labs): what persists of this month's
-    (half of it fades in ``halflife_months``) plus new shocks (``draws`` standard normals from
-    the model's RNG, ``volatility`` their monthly sd), less the mean of the two weighted by
-    ``weights`` (the labs' demand now). The drifts move customers between labs and add none:
-    a lab's demand can shrink for a year while the market grows on its trend."""
+def share_shift(drift, standing_log, weights_before, weights_after, halflife_months,
+                volatility, draws):
+    """One month of share shifts between labs (arrays over labs): returns the new drift, the
+    new log standing and each lab's share growth this month.
+
+    A lab's drift (per month) keeps what persists of last month's (half of it fades in
+    ``halflife_months``) plus a new shock (``draws`` standard normals from the share stream,
+    ``volatility`` their sd); its standing grows by the drift. What a lab gains is its
+    standing relative to the mean standing, weighted by the labs' demand on their trends
+    (``weights_before`` this month, ``weights_after`` next), so that mean stays 1: the shifts
+    move customers between labs and add none. They depend on the draws and the trends only,
+    so two runs of a seed that differ in a treatment see the same fortunes (common random
+    numbers)."""
     drift = (float(exact.power(0.5, 1.0 / halflife_months)) * np.asarray(drift, dtype=float)
              + volatility * np.asarray(draws, dtype=float))
-    w = np.asarray(weights, dtype=float)
-    total = exact.total(w)
-    return drift - exact.dot(w, drift) / total if total > 0 else drift
+    before = exact.exp(standing_log)
+    standing_log = np.asarray(standing_log, dtype=float) + drift
+    after = exact.exp(standing_log)
+    growth = ((after / exact.dot(weights_after, after))
+              / (before / exact.dot(weights_before, before)) - 1.0)
+    return drift, standing_log, growth
 
 
 def demand_shock(growth, volatility, draws):

@@ -125,10 +125,10 @@ def lab_growth(model: ComputeMarket) -> np.ndarray:
 
 def expected_growth(model: ComputeMarket) -> np.ndarray:
     """Demand growth each lab, and its investors, expect for next month: its trend
-    (``lab_growth``) plus what will persist of its share drift."""
+    (``lab_growth``) plus what will persist of its share growth."""
     mk = model.world.market
     persist = float(exact.power(0.5, 1.0 / mk.share_halflife_months))
-    return lab_growth(model) + persist * model.party_table.share_drift[
+    return lab_growth(model) + persist * model.party_table.share_growth[
         model.party_table.buyers]
 
 

@@ -11,7 +11,7 @@ from market import exact
 from market.agents.lab import (
     demand_shock,
     funding_rounds,
-    share_drift_next,
+    share_shift,
     next_inference_need,
     serve,
 )
@@ -88,11 +88,14 @@ def settle(model: ComputeMarket) -> None:
     unmet_inference = np.maximum(inference - served, 0.0)
     mk = model.world.market
     if mk.share_volatility_per_month > 0:  # draws from a stream of its own (model.share_rng)
-        live = np.where(model.defaulted[buyers], 0.0, inference)
-        param.share_drift[buyers] = share_drift_next(
-            param.share_drift[buyers], live, mk.share_halflife_months,
-            mk.share_volatility_per_month, model.share_rng.standard_normal(buyers.size))
-    growth = demand_shock(queries.lab_growth(model) + param.share_drift[buyers],
+        before = model.trend_demand / exact.total(model.trend_demand)
+        model.trend_demand = model.trend_demand * (1.0 + queries.lab_growth(model))
+        param.share_drift[buyers], param.share_log[buyers], param.share_growth[buyers] = (
+            share_shift(param.share_drift[buyers], param.share_log[buyers], before,
+                        model.trend_demand / exact.total(model.trend_demand),
+                        mk.share_halflife_months, mk.share_volatility_per_month,
+                        model.share_rng.standard_normal(buyers.size)))
+    growth = demand_shock(queries.lab_growth(model) + param.share_growth[buyers],
                           param.growth_volatility[buyers], model.rng.standard_normal(buyers.size))
     param.inference_h100e[buyers] = next_inference_need(
         inference, unmet_inference, growth, param.churn[buyers])

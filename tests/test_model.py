@@ -456,8 +456,10 @@ def test_recall_raises_spot_over_seeds(world):
 def test_a_tenant_gives_notice_on_capacity_it_does_not_need(world):
     """A tenant whose need (140k H100e, not growing) stays below the 280k lease for its exit
     patience gives notice on lease pieces, most expensive first, within its surplus: what it
-    keeps still covers its need."""
-    small = replace(world, months=24, labs=tuple(
+    keeps still covers its need. No share shifts: the need stays put."""
+    small = replace(world, months=24, market=replace(world.market,
+                                                     share_volatility_per_month=0.0),
+                    labs=tuple(
         replace(lab, inference_h100e=140_000.0 / (1.0 + lab.training_share),
                 growth_per_month=0.0, exit_premium=3.0,
                 exit_patience_months=6, cash_usd=60e9)

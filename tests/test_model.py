@@ -495,7 +495,8 @@ def test_locking_a_large_block_withholds_capacity_from_other_labs(world):
     cost and a continuous demand curve the withheld ~140k H100e move it within seed noise, and
     the tenant's lease payments leave it less budget to bid against the others.)
     """
-    tenant_small = replace(world, labs=tuple(
+    tenant_small = replace(world, market=replace(world.market, share_volatility_per_month=0.0),
+                           labs=tuple(  # no share shifts: the tenant's need stays put
         replace(lab, inference_h100e=140_000.0 / (1.0 + lab.training_share),
                 growth_per_month=0.0, exit_premium=3.0,
                 exit_patience_months=30, cash_usd=60e9)  # keeps its surplus: no notice

@@ -337,8 +337,9 @@ class KeyNumber:
         lo, hi = bootstrap_interval(self.values)
         a = finite(self.values)
         low, high = (float(a.min()), float(a.max())) if a.size else (math.nan, math.nan)
-        return {"mean": num(mean), "p5": num(p5), "p95": num(p95), "ci90": [num(lo), num(hi)],
-                "min": num(low), "max": num(high), "unit": self.unit,
+        median = float(np.median(a)) if a.size else math.nan
+        return {"mean": num(mean), "median": num(median), "p5": num(p5), "p95": num(p95),
+                "ci90": [num(lo), num(hi)], "min": num(low), "max": num(high), "unit": self.unit,
                 "bounds": [float(self.bounds[0]), float(self.bounds[1])],
                 "n": int(finite(self.values).size), "label": self.label}
 

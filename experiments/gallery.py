@@ -34,6 +34,9 @@ class Numbers:
     def mean(self, key: str, fmt: str = ".2f", scale: float = 1.0) -> str:
         return number(self.value(key) * scale, fmt)
 
+    def median(self, key: str, fmt: str = ".2f", scale: float = 1.0) -> str:
+        return number(self.value(key, "median") * scale, fmt)
+
     def band(self, key: str, fmt: str = ".2f", scale: float = 1.0) -> str:
         """Seed spread: "[p5 to p95]"."""
         lo, hi = sorted((self.value(key, "p5") * scale, self.value(key, "p95") * scale))
@@ -43,6 +46,11 @@ class Numbers:
         """Bootstrap 90% interval of the mean: "mean 90% CI lo to hi"."""
         lo, hi = sorted(x * scale for x in self.data[key]["ci90"])
         return f"mean 90% CI {number(lo, fmt)} to {number(hi, fmt)}"
+
+
+def loses(busd: float) -> str:
+    """"loses $xB" or "gains $xB" for a loss in $B (negative: a gain)."""
+    return f"loses ${number(busd, '.1f')}B" if busd >= 0 else f"gains ${number(-busd, '.1f')}B"
 
 
 def number(x: float, fmt: str) -> str:
@@ -63,17 +71,28 @@ def q1(n: Numbers) -> str:
 
 
 def q2(n: Numbers) -> str:
+    revenue = n.value("recall_revenue_lost_6m")
+    rescues = n.value("recall_rescues_tenant")
+    exit_back = n.value("exit_replaced_share_6m")
+    recall_lost = n.value("recall_value_lost_total", "median")
+    exit_lost = n.value("exit_value_lost_total", "median")
     return (f"After a recall of {n.mean('recall_lost_h100e', ',.0f', 1e-3)}k H100e the tenant "
-            f"holds back {n.mean('recall_replaced_share_12m', '.0f')}% of it over 12 months "
+            f"gets back {n.mean('recall_replaced_share_12m', '.0f')}% of it over 12 months "
             f"{n.band('recall_replaced_share_12m', '.0f')} "
             f"({n.ci('recall_replaced_share_12m', '.0f')}), with spot "
-            f"{n.mean('recall_spot_premium_6m', '.0f')}% higher, and loses "
-            f"${n.mean('recall_value_lost_total', '.1f')}B of value, nearly all training "
-            f"(customer revenue lost in the first 6 months: "
-            f"${n.mean('recall_revenue_lost_6m', '.2f')}B), against "
-            f"${n.mean('recall_compensation', '.1f')}B of compensation; a seller exit is milder "
-            f"({n.mean('exit_replaced_share_6m', '.0f')}% back within 6 months) because the "
-            f"capacity returns to the market.")
+            f"{n.mean('recall_spot_premium_6m', '+.0f')}%; in the median seed it "
+            f"{loses(recall_lost)} of value, training not "
+            f"customers (customer revenue in the first 6 months: "
+            f"{'barely moves' if abs(revenue) < 0.5 else loses(revenue)}), against "
+            f"${n.mean('recall_compensation', '.1f')}B of compensation"
+            + (f". In {rescues:.0f}% of seeds the recall rescues a tenant that defaults in the "
+               f"baseline, by ending the lease's payments" if rescues > 0 else "")
+            + f"; a seller exit costs {'less' if exit_lost < recall_lost else 'more'} "
+            f"(in the median seed it {loses(exit_lost)}; "
+            + (f"within 6 months it holds {exit_back:.0f}% of what it lost, bought below the "
+               f"lease's price" if exit_back >= 100 else
+               f"{exit_back:.0f}% back within 6 months")
+            + ") because the capacity returns to the market.")
 
 
 def q3(n: Numbers) -> str:
@@ -133,13 +152,27 @@ def q7(n: Numbers) -> str:
 
 
 def q8(n: Numbers) -> str:
+    median = n.value("tenant_rar_deal_terms", "median")
+    rescue = (" (below 0, a gain, where it rescues a tenant headed for default by ending the "
+              "lease's payments)" if n.value("tenant_rar_deal_terms", "p5") < 0 else "")
+    tenant = (f"an owner's recall or exit leaves the tenant's customer revenue unchanged in the "
+              f"median seed (it serves customers first); with the recall right its loss to the "
+              f"worse shock spans {n.band('tenant_rar_deal_terms', '.1f')} $B across "
+              f"seeds{rescue}, "
+              f"without it {n.band('tenant_rar_no_recall', '.1f')}"
+              if abs(median) < 0.05 else
+              f"with the recall right the worse owner shock costs the tenant "
+              f"${number(median, '.1f')}B of revenue in the median seed "
+              f"{n.band('tenant_rar_deal_terms', '.1f')}{rescue}, "
+              f"${n.median('tenant_rar_no_recall', '.1f')}B without it")
+    at_risk, no_exit = (n.value(k) for k in ("owner_rar_deal_terms", "owner_rar_no_early_exit"))
+    owner = (f"when prices fall the owner has ${number(at_risk, '.1f')}B of revenue at risk "
+             f"(${number(no_exit, '.1f')}B with no early exit: "
+             + ("the tenant's exit right carries it)" if at_risk - no_exit > 0.15 * abs(at_risk)
+                else "the market, not the tenant's exit right, carries it)"))
     return (f"Rules move risk more than welfare (surplus ${n.mean('surplus_deal_terms', ',.0f')}B, "
-            f"changes within a few $B): the recall right puts "
-            f"${n.mean('tenant_rar_deal_terms', '.1f')}B of the tenant's revenue at risk "
-            f"(${n.mean('tenant_rar_no_recall', '.1f')}B without it), the tenant's exit right "
-            f"${n.mean('owner_rar_deal_terms', '.1f')}B of the owner's "
-            f"(${n.mean('owner_rar_no_early_exit', '.1f')}B with no early exit); take-or-pay "
-            f"and the ramp barely matter because the tenant uses "
+            f"changes within a few $B): {tenant}; {owner}; "
+            f"take-or-pay and the ramp barely matter because the tenant uses "
             f"{n.mean('tenant_use_pct_deal_terms', '.0f')}% of what it holds.")
 
 

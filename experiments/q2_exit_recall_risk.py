@@ -65,7 +65,8 @@ def measure(frames: dict[str, pd.DataFrame], label: str):
     scalars: dict[str, float] = {"lost_h100e": np.nan, "end_month": np.nan,
                                  "notice_month": np.nan, "replacement_price_h": np.nan,
                                  "compensation_busd": 0.0,
-                                 "lease_recalled": float((lease["end_reason"] == "recall").any())}
+                                 "lease_recalled": float((lease["end_reason"] == "recall").any()),
+                                 "tenant_defaulted": float(tenant["defaulted"].any())}
     # the contracts the shock ended: noticed or recalled in the shock's month (the owner also
     # recalls leases for its own need at other times, in every world)
     first_notice = shock_month(label)
@@ -107,6 +108,19 @@ def lose_or_gain(busd: float) -> str:
     return f"loses ${busd:.1f}B" if busd >= 0 else f"gains ${-busd:.1f}B"
 
 
+def signed_pct(x: float) -> str:
+    """"+5%", "-3%", or "0%" where it rounds to zero."""
+    text = f"{x:+.0f}"
+    return ("0" if text in ("+0", "-0") else text) + "%"
+
+
+def revenue_change(lost_busd: float) -> str:
+    """What a loss of customer revenue in $B amounts to, in words (negative: a gain)."""
+    if abs(lost_busd) < 0.5:
+        return f"barely moves (${-lost_busd:+.2f}B)"
+    return f"{'falls' if lost_busd > 0 else 'rises'} by ${abs(lost_busd):.1f}B"
+
+
 def configs() -> list[tuple[str, object]]:
     return [(BASE, load_scenario("colossus-2026"))] + [(label, load_scenario(name))
                                                        for label, name in SHOCKS.items()]
@@ -128,6 +142,11 @@ def paired(res: common.Results, label: str) -> dict[str, np.ndarray]:
         "censored",
         "revenue_lost_6m", "value_lost_6m", "revenue_lost_total", "value_lost_total",
         "spot_premium_6m", "unmet_share_6m_shock", "unmet_share_6m_base")}
+    # the tenant's fate: defaults in the baseline but not after the shock (the shock rescues
+    # it, by ending the lease's payments) or the reverse
+    base_default, shock_default = (res.values(x, "tenant_defaulted") for x in (BASE, label))
+    out["rescues"] = ((base_default > 0) & (shock_default == 0)).astype(float)
+    out["sinks"] = ((base_default == 0) & (shock_default > 0)).astype(float)
     lost = res.values(label, "lost_h100e")
     end = res.values(label, "end_month")
     used_b, used_s = res.frame(BASE, "used"), res.frame(label, "used")
@@ -226,8 +245,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"notice (lease: ${deal_h:.2f})"),
         KeyNumber("recall_revenue_lost_6m", r["revenue_lost_6m"], "$B", (-5, 30),
                   "tenant's customer revenue lost in the 6 months after, recall"),
-        KeyNumber("recall_value_lost_total", r["value_lost_total"], "$B", (-10, 100),
+        KeyNumber("recall_value_lost_total", r["value_lost_total"], "$B", (-60, 100),
                   "tenant's revenue + training value lost, notice to run end, recall"),
+        KeyNumber("recall_rescues_tenant", r["rescues"] * 100, "% of seeds", (0, 100),
+                  "seeds where the tenant defaults in the baseline and not after the recall",
+                  digits=0),
+        KeyNumber("recall_sinks_tenant", r["sinks"] * 100, "% of seeds", (0, 100),
+                  "seeds where the tenant defaults after the recall and not in the baseline",
+                  digits=0),
         KeyNumber("recall_compensation", res.values(RECALL, "compensation_busd"), "$B",
                   (0, 10), "recall compensation the tenant receives"),
         KeyNumber("exit_replaced_share_6m", x["replaced_6"] * 100, "% of lost", (-50, 200),
@@ -244,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                   "notice, seller exit"),
         KeyNumber("exit_revenue_lost_6m", x["revenue_lost_6m"], "$B", (-5, 30),
                   "tenant's customer revenue lost in the 6 months after, seller exit"),
-        KeyNumber("exit_value_lost_total", x["value_lost_total"], "$B", (-10, 100),
+        KeyNumber("exit_value_lost_total", x["value_lost_total"], "$B", (-60, 100),
                   "tenant's revenue + training value lost, notice to run end, seller exit"),
     ]
     rows = []
@@ -271,20 +296,33 @@ def main(argv: list[str] | None = None) -> int:
                      f"{100 - never:.0f}% of seeds, after a median of "
                      f"{months_word(float(np.median(done)))}" if done.size else
                      f"it never holds 90% again for {PERSIST} months in a row within the run")
+    value_median = float(np.nanmedian(r["value_lost_total"]))
+    exit_median = float(np.nanmedian(x["value_lost_total"]))
+    rescues, sinks = (float(np.nanmean(r[k])) * 100 for k in ("rescues", "sinks"))
+    mean_lost = common.band(r["value_lost_total"])[0]
+    mean_word = "loss" if mean_lost >= 0 else "gain"
+    fate = (f" In {rescues:.0f}% of seeds the recall rescues a tenant that defaults in the "
+            f"baseline, by ending the lease's payments far above the market price"
+            + (f" (and in {sinks:.0f}% it tips one into default)" if sinks else "")
+            + f"; these seeds move the mean to a {mean_word} of ${abs(mean_lost):.1f}B."
+            if rescues or sinks
+            else "")
     answer = (
         f"After a recall of {common.band(res.values(RECALL, 'lost_h100e'))[0] / 1e3:,.0f}k "
-        f"H100e the tenant holds back on average only {r12[0]:.0f}% of it over the next 12 "
+        f"H100e the tenant gets back on average {r12[0]:.0f}% of it over the next 12 "
         f"months (90% band {r12[1]:.0f}% to {r12[2]:.0f}%; {replaced_text}), "
         f"buys what it gets at ${rp:.2f} per H100e-hour while spot runs "
-        f"{common.band(r['spot_premium_6m'])[0]:.0f}% above the baseline, and "
-        f"{lose_or_gain(common.band(r['value_lost_total'])[0])} of revenue and training value "
-        f"to the end of the run (${common.band(r['revenue_lost_6m'])[0]:.1f}B of customer "
-        f"revenue in the first six months) against "
-        f"${common.band(res.values(RECALL, 'compensation_busd'))[0]:.2f}B of compensation. "
-        f"A seller exit is much milder ({months_word(xm)} to 90%, spot {xp:+.0f}%; the tenant "
-        f"{lose_or_gain(common.band(x['value_lost_total'])[0])} of value) because the capacity "
-        f"returns to the market, where the tenant buys it back below the lease's price, while "
-        f"a recall takes it off the market for the owner's own models for good.")
+        f"{signed_pct(common.band(r['spot_premium_6m'])[0])} against the baseline, and in the "
+        f"median "
+        f"seed {lose_or_gain(value_median)} of revenue and training value to the end of the "
+        f"run, against ${common.band(res.values(RECALL, 'compensation_busd'))[0]:.2f}B of "
+        f"compensation; its customer revenue in the first six months "
+        f"{revenue_change(common.band(r['revenue_lost_6m'])[0])}.{fate} "
+        f"A seller exit costs it {'less' if exit_median < value_median else 'more'} "
+        f"({months_word(xm)} to 90%, spot {signed_pct(xp)}; in the median seed the tenant "
+        f"{lose_or_gain(exit_median)} of value) because the capacity returns to the market, "
+        f"where the tenant buys it back below the lease's price, while a recall takes it off "
+        f"the market for the owner's own models for good.")
     base_recalls = common.band(res.values(BASE, "lease_recalled"))[0] * 100
     mechanism = (
         "A recall takes the capacity out of the market for good: the owner keeps it for its own "
@@ -292,7 +330,12 @@ def main(argv: list[str] | None = None) -> int:
         "rise with their utilization. The tenant serves inference first, so the loss falls on "
         "training, valued at the lab's decaying training value: hence value lost is large while "
         "customer revenue lost in the first six months is about nil. The compensation is one "
-        "month of fees. A seller's exit instead returns the capacity to the market, where the "
+        "month of fees. The recall also ends the lease's payments, $1.25B a month, far above "
+        "the market price: where the tenant's rival takes its customers (share shifts) and its "
+        "funding dries up, those payments are what drives it into default, so in some seeds "
+        "the recall rescues it and the value effect changes sign; the median seed shows the "
+        "typical cost, the mean carries those rescues. A seller's exit instead returns the "
+        "capacity to the market, where the "
         "tenant buys it back at the market's price, below the lease's. Since the owner now "
         "recalls for its own need in contract order, the baseline itself loses part or all of "
         f"the lease in {base_recalls:.0f}% of seeds, later: the scripted shock's effect is "
@@ -310,6 +353,10 @@ def main(argv: list[str] | None = None) -> int:
         "Customer revenue falls only when the shortfall reaches inference: the lab serves "
         "inference first and training absorbs the first losses (hence value lost > revenue "
         "lost).",
+        "Shares replaced are against the baseline run of the same seed, so they can pass 100% "
+        "or fall below 0: where the baseline tenant defaults or sheds capacity it has lost "
+        "customers to its rival, the shocked one may hold more, or less, for reasons besides "
+        "the shock.",
         "No search frictions: the tenant can bid for any offered capacity the next month; "
         "real replacement of 280k H100e in one place would be slower.",
     ]
